@@ -1,0 +1,35 @@
+"""Log sources: a file on the hosts served by one Celery queue."""
+
+import codecs
+import os
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from webapp.models import Source, validate_queue
+
+
+def validate_absolute_path(value):
+    """Require an absolute, normalised path with no NUL byte."""
+    if "\x00" in value or not os.path.isabs(value) or os.path.normpath(value) != value:
+        raise ValidationError("Give an absolute, normalised path (no '..', no trailing '/').")
+
+
+def validate_encoding(value):
+    """Require an encoding Python knows."""
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValidationError(f"Unknown encoding {value!r}.") from None
+
+
+class LogSource(Source):
+    """A log file; it need not exist yet, the stream waits for it."""
+
+    path = models.CharField(max_length=4096, validators=[validate_absolute_path])
+    queue = models.CharField(max_length=100, default="tailf", validators=[validate_queue],
+                             help_text="Celery queue whose workers can read this file.")
+    encoding = models.CharField(max_length=40, default="utf-8", validators=[validate_encoding])
+
+    class Meta(Source.Meta):
+        verbose_name = "log source"

@@ -1,0 +1,192 @@
+"""Start the real system on free 127.0.0.1 ports: Redis, a prefork worker, Daphne.
+
+Used by the integration and browser tests and by the benchmarks. Every process is a real
+one, started with its own environment, and stopped by `close()`.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import redis
+from celery import Celery
+
+from webapp import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-secret-key-" + "x" * 40
+
+
+class Harness:
+    """A Tailboard installation in a temp folder, with its processes."""
+
+    def __init__(self, workdir, **env):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.processes = []
+        self.redis_port = embedded.free_port()
+        self.redis_process = embedded.start_redis(self.redis_port, self.workdir / "redis")
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "webapp.settings",
+            "TAILBOARD_ENV": "development",
+            "DEBUG": "0",
+            "SECRET_KEY": SECRET,
+            "REDIS_URL": self.redis_url,
+            "DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "STATIC_ROOT": str(self.workdir / "static"),
+            "STREAM_LEASE_SECONDS": "3",
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            **{key: str(value) for key, value in env.items()},
+        }
+        self.redis = redis.Redis.from_url(self.redis_url)
+        self.celery = Celery(broker=self.redis_url)
+        self.manage("migrate", "--noinput")
+
+    def manage(self, *args, check=True):
+        """Run `manage.py ARGS` in this installation; return its stdout."""
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def shell(self, code):
+        """Run Python code in `manage.py shell`; return its stdout."""
+        return self.manage("shell", "-c", code)
+
+    def create_user(self, username, password="pw-" + "z" * 12, superuser=False, groups=()):
+        """Create a user (optionally superuser, in groups); return the password."""
+        self.shell(
+            "from django.contrib.auth.models import User, Group\n"
+            f"u = User.objects.create_user({username!r}, password={password!r})\n"
+            f"u.is_superuser = u.is_staff = {superuser!r}\nu.save()\n"
+            f"for g in {list(groups)!r}:\n"
+            "    u.groups.add(Group.objects.get_or_create(name=g)[0])\n")
+        return password
+
+    def add_log(self, name, path, *extra):
+        """Add a log source with the `sources` CLI; return its id."""
+        return int(self.manage("sources", "add-log", name, str(path), *extra).strip()
+                   .splitlines()[-1])
+
+    def add_feed(self, name, url, *extra):
+        """Add a feed source with the `sources` CLI; return its id."""
+        return int(self.manage("sources", "add-feed", name, url, *extra).strip()
+                   .splitlines()[-1])
+
+    def spawn(self, name, argv, **env):
+        """Start a process with this environment, its output in a log file."""
+        log = open(self.workdir / f"{name}.log", "ab")
+        process = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **env}, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process.log_path = self.workdir / f"{name}.log"
+        self.processes.append(process)
+        return process
+
+    def start_worker(self, name="w1", queues="tailf,feeds", concurrency=6, **env):
+        """Start a real `celery -A celery_app worker --pool=prefork`; wait until it answers."""
+        hostname = f"{name}@tailboard-test"
+        process = self.spawn(f"worker-{name}", [
+            sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool=prefork",
+            "-c", str(concurrency), "-Q", queues, "-n", hostname, "-l", "info",
+            "--without-gossip", "--without-mingle"], **env)
+        process.hostname = hostname
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{process.log_path.read_text()[-3000:]}")
+            if self.celery.control.ping(destination=[hostname], timeout=0.5):
+                return process
+        raise RuntimeError(f"worker {hostname} did not answer:\n"
+                           f"{process.log_path.read_text()[-3000:]}")
+
+    def start_daphne(self, name="web", **env):
+        """Start a real Daphne on a free port; wait until it serves; return (process, base URL)."""
+        port = embedded.free_port()
+        process = self.spawn(name, [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
+                                    str(port), "webapp.asgi:application"], **env)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"daphne exited:\n{process.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(base + "/accounts/login/", timeout=1).status_code == 200:
+                    process.base_url = base
+                    return process
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("daphne did not start")
+
+    def login(self, base, username, password):
+        """Log in over HTTP like a browser; return the cookie header for WebSockets."""
+        with httpx.Client(base_url=base, timeout=10) as client:
+            client.get("/accounts/login/")
+            response = client.post("/accounts/login/", data={
+                "username": username, "password": password,
+                "csrfmiddlewaretoken": client.cookies["csrftoken"]},
+                headers={"Referer": base + "/accounts/login/"})
+            if "sessionid" not in client.cookies:
+                raise RuntimeError(f"login failed for {username}: {response.status_code}")
+            return f"sessionid={client.cookies['sessionid']}"
+
+    def active_task_ids(self, worker):
+        """Return the ids of tasks the worker is executing now."""
+        replies = self.celery.control.inspect(destination=[worker.hostname], timeout=1.0
+                                              ).active() or {}
+        return {task["id"] for tasks in replies.values() for task in tasks}
+
+    def task_end(self, task_id):
+        """Return the end a task recorded in its `finally`, or None."""
+        value = self.redis.get("tailboard:ended:" + task_id)
+        return value.decode() if value else None
+
+    def wait_for(self, predicate, timeout, interval=0.1):
+        """Poll until predicate() is truthy; return its value or None on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(interval)
+
+    def stop(self, process, sig=signal.SIGTERM, timeout=15):
+        """Signal a process group and wait for it to go."""
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+    def close(self):
+        """Stop every process this harness started, then Redis."""
+        for process in reversed(self.processes):
+            self.stop(process)
+        self.redis.close()
+        self.redis_process.terminate()
+        try:
+            self.redis_process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.redis_process.kill()
+
+
+def dumps(message):
+    """Encode a client message."""
+    return json.dumps(message)

@@ -1,0 +1,178 @@
+"""The shared stream lifecycle: refusal codes, queued status, start and revoke."""
+
+import json
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser, Group, User
+
+from feeds.models import FeedSource
+from tailf.models import LogSource
+from webapp.models import Stream
+from webapp.routing import websocket_urlpatterns
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def app_for(user):
+    """The WebSocket router with this user in the scope (what AuthMiddleware would do)."""
+    router = URLRouter(websocket_urlpatterns)
+
+    async def application(scope, receive, send):
+        return await router({**scope, "user": user}, receive, send)
+
+    return application
+
+
+async def connect(user, path):
+    """Connect and return (communicator, first message)."""
+    communicator = WebsocketCommunicator(app_for(user), path)
+    connected, _ = await communicator.connect()
+    assert connected, "the socket must be accepted before any refusal"
+    return communicator, json.loads(await communicator.receive_from())
+
+
+async def refused_with(user, path, code):
+    """Assert the stream is refused with an error status and this close code."""
+    communicator, message = await connect(user, path)
+    assert message["type"] == "status" and message["state"] == "error"
+    assert message["code"] == code
+    closed = await communicator.receive_output()
+    assert closed == {"type": "websocket.close", "code": code}
+    return message
+
+
+@pytest.fixture
+def viewer(db):
+    group = Group.objects.create(name="ops")
+    user = User.objects.create_user("viewer", password="x")
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def log_source(viewer):
+    source = LogSource.objects.create(name="app", path="/var/log/app.log")
+    source.groups.add(Group.objects.get(name="ops"))
+    return source
+
+
+async def test_anonymous_user_is_refused_with_4401(fakes, log_source):
+    await refused_with(AnonymousUser(), f"/ws/tailf/{log_source.pk}/", 4401)
+    assert fakes.started == []
+
+
+async def test_unknown_source_is_refused_with_4404(fakes, viewer):
+    await refused_with(viewer, "/ws/tailf/999/", 4404)
+
+
+@pytest.mark.parametrize("raw_id", ["abc", "-1", "0", "99999999999999999999999"])
+async def test_malformed_ids_are_refused_with_4404_and_start_nothing(fakes, viewer, raw_id):
+    await refused_with(viewer, f"/ws/tailf/{raw_id}/", 4404)
+    assert fakes.started == []
+
+
+async def test_disabled_source_is_refused_with_4404(fakes, viewer, log_source):
+    await LogSource.objects.filter(pk=log_source.pk).aupdate(enabled=False)
+    await refused_with(viewer, f"/ws/tailf/{log_source.pk}/", 4404)
+
+
+async def test_user_outside_the_groups_is_refused_with_4403(fakes, log_source):
+    outsider = await User.objects.acreate(username="outsider")
+    await refused_with(outsider, f"/ws/tailf/{log_source.pk}/", 4403)
+    assert fakes.started == []
+
+
+async def test_invalid_regex_is_refused_with_4400_and_the_error_text(fakes, viewer, log_source):
+    message = await refused_with(viewer, f"/ws/tailf/{log_source.pk}/?grep=%28unclosed", 4400)
+    assert "grep is not a valid regular expression" in message["message"]
+    assert "missing )" in message["message"]
+
+
+@pytest.mark.parametrize("query", ["lines=-1", "lines=5001", "lines=ten"])
+async def test_out_of_range_backlog_is_refused_with_4400(fakes, viewer, log_source, query):
+    await refused_with(viewer, f"/ws/tailf/{log_source.pk}/?{query}", 4400)
+
+
+async def test_too_many_streams_is_refused_with_4429(fakes, viewer, log_source, settings):
+    settings.STREAM_MAX_PER_USER = 1
+    first, queued = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    assert queued["state"] == "queued"
+    message = await refused_with(viewer, f"/ws/tailf/{log_source.pk}/", 4429)
+    assert "limit is 1" in message["message"]
+    await first.disconnect()
+
+
+async def test_lapsed_lease_frees_the_stream_slot(fakes, viewer, log_source, settings):
+    settings.STREAM_MAX_PER_USER = 1
+    first, queued = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    from tests.unit.conftest import FakeRedis
+    FakeRedis.store.clear()
+    second, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    assert message["state"] == "queued"
+    stale = await Stream.objects.aget(task_id=queued["task_id"])
+    assert stale.end_reason.startswith("lost")
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_queued_status_carries_the_task_id_and_starts_the_task(fakes, viewer, log_source):
+    communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/?lines=7&grep=ERR")
+    assert message["state"] == "queued" and message["task_id"]
+    name, task_id, kwargs, queue = fakes.started[0]
+    assert (name, task_id, queue) == ("tailf.tail_file", message["task_id"], "tailf")
+    assert kwargs["options"] == {"lines": 7, "grep": "ERR"}
+    assert kwargs["source_id"] == log_source.pk
+    await communicator.disconnect()
+
+
+async def test_disconnect_revokes_the_task_and_drops_the_lease(fakes, viewer, log_source):
+    communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    await communicator.disconnect()
+    assert fakes.revoked == [message["task_id"]]
+    from tests.unit.conftest import FakeRedis
+    assert not FakeRedis.store
+    stream = await Stream.objects.aget(task_id=message["task_id"])
+    assert stream.ended is not None and stream.end_reason.startswith("disconnect")
+
+
+async def test_stop_action_revokes_sends_stopped_and_closes_1000(fakes, viewer, log_source):
+    communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    await communicator.send_to(text_data=json.dumps({"action": "stop"}))
+    stopped = json.loads(await communicator.receive_from())
+    assert stopped["type"] == "status" and stopped["state"] == "stopped"
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 1000}
+    assert fakes.revoked == [message["task_id"]]
+    stream = await Stream.objects.aget(task_id=message["task_id"])
+    assert stream.end_reason == "client stop"
+
+
+async def test_final_frame_from_the_task_is_relayed_then_closes(fakes, viewer, log_source):
+    from channels.layers import get_channel_layer
+    from webapp import protocol
+
+    communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    channel = fakes.started[0][2]["channel_name"]
+    await get_channel_layer().send(channel, protocol.frame_event(
+        protocol.status("error", "feed gone"), final=True))
+    relayed = json.loads(await communicator.receive_from())
+    assert relayed == {"type": "status", "state": "error", "message": "feed gone"}
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4500}
+    assert fakes.revoked == []
+
+
+async def test_feed_ids_use_their_own_sequence(fakes, viewer, log_source):
+    await refused_with(viewer, f"/ws/feeds/{log_source.pk}/", 4404)
+    feed = await FeedSource.objects.acreate(name="news", url="http://127.0.0.1:9/feed.xml")
+    await refused_with(viewer, f"/ws/feeds/{feed.pk}/", 4403)
+
+
+async def test_feed_entries_option_is_range_checked(fakes, viewer):
+    feed = await FeedSource.objects.acreate(name="news", url="http://127.0.0.1:9/feed.xml")
+    await feed.groups.aadd(await Group.objects.aget(name="ops"))
+    await refused_with(viewer, f"/ws/feeds/{feed.pk}/?entries=101", 4400)
+    communicator, message = await connect(viewer, f"/ws/feeds/{feed.pk}/?entries=3")
+    assert message["state"] == "queued"
+    assert fakes.started[0][2]["options"] == {"entries": 3}
+    await communicator.disconnect()

@@ -1,0 +1,86 @@
+"""The source base shared by logs and feeds, and the record of every stream."""
+
+import re
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+QUEUE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+
+
+def validate_queue(value):
+    """Reject queue names that Celery or the shell would misread."""
+    if not QUEUE_RE.match(value):
+        raise ValidationError("Queue names use letters, digits, '.', '_' and '-' only.")
+
+
+class SourceQuerySet(models.QuerySet):
+    """Queries over sources that apply the default-deny rule."""
+
+    def visible_to(self, user):
+        """Return the sources this user may see: all for a superuser, else by group."""
+        if not user or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(groups__in=user.groups.all()).distinct()
+
+
+class Source(models.Model):
+    """Fields and access rule common to log and feed sources."""
+
+    name = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(default=True)
+    groups = models.ManyToManyField(Group, blank=True, related_name="+",
+                                    help_text="Groups whose members may view this source.")
+
+    objects = SourceQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def allows(self, user):
+        """Tell whether this user may open the source (superuser or a shared group)."""
+        if not user or not user.is_authenticated or not user.is_active:
+            return False
+        if user.is_superuser:
+            return True
+        return self.groups.filter(pk__in=user.groups.values("pk")).exists()
+
+
+class Stream(models.Model):
+    """One WebSocket connection and its Celery task, from open to end."""
+
+    KIND_CHOICES = [("log", "log"), ("feed", "feed")]
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    username = models.CharField(max_length=150)
+    kind = models.CharField(max_length=8, choices=KIND_CHOICES)
+    source_id = models.PositiveBigIntegerField()
+    source_name = models.CharField(max_length=100)
+    queue = models.CharField(max_length=100)
+    options = models.JSONField(default=dict, blank=True)
+    task_id = models.CharField(max_length=64, unique=True)
+    channel_name = models.CharField(max_length=200)
+    worker = models.CharField(max_length=200, blank=True)
+    started = models.DateTimeField(default=timezone.now)
+    ended = models.DateTimeField(null=True, blank=True, db_index=True)
+    end_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-started"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.username} {self.kind}:{self.source_name}"
+
+    @property
+    def is_open(self):
+        """True while the stream has not been ended."""
+        return self.ended is None

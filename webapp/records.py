@@ -1,0 +1,44 @@
+"""Stream records in the database: opened, attributed to a worker, ended, counted."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from webapp.models import Stream
+
+
+def open_streams(user=None):
+    """Return the streams not yet ended, optionally only this user's."""
+    rows = Stream.objects.filter(ended__isnull=True)
+    return rows.filter(user=user) if user is not None else rows
+
+
+def create(user, kind, source, options, task_id, channel_name):
+    """Record a new stream and return it."""
+    return Stream.objects.create(
+        user=user, username=user.get_username(), kind=kind, source_id=source.pk,
+        source_name=source.name, queue=source.queue, options=options, task_id=task_id,
+        channel_name=channel_name,
+    )
+
+
+def set_worker(stream_id, worker):
+    """Remember which worker runs the stream."""
+    Stream.objects.filter(pk=stream_id).update(worker=worker[:200])
+
+
+def end(stream_id, reason):
+    """Mark a stream ended with its reason, once; later calls keep the first reason."""
+    with transaction.atomic():
+        return Stream.objects.filter(pk=stream_id, ended__isnull=True).update(
+            ended=timezone.now(), end_reason=reason[:200])
+
+
+def end_many(stream_ids, reason):
+    """Mark several open streams ended with the same reason."""
+    return Stream.objects.filter(pk__in=list(stream_ids), ended__isnull=True).update(
+        ended=timezone.now(), end_reason=reason[:200])
+
+
+def open_task_ids(user=None):
+    """Return (stream id, task id) pairs of open streams."""
+    return list(open_streams(user).values_list("pk", "task_id"))
