@@ -90,6 +90,7 @@ function start() {
       const text = message.state === "running" ? `Running${where}: ${message.message}`
         : `${message.state[0].toUpperCase()}${message.state.slice(1)}: ${message.message}`;
       setStatus(message.state, text);
+      if (message.task_id) statusLine.dataset.taskId = message.task_id;
       if (message.state === "error" || message.state === "stopped") {
         append([row(`notice ${message.state}`, text)]);
       }

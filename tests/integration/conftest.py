@@ -6,22 +6,6 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.harness import Harness
-
-
-@pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    """A running installation with an admin, a viewer and a worker; Daphne on `system.web`."""
-    harness = Harness(tmp_path_factory.mktemp("tailboard"))
-    try:
-        harness.admin_password = harness.create_user("admin", superuser=True)
-        harness.worker = harness.start_worker()
-        harness.web = harness.start_daphne()
-        harness.admin_cookie = harness.login(harness.web.base_url, "admin",
-                                             harness.admin_password)
-        yield harness
-    finally:
-        harness.close()
 
 
 class Client:
