@@ -61,6 +61,6 @@ async def watch(out, worker, source, options):
             if not running_sent:
                 running_sent = True
                 await out.send(protocol.status(
-                    "running", f"watching {source.name} every {interval} s on {worker}",
+                    "running", f"watching {source.name} every {interval} s",
                     worker=worker))
             await asyncio.sleep(delay)

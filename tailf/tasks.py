@@ -38,7 +38,7 @@ async def follow(out, worker, source, options):
     try:
         backlog = follower.start()
         await emit(out, backlog, matcher)
-        await out.send(protocol.status("running", f"following {source.name} on {worker}",
+        await out.send(protocol.status("running", f"following {source.name}",
                                        worker=worker))
         while True:
             events = follower.poll(time.monotonic())

@@ -167,7 +167,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         action = protocol.parse_client(text_data) if text_data is not None else None
         if action == "stop":
             await self.finish("client stop")
-            await self.send_message(protocol.status("stopped", "stopped"))
+            await self.send_message(protocol.status("stopped", "stopped by the viewer"))
             await self.close(protocol.CLOSE_NORMAL)
         else:
             await self.send_message(protocol.notice(

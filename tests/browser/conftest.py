@@ -11,9 +11,10 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-dev-shm-usage"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """A headless Chromium; in CI a missing Chromium is a failure, elsewhere a skip."""
+    """A headless Chromium for one test module (Playwright's sync loop must not outlive it)."""
+    # In CI a missing Chromium is a failure, elsewhere a skip.
     if not shutil.which(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")

@@ -20,6 +20,11 @@ from tailf.models import LogSource
 from webapp import embedded
 
 
+def interrupt(signum, frame):
+    """Treat SIGTERM like Ctrl-C so every child is stopped too."""
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     """Start Redis if none answers, migrate, create the demo, run web + worker + demo."""
 
@@ -33,6 +38,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         """Run everything; Ctrl-C stops all of it."""
+        signal.signal(signal.SIGTERM, interrupt)
         var = Path(settings.BASE_DIR) / "var"
         var.mkdir(exist_ok=True)
         children = []
