@@ -14,8 +14,16 @@ CLOSE_TOO_MANY = 4429
 # Daphne closes the socket above 1 MiB; keep every frame well under it.
 MAX_FRAME_BYTES = 1024 * 1024 - 1024
 
-# Channel-layer event types sent by a task to its consumer (handler: stream_frame).
+CLOSE_WORKER_LOST = 4503  # the worker stopped answering: a client may reconnect
+
+# Channel-layer events. Task -> consumer: stream.hello (the task's ack channel, not relayed),
+# stream.frame (relayed to the browser), stream.heartbeat (not relayed).
+# Consumer -> task: stream.ack (credit). Admin tools -> consumer: stream.stop.
+EVENT_HELLO = "stream.hello"
 EVENT_FRAME = "stream.frame"
+EVENT_HEARTBEAT = "stream.heartbeat"
+EVENT_ACK = "stream.ack"
+EVENT_STOP = "stream.stop"
 
 
 def status(state, message, **extra):
@@ -62,26 +70,59 @@ def frame_event(message, final=False, reason=""):
     return event
 
 
-def split_lines(batch, limit=MAX_FRAME_BYTES):
-    """Split a batch of lines into `lines` messages whose frames stay under the limit."""
-    chunk, size = [], 30
-    for line in batch:
-        cost = len(json.dumps(line, ensure_ascii=False)) + 1
-        if chunk and size + cost > limit:
-            yield lines(chunk)
-            chunk, size = [], 30
-        chunk.append(line)
-        size += cost
-    if chunk:
-        yield lines(chunk)
+def data_frame_event(text, seq):
+    """Wrap an encoded data frame (`lines`) that the viewer acknowledges by `seq`."""
+    return {"type": EVENT_FRAME, "text": text, "seq": seq}
+
+
+def lines_frames(batch, seq, limit=MAX_FRAME_BYTES):
+    """Encode lines as `lines` frames under the size limit; yield (seq, count, text).
+
+    Each frame carries `seq`, numbered from `seq`, which a client echoes in its acks.
+    """
+    start = 0
+    total = len(batch)
+    while start < total:
+        end, budget = start, limit - 64
+        while end < total and budget > 0:
+            budget -= len(batch[end]) + 3
+            end += 1
+        while True:
+            text = encode({"type": "lines", "lines": batch[start:end], "seq": seq})
+            if len(text) <= limit // 4 or len(text.encode("utf-8")) <= limit or end - start == 1:
+                break
+            end = start + max(1, (end - start) // 2)
+        yield seq, end - start, text
+        seq += 1
+        start = end
+
+
+def hello_event(ack_channel):
+    """Tell the consumer where to send acks for this task."""
+    return {"type": EVENT_HELLO, "ack_channel": ack_channel}
+
+
+def heartbeat_event():
+    """Tell the consumer the task is alive."""
+    return {"type": EVENT_HEARTBEAT}
+
+
+def ack_event(seq):
+    """Give the task credit: every frame up to `seq` has been taken by the viewer."""
+    return {"type": EVENT_ACK, "seq": int(seq)}
+
+
+def stop_event(message, reason):
+    """Ask a consumer to stop its stream (admin or limits), with the text shown to the viewer."""
+    return {"type": EVENT_STOP, "message": message, "reason": reason}
 
 
 def parse_client(text):
-    """Parse a client frame; return its action name or None when it is not understood."""
+    """Parse a client frame; return (action, data) or (None, None) when not understood."""
     try:
         data = json.loads(text)
     except (TypeError, ValueError):
-        return None
+        return None, None
     if isinstance(data, dict) and isinstance(data.get("action"), str):
-        return data["action"]
-    return None
+        return data["action"], data
+    return None, None

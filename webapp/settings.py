@@ -123,7 +123,7 @@ CHANNEL_LAYERS = {
             # socket_timeout None: redis-py 8 would otherwise end idle receives after 5 s
             # (channels_redis #422).
             "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-            "capacity": env_int("CHANNEL_CAPACITY", 1000, minimum=10),
+            "capacity": env_int("CHANNEL_CAPACITY", 5000, minimum=10),
             "expiry": 60,
             "prefix": "tailboard:asgi",
         },
@@ -136,6 +136,10 @@ STREAM_MAX_TOTAL = env_int("STREAM_MAX_TOTAL", 200, minimum=1)
 STREAM_MAX_SECONDS = env_int("STREAM_MAX_SECONDS", 12 * 3600, minimum=10)
 STREAM_QUEUE_EXPIRES = env_int("STREAM_QUEUE_EXPIRES", 3600, minimum=5)
 STREAM_LEASE_SECONDS = env_int("STREAM_LEASE_SECONDS", 20, minimum=3, maximum=30)
+STREAM_WINDOW_FRAMES = env_int("STREAM_WINDOW_FRAMES", 8, minimum=1, maximum=64)
+STREAM_BUFFER_LINES = env_int("STREAM_BUFFER_LINES", 20000, minimum=100)
+STREAM_HEARTBEAT_SECONDS = 2
+STREAM_WORKER_LOST_SECONDS = env_int("STREAM_WORKER_LOST_SECONDS", 7, minimum=3)
 TAIL_MAX_BACKLOG = 5000
 TAIL_DEFAULT_BACKLOG = 50
 TAIL_MAX_LINE_BYTES = 64 * 1024

@@ -9,6 +9,7 @@ the lease and revokes the task with terminate=True.
 
 import asyncio
 import logging
+import time
 import uuid
 from urllib.parse import parse_qs
 
@@ -74,6 +75,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.task_id = None
         self.redis = None
         self.lease_keeper = None
+        self.monitor = None
+        self.ack_channel = None
+        self.client_acks = False
+        self.last_beat = None
+        self.worker = ""
         self.finished = False
         self.control = self.control_class()
         await self.accept()
@@ -163,24 +169,75 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.fail(f"lost contact with Redis: {exc}", "error (redis)")
 
     async def receive(self, text_data=None, bytes_data=None):
-        """Handle a client frame: `{"action": "stop"}` ends the stream."""
-        action = protocol.parse_client(text_data) if text_data is not None else None
+        """Handle a client frame: `stop` ends the stream, `ack` gives the task credit."""
+        action, data = protocol.parse_client(text_data) if text_data is not None else (None, None)
         if action == "stop":
             await self.finish("client stop")
             await self.send_message(protocol.status("stopped", "stopped by the viewer"))
             await self.close(protocol.CLOSE_NORMAL)
+        elif action == "ack" and isinstance(data.get("seq"), int):
+            self.client_acks = True
+            await self.forward_ack(data["seq"])
         else:
             await self.send_message(protocol.notice(
                 "ignored a message the server does not understand"))
 
+    async def forward_ack(self, seq):
+        """Pass the viewer's credit on to the task."""
+        if self.ack_channel and not self.finished and seq >= 0:
+            try:
+                await self.channel_layer.send(self.ack_channel, protocol.ack_event(seq))
+            except Exception as exc:
+                log.warning("stream %s: could not forward an ack: %s", self.stream_id, exc)
+
+    async def stream_hello(self, event):
+        """The task has started: remember its ack channel and watch its heartbeat."""
+        self.ack_channel = event["ack_channel"]
+        self.last_beat = time.monotonic()
+        if self.monitor is None and not self.finished:
+            self.monitor = asyncio.create_task(self.watch_worker())
+
+    async def stream_heartbeat(self, event):
+        """The task is alive."""
+        self.last_beat = time.monotonic()
+
+    async def watch_worker(self):
+        """Tell the viewer when the task's worker stops answering (killed, lost)."""
+        limit = settings.STREAM_WORKER_LOST_SECONDS
+        while not self.finished:
+            await asyncio.sleep(1)
+            silent = time.monotonic() - self.last_beat
+            if silent > limit and not self.finished:
+                where = f" {self.worker}" if self.worker else ""
+                log.error("stream %s: worker%s lost (silent for %.0f s)", self.stream_id, where,
+                          silent)
+                await self.finish(f"error: worker{where} lost")
+                await self.send_message(protocol.status(
+                    "error", f"worker lost: no sign of life from{where or ' the worker'} for "
+                             f"{silent:.0f} s", retry=True))
+                await self.close(protocol.CLOSE_WORKER_LOST)
+                return
+
     async def stream_frame(self, event):
         """Relay one frame from the task; a final frame ends the stream."""
+        self.last_beat = time.monotonic()
         if event.get("worker") and self.stream_id:
+            self.worker = event["worker"]
             await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
         await self.send(text_data=event["text"])
+        if "seq" in event and not self.client_acks:
+            await self.forward_ack(event["seq"])
         if "close" in event:
             await self.finish(event.get("reason", "task ended"), revoke=False)
             await self.close(event["close"])
+
+    async def stream_stop(self, event):
+        """Stop on behalf of an administrator or a limit, telling the viewer why."""
+        if self.finished:
+            return
+        await self.finish(event.get("reason", "stopped"))
+        await self.send_message(protocol.status("stopped", event.get("message", "stopped")))
+        await self.close(protocol.CLOSE_NORMAL)
 
     async def disconnect(self, code):
         """End the stream when the socket goes away."""
@@ -206,8 +263,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.finished:
             return
         self.finished = True
-        if self.lease_keeper and self.lease_keeper is not asyncio.current_task():
-            self.lease_keeper.cancel()
+        for helper in (self.lease_keeper, self.monitor):
+            if helper and helper is not asyncio.current_task():
+                helper.cancel()
         if self.task_id:
             try:
                 await leases.arevoke(self.redis, self.task_id)

@@ -31,41 +31,102 @@ class StreamEnded(Exception):
 
 
 class Output:
-    """Sends protocol messages to one consumer's channel and counts what it could not."""
+    """Sends protocol messages to one consumer's channel with credit-based flow control.
 
-    def __init__(self, layer, channel_name):
+    Data frames (`lines`) are numbered; at most `window` of them are in flight until the
+    viewer acknowledges them. Lines that find no credit wait in a bounded buffer; when it
+    overflows the oldest lines are dropped and counted, and the count is sent as `dropped`
+    before the next lines, so nothing is lost silently and nothing grows without bound.
+    """
+
+    def __init__(self, layer, channel_name, window=8, buffer_lines=20000):
         self.layer = layer
         self.channel_name = channel_name
+        self.window = window
+        self.buffer_lines = buffer_lines
+        self.next_seq = 0
+        self.acked = -1
+        self.pending = []
         self.dropped = 0
         self.sent_lines = 0
+        self.lock = asyncio.Lock()
+
+    @property
+    def in_flight(self):
+        """Frames sent and not yet acknowledged."""
+        return self.next_seq - 1 - self.acked
 
     async def send(self, message, final=False, reason=""):
-        """Send one message; return False when the viewer's channel is full."""
+        """Send one control message (not flow-controlled); False when the channel is full."""
         try:
             await self.layer.send(self.channel_name,
                                   protocol.frame_event(message, final=final, reason=reason))
         except ChannelFull:
+            log.warning("channel %s is full; a %s message was not delivered",
+                        self.channel_name, message.get("type"))
             return False
         return True
 
     async def send_lines(self, batch):
-        """Send lines in frames under 1 MiB; lines that do not fit are counted as dropped."""
-        for message in protocol.split_lines(batch):
-            if self.dropped and await self.send(protocol.dropped(self.dropped)):
-                self.dropped = 0
-            if await self.send(message):
-                self.sent_lines += len(message["lines"])
-            else:
-                self.dropped += len(message["lines"])
+        """Queue lines for the viewer and send what the window allows."""
+        self.pending.extend(batch)
+        overflow = len(self.pending) - self.buffer_lines
+        if overflow > 0:
+            del self.pending[:overflow]
+            self.dropped += overflow
+        await self.flush()
+
+    async def flush(self):
+        """Send buffered lines while the viewer has credit."""
+        async with self.lock:
+            while self.pending and self.in_flight < self.window:
+                if self.dropped:
+                    if not await self.send(protocol.dropped(self.dropped)):
+                        return
+                    self.dropped = 0
+                seq, count, text = next(protocol.lines_frames(self.pending, self.next_seq))
+                try:
+                    await self.layer.send(self.channel_name, protocol.data_frame_event(text, seq))
+                except ChannelFull:
+                    return
+                del self.pending[:count]
+                self.next_seq += 1
+                self.sent_lines += count
+
+    async def acknowledge(self, seq):
+        """Record the viewer's credit (cumulative) and send what was waiting."""
+        if seq > self.acked:
+            self.acked = min(seq, self.next_seq - 1)
+            if self.pending:
+                await self.flush()
 
     async def notice(self, text):
         """Send a notice (best effort)."""
         await self.send(protocol.notice(text))
 
+    async def heartbeat(self):
+        """Tell the consumer the task is alive (best effort)."""
+        try:
+            await self.layer.send(self.channel_name, protocol.heartbeat_event())
+        except ChannelFull:
+            pass
 
-async def watchdog(redis, task_id, deadline):
-    """Return the reason to stop once the lease lapses or the duration limit is reached."""
+
+async def receive_acks(layer, ack_channel, out):
+    """Apply the consumer's acks to the output until cancelled."""
     while True:
+        event = await layer.receive(ack_channel)
+        if event.get("type") == protocol.EVENT_ACK:
+            await out.acknowledge(int(event.get("seq", -1)))
+
+
+async def watchdog(redis, task_id, deadline, out):
+    """Send heartbeats; return the reason to stop once the lease lapses or time is up."""
+    next_beat = 0.0
+    while True:
+        if time.monotonic() >= next_beat:
+            await out.heartbeat()
+            next_beat = time.monotonic() + settings.STREAM_HEARTBEAT_SECONDS
         if not await leases.aheld(redis, task_id):
             return ("lease", "viewer gone (lease lapsed)")
         if time.monotonic() >= deadline:
@@ -79,14 +140,23 @@ async def supervise(task_id, worker, channel_name, body):
     """Run the body beside the watchdog and send the final status; return the end reason."""
     layer = get_channel_layer()
     redis = leases.async_client()
-    out = Output(layer, channel_name)
+    out = Output(layer, channel_name, settings.STREAM_WINDOW_FRAMES,
+                 settings.STREAM_BUFFER_LINES)
+    helpers = []
     try:
         if not await leases.aheld(redis, task_id):
             return "not started: viewer left before a worker took the task"
+        ack_channel = await layer.new_channel()
+        await layer.send(channel_name, protocol.hello_event(ack_channel))
+        helpers.append(asyncio.ensure_future(receive_acks(layer, ack_channel, out)))
         body_task = asyncio.ensure_future(body(out, worker))
         guard = asyncio.ensure_future(
-            watchdog(redis, task_id, time.monotonic() + settings.STREAM_MAX_SECONDS))
-        done, _ = await asyncio.wait({body_task, guard}, return_when=asyncio.FIRST_COMPLETED)
+            watchdog(redis, task_id, time.monotonic() + settings.STREAM_MAX_SECONDS, out))
+        done, _ = await asyncio.wait({body_task, guard, *helpers},
+                                     return_when=asyncio.FIRST_COMPLETED)
+        for helper in helpers:
+            if helper in done:
+                helper.result()
         for pending in (body_task, guard):
             if pending not in done:
                 pending.cancel()
@@ -108,6 +178,9 @@ async def supervise(task_id, worker, channel_name, body):
         await out.send(protocol.status(state, message), final=True, reason=f"{state}: {message}")
         return f"{state}: {message}"
     finally:
+        for helper in helpers:
+            helper.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
         await redis.aclose()
 
 
@@ -120,6 +193,10 @@ def run_stream(task_id, worker, channel_name, body):
         return reason
     except SystemExit:
         reason = "terminated (revoked)"
+        raise
+    except Exception as exc:
+        reason = f"failed: {type(exc).__name__}: {exc}"
+        log.exception("task %s failed", task_id)
         raise
     finally:
         try:

@@ -32,6 +32,12 @@ export function closeReason(code) {
 export function openStream(url, handlers) {
   const socket = new WebSocket(url);
   let stopping = false;
+  const ack = (seq) => {
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ action: "ack", seq }));
+  };
+  // Credit-based flow control: acknowledge each data frame once it has been rendered, so the
+  // server never has more than a few frames in flight to this page (seq -1 opts in).
+  socket.addEventListener("open", () => ack(-1));
   socket.addEventListener("message", (event) => {
     let message;
     try {
@@ -42,7 +48,13 @@ export function openStream(url, handlers) {
     }
     switch (message.type) {
       case "status": handlers.status?.(message); break;
-      case "lines": handlers.lines?.(message.lines); break;
+      case "lines":
+        handlers.lines?.(message.lines);
+        if (Number.isInteger(message.seq)) {
+          if (document.hidden) ack(message.seq);
+          else requestAnimationFrame(() => ack(message.seq));
+        }
+        break;
       case "notice": handlers.notice?.(message.message); break;
       case "dropped": handlers.dropped?.(message.count); break;
       case "entries": handlers.entries?.(message.entries); break;

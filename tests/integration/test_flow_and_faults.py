@@ -1,0 +1,75 @@
+"""Flow control end to end, and faults of real processes (killed worker child)."""
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from tests.harness import Harness
+from tests.integration.conftest import Client, open_stream
+
+
+@pytest.fixture(scope="module")
+def small_window(tmp_path_factory):
+    """An installation with a tiny window and buffer, so a slow viewer overflows quickly."""
+    harness = Harness(tmp_path_factory.mktemp("flow"), STREAM_WINDOW_FRAMES=2,
+                      STREAM_BUFFER_LINES=500, STREAM_WORKER_LOST_SECONDS=4)
+    try:
+        harness.admin_password = harness.create_user("admin", superuser=True)
+        harness.worker = harness.start_worker(concurrency=3)
+        harness.web = harness.start_daphne()
+        harness.admin_cookie = harness.login(harness.web.base_url, "admin",
+                                             harness.admin_password)
+        yield harness
+    finally:
+        harness.close()
+
+
+async def test_slow_viewer_gets_dropped_counts_and_no_silent_loss(small_window, tmp_path):
+    system = small_window
+    log = tmp_path / "flood.log"
+    log.write_text("")
+    source = system.add_log("flood", log)
+    async with open_stream(system, f"/ws/tailf/{source}/?lines=0") as socket:
+        client = Client(socket)
+        await client.send({"action": "ack", "seq": -1})
+        await client.status("running")
+        total = 5000
+        with open(log, "a") as handle:
+            handle.writelines(f"line {n}\n" for n in range(total))
+        await asyncio.sleep(1.5)
+        delivered, dropped, last_seq = [], 0, -1
+        while len(delivered) + dropped < total:
+            message = await client.next(timeout=10)
+            if message["type"] == "lines":
+                delivered.extend(message["lines"])
+                last_seq = message["seq"]
+                await client.send({"action": "ack", "seq": last_seq})
+            elif message["type"] == "dropped":
+                dropped += message["count"]
+        assert dropped > 0
+        assert len(delivered) + dropped == total
+        numbers = [int(line.split()[1]) for line in delivered]
+        assert numbers == sorted(numbers)
+        assert numbers[-1] == total - 1
+
+
+async def test_killed_worker_child_reports_worker_lost(small_window, tmp_path):
+    system = small_window
+    log = tmp_path / "lost.log"
+    log.write_text("")
+    source = system.add_log("lost", log)
+    async with open_stream(system, f"/ws/tailf/{source}/") as socket:
+        client = Client(socket)
+        task_id = (await client.status("queued"))["task_id"]
+        await client.status("running")
+        replies = system.celery.control.inspect(destination=[system.worker.hostname],
+                                                timeout=2).active()
+        pid = next(task["worker_pid"] for tasks in replies.values() for task in tasks
+                   if task["id"] == task_id)
+        os.kill(pid, signal.SIGKILL)
+        lost = await client.status("error", timeout=10)
+        assert "worker lost" in lost["message"] and lost["retry"] is True
+        await socket.wait_closed()
+        assert socket.close_code == 4503

@@ -1,0 +1,81 @@
+"""Credit-based flow control in the task's Output, and frame splitting in the protocol."""
+
+import json
+
+from channels.exceptions import ChannelFull
+
+from webapp import protocol
+from webapp.tasking import Output
+
+
+class RecordingLayer:
+    """A channel layer that records sends and can be made full."""
+
+    def __init__(self):
+        self.sent = []
+        self.full = False
+
+    async def send(self, channel, event):
+        if self.full:
+            raise ChannelFull()
+        self.sent.append(event)
+
+    def frames(self):
+        return [json.loads(event["text"]) for event in self.sent if "text" in event]
+
+
+async def test_lines_beyond_the_window_wait_for_acks():
+    layer = RecordingLayer()
+    out = Output(layer, "c", window=2, buffer_lines=1000)
+    for n in range(5):
+        await out.send_lines([f"line {n}"])
+    assert [f["lines"] for f in layer.frames()] == [["line 0"], ["line 1"]]
+    await out.acknowledge(0)
+    assert layer.frames()[-1]["lines"] == ["line 2", "line 3", "line 4"]
+    assert out.in_flight == 2
+
+
+async def test_overflow_drops_oldest_and_reports_the_count_before_the_next_lines():
+    layer = RecordingLayer()
+    out = Output(layer, "c", window=1, buffer_lines=3)
+    await out.send_lines(["a"])
+    await out.send_lines(["b", "c", "d", "e", "f"])
+    assert out.dropped == 2
+    await out.acknowledge(0)
+    frames = layer.frames()
+    assert frames[1] == {"type": "dropped", "count": 2}
+    assert frames[2]["lines"] == ["d", "e", "f"]
+    delivered = sum(len(f["lines"]) for f in frames if f["type"] == "lines")
+    assert delivered + frames[1]["count"] == 6
+
+
+async def test_a_full_channel_keeps_lines_buffered_not_lost():
+    layer = RecordingLayer()
+    out = Output(layer, "c", window=4, buffer_lines=100)
+    layer.full = True
+    await out.send_lines(["x", "y"])
+    assert out.pending == ["x", "y"] and out.sent_lines == 0
+    layer.full = False
+    await out.send_lines(["z"])
+    assert layer.frames()[0]["lines"] == ["x", "y", "z"]
+
+
+async def test_acks_are_cumulative_and_never_beyond_what_was_sent():
+    out = Output(RecordingLayer(), "c", window=2, buffer_lines=10)
+    await out.send_lines(["a"])
+    await out.acknowledge(99)
+    assert out.acked == 0 and out.in_flight == 0
+
+
+def test_frames_stay_under_the_size_limit_and_keep_every_line_in_order():
+    batch = [f"{n:06d} " + "é" * 300 for n in range(2000)] + ["\x00" * 5000]
+    frames = list(protocol.lines_frames(batch, 7, limit=64 * 1024))
+    assert [seq for seq, _, _ in frames] == list(range(7, 7 + len(frames)))
+    assert all(len(text.encode()) <= 64 * 1024 for _, _, text in frames)
+    rebuilt = [line for _, _, text in frames for line in json.loads(text)["lines"]]
+    assert rebuilt == batch
+
+
+def test_one_line_larger_than_the_budget_still_gets_its_own_frame():
+    frames = list(protocol.lines_frames(["z" * 70000], 0, limit=64 * 1024))
+    assert len(frames) == 1 and frames[0][1] == 1
