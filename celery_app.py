@@ -2,10 +2,29 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 app = Celery("tailboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["tailf", "feeds"])
+
+_stop_announcer = None
+
+
+@signals.worker_ready.connect
+def announce_worker(sender=None, **kwargs):
+    """Register this worker and its queues in Redis while it runs."""
+    global _stop_announcer
+    from webapp.workers import start_announcer
+
+    queues = [queue.name for queue in sender.task_consumer.queues]
+    _stop_announcer = start_announcer(sender.hostname, queues)
+
+
+@signals.worker_shutdown.connect
+def withdraw_worker(**kwargs):
+    """Stop announcing on shutdown."""
+    if _stop_announcer:
+        _stop_announcer()

@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from webapp import leases, protocol, records
+from webapp import leases, protocol, records, workers
 
 log = logging.getLogger("tailboard.streams")
 
@@ -127,14 +127,23 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.stream_id = stream.pk
         log.info("stream %s: %s opened %s %s (%s) task %s on queue %s", stream.pk, user,
                  self.kind, source.pk, source.name, self.task_id, source.queue)
+        online = await self.workers_online(source.queue)
         await self.send_message(protocol.status(
-            "queued", f"waiting for a worker on queue {source.queue}",
-            task_id=self.task_id, stream=stream.pk, queue=source.queue))
+            "queued", f"waiting for a worker on queue {source.queue} ({online} online)",
+            task_id=self.task_id, stream=stream.pk, queue=source.queue, workers_online=online))
         self.lease_keeper = asyncio.create_task(self.keep_lease())
         kwargs = {"source_id": source.pk, "channel_name": self.channel_name,
                   "options": options, "stream_id": stream.pk}
         await sync_to_async(self.control.start, thread_sensitive=False)(
             self.task, self.task_id, kwargs, source.queue)
+
+    async def workers_online(self, queue):
+        """Return how many workers consume this queue now (-1 when unknown)."""
+        try:
+            return len((await workers.aonline(self.redis)).get(queue, []))
+        except Exception as exc:
+            log.warning("could not read the worker registry: %s", exc)
+            return -1
 
     async def over_limit(self, user):
         """Return a refusal message when the user or the server has too many streams."""

@@ -19,6 +19,7 @@ async def test_appended_line_arrives_as_lines_message(system, stream, tmp_path):
     async with stream(f"/ws/tailf/{source}/?lines=2") as client:
         queued = await client.status("queued")
         assert queued["task_id"]
+        assert queued["message"] == "waiting for a worker on queue tailf (1 online)"
         backlog = await client.until(lambda m: m["type"] == "lines")
         assert backlog["lines"] == ["old 2", "old 3"]
         running = await client.status("running")

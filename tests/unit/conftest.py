@@ -23,6 +23,9 @@ class FakeRedis:
     async def exists(self, key):
         return int(key in self.store)
 
+    async def hgetall(self, key):
+        return {}
+
     async def aclose(self):
         return None
 

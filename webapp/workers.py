@@ -1,0 +1,78 @@
+"""Which workers are online for which queue: each worker announces itself in Redis.
+
+A worker's main process writes its hostname and queues into one Redis hash every few
+seconds; readers ignore entries older than the TTL. This answers "how many workers serve
+queue X" in one round trip, without a Celery broadcast.
+"""
+
+import json
+import logging
+import threading
+import time
+
+log = logging.getLogger("tailboard.workers")
+
+REGISTRY = "tailboard:workers"
+ANNOUNCE_SECONDS = 5
+TTL_SECONDS = 15
+
+
+def announce(client, hostname, queues, now=None):
+    """Record that this worker is online and consumes these queues."""
+    client.hset(REGISTRY, hostname, json.dumps({"queues": sorted(queues),
+                                                "seen": now or time.time()}))
+
+
+def withdraw(client, hostname):
+    """Remove this worker from the registry (clean shutdown)."""
+    client.hdel(REGISTRY, hostname)
+
+
+def by_queue(entries, now=None):
+    """Turn raw registry entries into {queue: [hostnames]} of the workers seen recently."""
+    now = now or time.time()
+    queues = {}
+    for hostname, raw in entries.items():
+        hostname = hostname.decode() if isinstance(hostname, bytes) else hostname
+        try:
+            entry = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if now - entry.get("seen", 0) > TTL_SECONDS:
+            continue
+        for queue in entry.get("queues", []):
+            queues.setdefault(queue, []).append(hostname)
+    return {queue: sorted(names) for queue, names in sorted(queues.items())}
+
+
+def online(client):
+    """Return {queue: [hostnames]} of the workers online now."""
+    return by_queue(client.hgetall(REGISTRY))
+
+
+async def aonline(client):
+    """Async twin of online()."""
+    return by_queue(await client.hgetall(REGISTRY))
+
+
+def start_announcer(hostname, queues):
+    """Announce this worker every few seconds from a daemon thread; return a stop function."""
+    from webapp.leases import sync_client
+
+    stop = threading.Event()
+
+    def loop():
+        client = sync_client()
+        while not stop.is_set():
+            try:
+                announce(client, hostname, queues)
+            except Exception as exc:
+                log.warning("could not announce worker %s: %s", hostname, exc)
+            stop.wait(ANNOUNCE_SECONDS)
+        try:
+            withdraw(client, hostname)
+        except Exception as exc:
+            log.warning("could not withdraw worker %s: %s", hostname, exc)
+
+    threading.Thread(target=loop, name="tailboard-announcer", daemon=True).start()
+    return stop.set
