@@ -50,6 +50,8 @@ class Output:
         self.dropped = 0
         self.sent_lines = 0
         self.lock = asyncio.Lock()
+        self.room = asyncio.Event()
+        self.room.set()
 
     @property
     def in_flight(self):
@@ -66,6 +68,20 @@ class Output:
                         self.channel_name, message.get("type"))
             return False
         return True
+
+    def has_room(self):
+        """True when the viewer can take more now: a producer should read more only then."""
+        return self.in_flight < self.window or len(self.pending) < self.buffer_lines // 2
+
+    async def wait_room(self, timeout=None):
+        """Wait until the viewer has room again (or the timeout passes); return has_room()."""
+        if not self.has_room():
+            self.room.clear()
+            try:
+                await asyncio.wait_for(self.room.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        return self.has_room()
 
     async def send_lines(self, batch):
         """Queue lines for the viewer and send what the window allows."""
@@ -99,6 +115,8 @@ class Output:
             self.acked = min(seq, self.next_seq - 1)
             if self.pending:
                 await self.flush()
+            if self.has_room():
+                self.room.set()
 
     async def notice(self, text):
         """Send a notice (best effort)."""

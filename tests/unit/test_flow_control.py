@@ -79,3 +79,18 @@ def test_frames_stay_under_the_size_limit_and_keep_every_line_in_order():
 def test_one_line_larger_than_the_budget_still_gets_its_own_frame():
     frames = list(protocol.lines_frames(["z" * 70000], 0, limit=64 * 1024))
     assert len(frames) == 1 and frames[0][1] == 1
+
+
+async def test_room_closes_when_the_viewer_is_behind_and_opens_on_ack():
+    import asyncio
+
+    out = Output(RecordingLayer(), "c", window=1, buffer_lines=4)
+    await out.send_lines(["a"])
+    assert out.has_room()
+    await out.send_lines(["b", "c"])
+    assert not out.has_room()
+    waiter = asyncio.ensure_future(out.wait_room(timeout=5))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    await out.acknowledge(0)
+    assert await waiter is True
