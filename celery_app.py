@@ -13,6 +13,15 @@ app.autodiscover_tasks(["tailf", "feeds"])
 _stop_announcer = None
 
 
+@signals.worker_init.connect
+def freeze_before_fork(**kwargs):
+    """Move everything loaded so far out of the GC's reach, so forked children share it."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 @signals.worker_ready.connect
 def announce_worker(sender=None, **kwargs):
     """Register this worker and its queues in Redis while it runs."""
