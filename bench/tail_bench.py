@@ -90,7 +90,7 @@ async def throughput(harness, cookie, workdir, total):
         peak_child = max(peak_child, rss_kib(child))
         peak_daphne = max(peak_daphne, rss_kib(daphne))
     elapsed = time.monotonic() - start
-    writer.wait()
+    await asyncio.to_thread(writer.wait)
     stop.set()
     await task
     return {"lines": total, "seconds": round(elapsed, 3),
@@ -110,7 +110,7 @@ async def latency(harness, cookie, workdir, rate, seconds, name="latency"):
     viewer.on_lines = lambda lines, at: latencies.extend(at - float(line.split()[0])
                                                          for line in lines)
     done = threading.Event()
-    paced_writer(log, rate, seconds, done).join()
+    await asyncio.to_thread(paced_writer(log, rate, seconds, done).join)
     await asyncio.sleep(0.5)
     stop.set()
     await task
@@ -143,7 +143,7 @@ async def isolation(harness, cookie, workdir, seconds, firehose_lines):
     hose_viewer, hose_stop, hose_task = await open_viewer(harness, hose_source, cookie)
     writer = start_writer(hose, firehose_lines, rate=firehose_lines / seconds)
     result = await latency(harness, cookie, workdir, 10, seconds, name="isolated")
-    writer.wait()
+    await asyncio.to_thread(writer.wait)
     hose_stop.set()
     await hose_task
     result["firehose_delivered"] = hose_viewer.delivered

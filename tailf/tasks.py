@@ -1,7 +1,6 @@
 """The `tail_file` task: follows one log file for one WebSocket connection."""
 
-import asyncio
-import time
+import logging
 
 from celery import shared_task
 
@@ -9,7 +8,7 @@ from tailf.follow import Follower
 from webapp import protocol
 from webapp.tasking import StreamEnded, run_stream
 
-IDLE_POLL_SECONDS = 0.1
+log = logging.getLogger("tailboard.tasks")
 
 
 @shared_task(bind=True, name="tailf.tail_file")
@@ -36,27 +35,37 @@ async def follow(out, worker, source, options):
     follower = Follower(source.path, backlog=options.get("lines", 50), encoding=source.encoding,
                         max_line=settings.TAIL_MAX_LINE_BYTES)
     try:
-        backlog = follower.start()
-        await emit(out, backlog, matcher)
+        log.info("tailing %s with %s wake-ups", source.path, follower.waker.kind)
+        await emit(out, follower.start(), matcher)
         await out.send(protocol.status("running", f"following {source.name}",
                                        worker=worker))
         while True:
-            events = follower.poll(time.monotonic())
+            await follower.aidle()
+            if not out.has_room():
+                await out.wait_room()
+            if follower.lag() > settings.STREAM_MAX_LAG_BYTES:
+                out.drop(follower.skip_ahead(settings.STREAM_MAX_LAG_BYTES // 2))
+            events = follower.poll()
             if events:
                 await emit(out, events, matcher)
-            else:
-                await asyncio.sleep(IDLE_POLL_SECONDS)
     finally:
         follower.close()
 
 
 async def emit(out, events, matcher):
-    """Send engine events: lines (filtered) as `lines` frames, notices as `notice`."""
+    """Send engine events: lines (filtered) as `lines` frames, notices as `notice`.
+
+    Lines go out in pieces the viewer has room for; while it has none, the task waits and
+    the rest of the file stays on disk, so a viewer who is behind loses nothing.
+    """
+    step = max(1, out.buffer_lines // 2)
     for kind, value in events:
         if kind == "lines":
             batch = [line for line in value if matcher(line)] if matcher else value
-            if batch:
-                await out.send_lines(batch)
+            for start in range(0, len(batch), step):
+                if not out.has_room():
+                    await out.wait_room()
+                await out.send_lines(batch[start:start + step])
         else:
             await out.notice(value)
 

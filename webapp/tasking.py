@@ -83,6 +83,10 @@ class Output:
                 pass
         return self.has_room()
 
+    def drop(self, count):
+        """Count lines the producer skipped for this viewer; reported before the next lines."""
+        self.dropped += count
+
     async def send_lines(self, batch):
         """Queue lines for the viewer and send what the window allows."""
         self.pending.extend(batch)

@@ -14,7 +14,8 @@ from tests.integration.conftest import Client, open_stream
 def small_window(tmp_path_factory):
     """An installation with a tiny window and buffer, so a slow viewer overflows quickly."""
     harness = Harness(tmp_path_factory.mktemp("flow"), STREAM_WINDOW_FRAMES=2,
-                      STREAM_BUFFER_LINES=500, STREAM_WORKER_LOST_SECONDS=4)
+                      STREAM_BUFFER_LINES=500, STREAM_MAX_LAG_BYTES=65536,
+                      STREAM_WORKER_LOST_SECONDS=4)
     try:
         harness.admin_password = harness.create_user("admin", superuser=True)
         harness.worker = harness.start_worker(concurrency=3)
@@ -26,7 +27,8 @@ def small_window(tmp_path_factory):
         harness.close()
 
 
-async def test_slow_viewer_gets_dropped_counts_and_no_silent_loss(small_window, tmp_path):
+async def test_viewer_far_behind_gets_dropped_counts_and_no_silent_loss(small_window,
+                                                                        tmp_path):
     system = small_window
     log = tmp_path / "flood.log"
     log.write_text("")
@@ -35,9 +37,9 @@ async def test_slow_viewer_gets_dropped_counts_and_no_silent_loss(small_window, 
         client = Client(socket)
         await client.send({"action": "ack", "seq": -1})
         await client.status("running")
-        total = 5000
+        total = 200_000
         with open(log, "a") as handle:
-            handle.writelines(f"line {n}\n" for n in range(total))
+            handle.writelines(f"line {n} {'x' * 90}\n" for n in range(total))
         await asyncio.sleep(1.5)
         delivered, dropped, last_seq = [], 0, -1
         while len(delivered) + dropped < total:
@@ -73,3 +75,27 @@ async def test_killed_worker_child_reports_worker_lost(small_window, tmp_path):
         assert "worker lost" in lost["message"] and lost["retry"] is True
         await socket.wait_closed()
         assert socket.close_code == 4503
+
+
+async def test_viewer_briefly_behind_loses_nothing_the_file_holds_the_lag(small_window,
+                                                                          tmp_path):
+    system = small_window
+    log = tmp_path / "burst.log"
+    log.write_text("")
+    source = system.add_log("burst", log)
+    async with open_stream(system, f"/ws/tailf/{source}/?lines=0") as socket:
+        client = Client(socket)
+        await client.send({"action": "ack", "seq": -1})
+        await client.status("running")
+        total = 3000
+        with open(log, "a") as handle:
+            handle.writelines(f"b {n}\n" for n in range(total))
+        await asyncio.sleep(1.0)
+        delivered = []
+        while len(delivered) < total:
+            message = await client.next(timeout=10)
+            assert message["type"] != "dropped"
+            if message["type"] == "lines":
+                delivered.extend(message["lines"])
+                await client.send({"action": "ack", "seq": message["seq"]})
+        assert delivered == [f"b {n}" for n in range(total)]
