@@ -1,15 +1,16 @@
-"""The `watch_feed` task: polls one feed for one WebSocket connection."""
+"""The `watch_feed` task: one viewer of one feed, fed from the fetch all viewers share."""
 
 import asyncio
 import random
 
 from celery import shared_task
 
-from feeds.watch import FeedGone, FeedWatcher, FetchError
-from webapp import protocol
+from feeds.cache import SharedFeed
+from feeds.watch import FeedGone, FeedWatcher, Upstream, make_client
+from webapp import leases, protocol
 from webapp.tasking import StreamEnded, run_stream
 
-MAX_BACKOFF_SECONDS = 15 * 60
+WAKE_SPREAD = 0.25
 
 
 @shared_task(bind=True, name="feeds.watch_feed")
@@ -28,39 +29,48 @@ def watch_feed(self, source_id, channel_name, options, stream_id=None):
     return run_stream(self.request.id, worker, channel_name, body)
 
 
+def entry_messages(items, limit=protocol.MAX_FRAME_BYTES):
+    """Split entries into `entries` messages whose frames stay under the frame limit."""
+    chunk, size = [], 40
+    for item in items:
+        cost = len(protocol.encode(item).encode()) + 1
+        if chunk and size + cost > limit:
+            yield protocol.entries(chunk)
+            chunk, size = [], 40
+        chunk.append(item)
+        size += cost
+    if chunk:
+        yield protocol.entries(chunk)
+
+
 async def watch(out, worker, source, options):
-    """Send the baseline entries, report `running`, then send new entries each interval."""
+    """Send the baseline entries, report `running`, then send what is new each interval."""
     from django.conf import settings
 
-    watcher = FeedWatcher(source.url, first_entries=options.get("entries", 10),
-                          timeout=settings.FEED_FETCH_TIMEOUT, max_bytes=settings.FEED_MAX_BYTES)
     interval = max(settings.FEED_MIN_INTERVAL, source.interval)
-    failures = 0
-    running_sent = False
-    async with watcher.client() as client:
-        while True:
-            try:
-                result = await watcher.poll(client)
-            except FeedGone as exc:
-                raise StreamEnded("error", str(exc)) from None
-            except FetchError as exc:
-                failures += 1
-                delay = min(MAX_BACKOFF_SECONDS, interval * 2 ** min(failures - 1, 10))
-                delay = delay * random.uniform(0.8, 1.2)
-                await out.notice(f"{exc}; retrying in {delay:.0f} s")
-            else:
-                if failures:
-                    await out.notice(f"the feed answers again after {failures} failed "
-                                     f"attempt{'s' if failures > 1 else ''}")
-                failures = 0
-                delay = interval
+    viewer = FeedWatcher(source.url, first_entries=options.get("entries", 10))
+    redis = leases.async_client()
+    running = False
+    try:
+        async with make_client(read_timeout=settings.FEED_FETCH_TIMEOUT) as client:
+            shared = SharedFeed(redis, Upstream(client, max_bytes=settings.FEED_MAX_BYTES))
+            while True:
+                state = await shared.current(viewer.url, interval)
+                try:
+                    result = viewer.accept(state, interval)
+                except FeedGone as exc:
+                    raise StreamEnded("error", str(exc)) from None
                 for text in result.notices:
                     await out.notice(text)
-                if result.entries or not running_sent:
-                    await out.send(protocol.entries(result.entries))
-            if not running_sent:
-                running_sent = True
-                await out.send(protocol.status(
-                    "running", f"watching {source.name} every {interval} s",
-                    worker=worker))
-            await asyncio.sleep(delay)
+                if result.baseline and not result.entries:
+                    await out.send(protocol.entries([]))
+                for message in entry_messages(result.entries):
+                    await out.send(message)
+                if not running:
+                    running = True
+                    await out.send(protocol.status(
+                        "running", f"watching {source.name} every {interval} s", worker=worker))
+                await asyncio.sleep(viewer.wait_seconds(state, interval)
+                                    + random.uniform(0, WAKE_SPREAD))
+    finally:
+        await redis.aclose()
