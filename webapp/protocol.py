@@ -14,6 +14,7 @@ CLOSE_TOO_MANY = 4429
 # Daphne closes the socket above 1 MiB; keep every frame well under it.
 MAX_FRAME_BYTES = 1024 * 1024 - 1024
 
+CLOSE_GONE = 4410  # the stream ended for good (feed gone, source removed): do not reconnect
 CLOSE_WORKER_LOST = 4503  # the worker stopped answering: a client may reconnect
 
 # Channel-layer events. Task -> consumer: stream.hello (the task's ack channel, not relayed),
@@ -56,14 +57,16 @@ def encode(message):
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
-def frame_event(message, final=False, reason=""):
+def frame_event(message, final=False, reason="", close_code=None):
     """Wrap a message as a channel-layer event for the consumer to relay as one frame.
 
-    A final event also tells the consumer to close the socket and why the stream ended.
+    A final event also tells the consumer to close the socket (with `close_code`, by default
+    4500 for an error and 1000 otherwise) and why the stream ended.
     """
     event = {"type": EVENT_FRAME, "text": encode(message)}
     if final:
-        event["close"] = CLOSE_SERVER_ERROR if message.get("state") == "error" else CLOSE_NORMAL
+        event["close"] = close_code or (
+            CLOSE_SERVER_ERROR if message.get("state") == "error" else CLOSE_NORMAL)
         event["reason"] = reason or message.get("message", "")
     if message.get("type") == "status" and message.get("worker"):
         event["worker"] = message["worker"]

@@ -52,17 +52,28 @@ class Output:
         self.lock = asyncio.Lock()
         self.room = asyncio.Event()
         self.room.set()
+        self.drained = asyncio.Event()
+        self.drained.set()
 
     @property
     def in_flight(self):
         """Frames sent and not yet acknowledged."""
         return self.next_seq - 1 - self.acked
 
-    async def send(self, message, final=False, reason=""):
-        """Send one control message (not flow-controlled); False when the channel is full."""
+    async def send(self, message, final=False, reason="", close_code=None):
+        """Send one control message after the lines before it; False when the channel is full.
+
+        Control messages are not counted against the window, but a non-final one waits
+        until the lines queued before it have gone out, so the viewer sees them in order.
+        """
+        if self.pending and not final:
+            await self.drained.wait()
+        return await self._send_now(message, final, reason, close_code)
+
+    async def _send_now(self, message, final=False, reason="", close_code=None):
         try:
-            await self.layer.send(self.channel_name,
-                                  protocol.frame_event(message, final=final, reason=reason))
+            await self.layer.send(self.channel_name, protocol.frame_event(
+                message, final=final, reason=reason, close_code=close_code))
         except ChannelFull:
             log.warning("channel %s is full; a %s message was not delivered",
                         self.channel_name, message.get("type"))
@@ -90,6 +101,8 @@ class Output:
     async def send_lines(self, batch):
         """Queue lines for the viewer and send what the window allows."""
         self.pending.extend(batch)
+        if self.pending:
+            self.drained.clear()
         overflow = len(self.pending) - self.buffer_lines
         if overflow > 0:
             del self.pending[:overflow]
@@ -101,7 +114,7 @@ class Output:
         async with self.lock:
             while self.pending and self.in_flight < self.window:
                 if self.dropped:
-                    if not await self.send(protocol.dropped(self.dropped)):
+                    if not await self._send_now(protocol.dropped(self.dropped)):
                         return
                     self.dropped = 0
                 seq, count, text = next(protocol.lines_frames(self.pending, self.next_seq))
@@ -112,6 +125,8 @@ class Output:
                 del self.pending[:count]
                 self.next_seq += 1
                 self.sent_lines += count
+            if not self.pending:
+                self.drained.set()
 
     async def acknowledge(self, seq):
         """Record the viewer's credit (cumulative) and send what was waiting."""
@@ -189,15 +204,18 @@ async def supervise(task_id, worker, channel_name, body):
                 return message
             await out.send(protocol.status("stopped", message), final=True, reason="limit")
             return message
+        close_code = None
         try:
             body_task.result()
             state, message = "stopped", "the source ended"
         except StreamEnded as end:
             state, message = end.state, end.message
+            close_code = protocol.CLOSE_GONE if end.state == "error" else None
         except Exception as exc:
             log.exception("task %s failed", task_id)
             state, message = "error", f"the task failed: {type(exc).__name__}: {exc}"
-        await out.send(protocol.status(state, message), final=True, reason=f"{state}: {message}")
+        await out.send(protocol.status(state, message), final=True, reason=f"{state}: {message}",
+                       close_code=close_code)
         return f"{state}: {message}"
     finally:
         for helper in helpers:
@@ -225,7 +243,8 @@ def run_stream(task_id, worker, channel_name, body):
             pending = asyncio.all_tasks(loop)
             for leftover in pending:
                 leftover.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
         except BaseException as exc:
             log.warning("task %s: cleanup of its loop was cut short: %r", task_id, exc)

@@ -74,7 +74,7 @@ async def test_ten_viewers_share_one_upstream_request_per_interval(feed_system, 
     assert all("if-none-match" in hit.headers for hit in hits[1:])
 
 
-async def test_gone_feed_ends_the_stream_with_status_error(feed_system, feed_server):
+async def test_gone_feed_ends_the_stream_with_status_error_and_close_4410(feed_system, feed_server):
     url = feed_server.script("/gone.xml", Reply(410))
     source = feed_system.add_feed("gone-feed", url, "--interval", str(INTERVAL))
     async with open_stream(feed_system, f"/ws/feeds/{source}/") as socket:
@@ -83,7 +83,7 @@ async def test_gone_feed_ends_the_stream_with_status_error(feed_system, feed_ser
         error = await client.status("error", timeout=20)
         assert error["message"].startswith("feed gone")
         await socket.wait_closed()
-        assert socket.close_code == 4500
+        assert socket.close_code == 4410
     ended = await asyncio.to_thread(feed_system.wait_for,
                                     lambda: feed_system.task_end(task_id), 5)
     assert ended and "feed gone" in ended

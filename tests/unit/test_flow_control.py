@@ -94,3 +94,19 @@ async def test_room_closes_when_the_viewer_is_behind_and_opens_on_ack():
     assert not waiter.done()
     await out.acknowledge(0)
     assert await waiter is True
+
+
+async def test_a_notice_after_queued_lines_waits_for_them_so_order_is_kept():
+    import asyncio
+
+    layer = RecordingLayer()
+    out = Output(layer, "c", window=1, buffer_lines=100)
+    await out.send_lines(["a"])
+    await out.send_lines(["b"])
+    notice = asyncio.ensure_future(out.notice("rotated"))
+    await asyncio.sleep(0)
+    assert not notice.done()
+    await out.acknowledge(0)
+    await notice
+    assert [f.get("lines") or f.get("message") for f in layer.frames()] == [
+        ["a"], ["b"], "rotated"]
