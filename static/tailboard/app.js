@@ -1,118 +1,174 @@
-// The dashboard: pick a source, Start, render lines/entries as text, Stop.
-import { closeReason, openStream, streamUrl } from "./stream.js";
+// The dashboard: panes side by side, the page URL that records them, keyboard shortcuts.
+import { DEFAULT_CAP } from "./logview.js";
+import { Pane, defaultSpec } from "./pane.js";
 
-const MAX_ROWS = 10000;
+const MIN_CAP = 100;
+const MAX_CAP = 200000;
 
-const form = document.getElementById("controls");
-const sourceSelect = document.getElementById("source");
-const stopButton = document.getElementById("stop");
-const startButton = document.getElementById("start");
-const clearButton = document.getElementById("clear");
-const statusLine = document.getElementById("status");
-const output = document.getElementById("output");
-
-let stream = null;
-
-function setStatus(state, text) {
-  statusLine.dataset.state = state;
-  statusLine.textContent = text;
-}
-
-function atBottom() {
-  return output.scrollHeight - output.scrollTop - output.clientHeight < 40;
-}
-
-function append(nodes) {
-  const follow = atBottom();
-  const fragment = document.createDocumentFragment();
-  for (const node of nodes) fragment.appendChild(node);
-  output.appendChild(fragment);
-  let excess = output.childElementCount - MAX_ROWS;
-  while (excess-- > 0) output.firstElementChild.remove();
-  if (follow) output.scrollTop = output.scrollHeight;
-}
-
-function row(className, text) {
-  const div = document.createElement("div");
-  div.className = className;
-  div.textContent = text;
-  return div;
-}
-
-function entryNode(entry) {
-  const div = document.createElement("div");
-  div.className = "entry";
-  const title = document.createElement(entry.link ? "a" : "span");
-  title.className = "entry-title";
-  title.textContent = entry.title || "(untitled)";
-  if (entry.link && /^https?:\/\//i.test(entry.link)) {
-    title.href = entry.link;
-    title.rel = "noopener noreferrer";
-    title.target = "_blank";
+/** Encode pane specs as the page hash: one `p` parameter per pane, defaults left out. */
+export function encodePanes(specs) {
+  const top = new URLSearchParams();
+  const defaults = defaultSpec();
+  for (const spec of specs) {
+    const params = new URLSearchParams();
+    params.set("src", spec.src);
+    const keys = spec.src.startsWith("feeds:") ? ["entries"] : ["lines", "grep"];
+    for (const key of [...keys, "filter", "hl", "cap"]) {
+      if (String(spec[key]) !== String(defaults[key])) params.set(key, spec[key]);
+    }
+    if (!spec.wrap) params.set("wrap", "0");
+    if (spec.run) params.set("run", "1");
+    top.append("p", params.toString());
   }
-  div.appendChild(title);
-  const meta = document.createElement("span");
-  meta.className = "entry-meta";
-  const when = entry.published ? new Date(entry.published).toLocaleString() : "";
-  meta.textContent = [entry.source, when, entry.updated ? "updated" : ""].filter(Boolean).join(" · ");
-  div.appendChild(meta);
-  if (entry.summary) div.appendChild(row("entry-summary", entry.summary));
-  return div;
+  return top.toString();
 }
 
-function selectedKind() {
-  return sourceSelect.value.split(":")[0];
+/** Decode the page hash into pane specs. */
+export function decodePanes(hash) {
+  const top = new URLSearchParams(hash.replace(/^#/, ""));
+  return top.getAll("p").map((value) => {
+    const params = new URLSearchParams(value);
+    const spec = defaultSpec();
+    for (const key of ["src", "lines", "grep", "entries", "filter", "hl"]) {
+      if (params.has(key)) spec[key] = params.get(key);
+    }
+    const cap = Number(params.get("cap"));
+    spec.cap = Number.isInteger(cap) && cap >= MIN_CAP && cap <= MAX_CAP ? cap : DEFAULT_CAP;
+    spec.wrap = params.get("wrap") !== "0";
+    spec.run = params.get("run") === "1";
+    return spec;
+  }).filter((spec) => /^(tailf|feeds):\d+$/.test(spec.src));
 }
 
-function syncOptionFields() {
-  const kind = selectedKind();
-  for (const el of document.querySelectorAll(".opt-log")) el.hidden = kind !== "tailf";
-  for (const el of document.querySelectorAll(".opt-feed")) el.hidden = kind !== "feeds";
-}
+class Board {
+  constructor(container, addButton) {
+    this.container = container;
+    this.addButton = addButton;
+    this.panes = [];
+    this.active = null;
+    this.count = 0;
+    this.written = null;
+    this.pendingWrite = false;
+    this.template = document.getElementById("pane-template");
+    this.sources = this.template
+      ? [...this.template.content.querySelectorAll(".source option")].map((o) => o.value) : [];
+  }
 
-function running(on) {
-  stopButton.disabled = !on;
-  startButton.disabled = on;
-  sourceSelect.disabled = on;
-}
+  /** Open a pane for a spec; start it when the spec says it was running. */
+  open(spec) {
+    this.count += 1;
+    const pane = new Pane(this, spec, this.count);
+    this.panes.push(pane);
+    this.container.appendChild(pane.el);
+    this.layout();
+    if (!this.active) this.activate(pane);
+    if (spec.run) pane.start();
+    this.changed();
+    return pane;
+  }
 
-function start() {
-  if (stream || !sourceSelect.value) return;
-  const [kind, id] = sourceSelect.value.split(":");
-  const options = kind === "tailf"
-    ? { lines: form.lines.value, grep: form.grep.value }
-    : { entries: form.entries.value };
-  setStatus("connecting", "Connecting…");
-  running(true);
-  stream = openStream(streamUrl(kind, id, options), {
-    status(message) {
-      const where = message.worker ? ` on ${message.worker}` : "";
-      const text = message.state === "running" ? `Running${where}: ${message.message}`
-        : `${message.state[0].toUpperCase()}${message.state.slice(1)}: ${message.message}`;
-      setStatus(message.state, text);
-      if (message.task_id) statusLine.dataset.taskId = message.task_id;
-      if (message.state === "error" || message.state === "stopped") {
-        append([row(`notice ${message.state}`, text)]);
+  /** Open a pane on the first source no pane shows yet. */
+  add() {
+    const open = new Set(this.panes.map((pane) => pane.source.value));
+    const src = this.sources.find((value) => !open.has(value)) || this.sources[0] || "";
+    const pane = this.open({ ...defaultSpec(), src });
+    pane.source.focus();
+    pane.el.scrollIntoView({ block: "nearest" });
+  }
+
+  close(pane) {
+    pane.dispose();
+    pane.el.remove();
+    this.panes = this.panes.filter((other) => other !== pane);
+    if (this.active === pane) this.activate(this.panes[0] || null);
+    this.layout();
+    this.changed();
+    (this.panes[0]?.output || this.addButton)?.focus();
+  }
+
+  activate(pane) {
+    if (this.active === pane) return;
+    this.active?.el.classList.remove("active");
+    this.active = pane;
+    pane?.el.classList.add("active");
+  }
+
+  layout() {
+    this.container.dataset.count = String(this.panes.length);
+  }
+
+  /** Record the panes in the page URL (soon, once per burst of changes). */
+  changed() {
+    if (this.pendingWrite) return;
+    this.pendingWrite = true;
+    queueMicrotask(() => {
+      this.pendingWrite = false;
+      const hash = encodePanes(this.panes.map((pane) => pane.spec()));
+      this.written = hash;
+      if (window.location.hash.replace(/^#/, "") !== hash) {
+        history.replaceState(null, "", `${window.location.pathname}${window.location.search}#${hash}`);
       }
-    },
-    lines(lines) { append(lines.map((line) => row("line", line))); },
-    notice(text) { append([row("notice", `— ${text}`)]); },
-    dropped(count) { append([row("notice dropped", `— ${count} lines dropped: the viewer fell behind`)]); },
-    entries(entries) { append(entries.map(entryNode)); },
-    closed(code, stopping) {
-      stream = null;
-      running(false);
-      if (statusLine.dataset.state !== "error" && statusLine.dataset.state !== "stopped") {
-        setStatus(code === 1000 || stopping ? "stopped" : "error",
-          code === 1000 || stopping ? "Stopped" : `Disconnected: ${closeReason(code)}`);
-      }
-    },
+    });
+  }
+
+  /** Open the panes a URL names (or one pane on the first source). */
+  restore() {
+    for (const pane of [...this.panes]) {
+      pane.dispose();
+      pane.el.remove();
+    }
+    this.panes = [];
+    this.active = null;
+    const specs = decodePanes(window.location.hash);
+    if (specs.length) for (const spec of specs) this.open(spec);
+    else if (this.sources.length) this.open({ ...defaultSpec(), src: this.sources[0] });
+    this.layout();
+  }
+
+  tick() {
+    for (const pane of this.panes) pane.tick();
+  }
+}
+
+function typingIn(target) {
+  return Boolean(target.closest && target.closest("input, textarea, select, [contenteditable=true]"));
+}
+
+function shortcuts(board) {
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    const target = event.target;
+    if (typingIn(target)) return;
+    const pane = board.active || board.panes[0];
+    if (!pane) return;
+    if (event.key === "/") {
+      event.preventDefault();
+      pane.filterInput.focus();
+      pane.filterInput.select();
+    } else if (event.key === " " && !target.closest("button, a, summary")) {
+      event.preventDefault();
+      pane.toggleFollow();
+    } else if (event.key === "End") {
+      event.preventDefault();
+      pane.view.resume();
+      pane.view.schedule();
+    }
   });
 }
 
-form.addEventListener("submit", (event) => { event.preventDefault(); start(); });
-stopButton.addEventListener("click", () => { if (stream) { setStatus("stopping", "Stopping…"); stream.stop(); } });
-clearButton.addEventListener("click", () => output.replaceChildren());
-sourceSelect.addEventListener("change", syncOptionFields);
-window.addEventListener("pagehide", () => stream?.close());
-syncOptionFields();
+const container = document.getElementById("panes");
+if (container) {
+  const addButton = document.getElementById("add-pane");
+  const board = new Board(container, addButton);
+  addButton?.addEventListener("click", () => board.add());
+  if (addButton && !board.sources.length) addButton.disabled = true;
+  shortcuts(board);
+  board.restore();
+  window.addEventListener("hashchange", () => {
+    if (window.location.hash.replace(/^#/, "") !== board.written) board.restore();
+  });
+  window.addEventListener("pagehide", () => { for (const pane of board.panes) pane.dispose(); });
+  setInterval(() => board.tick(), 1000);
+  window.tailboard = board;
+  container.dataset.ready = "true";
+}

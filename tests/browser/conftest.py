@@ -5,6 +5,8 @@ import shutil
 
 import pytest
 
+from tests.browser.helpers import watch_errors
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -29,8 +31,10 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    """A fresh browser context and page."""
+    """A fresh browser context and page; the test fails on a script error or CSP violation."""
     context = browser.new_context()
     page = context.new_page()
+    errors = watch_errors(page)
     yield page
     context.close()
+    assert not errors, errors

@@ -1,0 +1,33 @@
+// Strings for the scripts, translated by Django: the page renders them into
+// <template id="tb-strings"> as <data value="key">text</data>; t() fills in {placeholders}.
+
+const strings = new Map();
+const source = document.getElementById("tb-strings");
+if (source) {
+  for (const item of source.content.querySelectorAll("data[value]")) {
+    strings.set(item.value, item.textContent);
+  }
+}
+
+/** The page language (for numbers and dates). */
+export const LANG = document.documentElement.lang || "en";
+
+const numbers = new Intl.NumberFormat(LANG);
+
+/** Format a count for people: 12,345. */
+export function formatCount(n) {
+  return numbers.format(n);
+}
+
+/** Format a rate compactly: 950, 12k, 1.2M. */
+export function formatRate(n) {
+  if (n < 1000) return String(Math.round(n));
+  if (n < 1e6) return `${(n / 1000).toFixed(n < 1e4 ? 1 : 0)}k`;
+  return `${(n / 1e6).toFixed(1)}M`;
+}
+
+/** Translate `key`, replacing {name} with params.name; falls back to the key itself. */
+export function t(key, params = {}) {
+  const text = strings.has(key) ? strings.get(key) : key;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}

@@ -1,0 +1,368 @@
+// What one pane holds and shows: a capped store of records (lines, notices, feed entries) and
+// their rows in the DOM, rendered in requestAnimationFrame batches with a time budget, so a
+// firehose never blocks the page. Follow mode, the pause buffer, filter and highlights live here.
+import { entryNode, entryText } from "./entries.js";
+import { highlightSegments, leadingTimestamp, lineLevel } from "./matchers.js";
+
+export const DEFAULT_CAP = 10000;
+const CHUNK_ROWS = 200;
+const FRAME_BUDGET_MS = 8;
+const BOTTOM_SLACK_PX = 24;
+
+function countsAsLine(record) {
+  return record.kind === "line" || record.kind === "entry";
+}
+
+/** A queue that drops from the front in O(1) (amortised). */
+class Deque {
+  constructor() { this.items = []; this.head = 0; }
+  get length() { return this.items.length - this.head; }
+  push(item) { this.items.push(item); }
+  at(i) { return this.items[this.head + i]; }
+  first() { return this.items[this.head]; }
+  dropFront(n) {
+    this.head += Math.min(n, this.length);
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+  shift() { const item = this.items[this.head]; this.dropFront(1); return item; }
+  clear() { this.items = []; this.head = 0; }
+  *[Symbol.iterator]() { for (let i = this.head; i < this.items.length; i += 1) yield this.items[i]; }
+}
+
+/** One pane's output: call addLines/addNotice/addEntries; it renders when the page can. */
+export class LogView {
+  constructor(output, { cap = DEFAULT_CAP, onUpdate = () => {}, onFollow = () => {}, signal } = {}) {
+    this.output = output;
+    this.cap = cap;
+    this.onUpdate = onUpdate;
+    this.onFollow = onFollow;
+    this.held = new Deque();
+    this.pending = new Deque();
+    this.nextN = 0;
+    this.lineCount = 0;
+    this.newWhilePaused = 0;
+    this.follow = true;
+    this.filter = null;
+    this.rules = [];
+    this.scheduled = false;
+    this.waiters = [];
+    this.autoTop = 0;
+    // Only a person scrolling pauses or resumes: layout changes (resizes, more panes) scroll too.
+    this.intentUntil = 0;
+    this.dragging = false;
+    const intent = () => { this.intentUntil = performance.now() + 800; };
+    output.addEventListener("scroll", () => this.scrolled(), { passive: true });
+    output.addEventListener("wheel", (event) => {
+      intent();
+      if (event.deltaY < 0 && this.follow) this.pause();
+    }, { passive: true });
+    output.addEventListener("keydown", intent);
+    output.addEventListener("touchmove", intent, { passive: true });
+    output.addEventListener("pointerdown", () => { this.dragging = true; });
+    window.addEventListener("pointerup", () => {
+      if (this.dragging) intent();
+      this.dragging = false;
+    }, { signal });
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) this.settle(Infinity);
+      else this.schedule();
+    }, { signal });
+    const resized = new ResizeObserver(() => { if (this.follow) this.stick(); });
+    resized.observe(output);
+    signal?.addEventListener("abort", () => resized.disconnect());
+  }
+
+  /** Scroll to the newest row. */
+  stick() {
+    this.output.scrollTop = this.output.scrollHeight;
+    this.autoTop = this.output.scrollTop;
+  }
+
+  /** Lines held now (not counting notices). */
+  get lines() { return this.lineCount; }
+
+  /** Take a batch of log lines; the Promise settles once they are rendered (or set aside). */
+  addLines(lines) {
+    const start = Math.max(0, lines.length - this.cap);
+    const records = [];
+    for (let i = start; i < lines.length; i += 1) {
+      records.push({ n: this.nextN++, kind: "line", text: String(lines[i]) });
+    }
+    if (!this.follow) this.newWhilePaused += lines.length;
+    return this.take(records, lines.length - start);
+  }
+
+  /** Show a notice inline: kind is "notice", "dropped", "error" or "info". */
+  addNotice(text, kind = "notice") {
+    return this.take([{ n: this.nextN++, kind, text }], 0);
+  }
+
+  /** Take feed entries (oldest first). */
+  addEntries(entries) {
+    const records = entries.slice(-this.cap).map((entry) => (
+      { n: this.nextN++, kind: "entry", text: entryText(entry), entry }));
+    if (!this.follow) this.newWhilePaused += records.length;
+    return this.take(records, records.length);
+  }
+
+  take(records, lineCount) {
+    for (const record of records) {
+      this.held.push(record);
+      this.pending.push(record);
+    }
+    this.lineCount += lineCount;
+    this.trim();
+    this.schedule();
+    if (!this.follow || document.hidden) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ n: this.nextN - 1, resolve }));
+  }
+
+  /** Keep at most `cap` records held and pending; older ones are discarded. */
+  trim() {
+    const excess = this.held.length - this.cap;
+    if (excess > 0) {
+      let lines = 0;
+      for (let i = 0; i < excess; i += 1) if (countsAsLine(this.held.at(i))) lines += 1;
+      this.held.dropFront(excess);
+      this.lineCount -= lines;
+    }
+    const over = this.pending.length - this.cap;
+    if (over > 0) this.pending.dropFront(over);
+  }
+
+  schedule() {
+    if (this.scheduled || document.hidden) return;
+    this.scheduled = true;
+    requestAnimationFrame(() => this.flush());
+  }
+
+  /** Render pending records within the frame budget; keep the DOM to what is held. */
+  flush() {
+    this.scheduled = false;
+    if (!this.follow) {
+      this.settle(Infinity);
+      this.onUpdate();
+      return;
+    }
+    const began = performance.now();
+    const fragment = document.createDocumentFragment();
+    let chunk = this.output.lastElementChild;
+    let room = chunk ? CHUNK_ROWS - chunk.childElementCount : 0;
+    let newChunk = null;
+    let done = -1;
+    let count = 0;
+    while (this.pending.length) {
+      const record = this.pending.shift();
+      done = record.n;
+      if (record.kind !== "line" && record.kind !== "entry" || !this.filter || this.filter.test(record.text)) {
+        const row = this.row(record);
+        if (room > 0) {
+          (newChunk ? newChunk : fragment).appendChild(row);
+          room -= 1;
+        } else {
+          if (newChunk) this.output.appendChild(newChunk);
+          newChunk = document.createElement("div");
+          newChunk.className = "chunk";
+          newChunk.appendChild(row);
+          room = CHUNK_ROWS - 1;
+        }
+      }
+      count += 1;
+      if ((count & 63) === 0 && performance.now() - began > FRAME_BUDGET_MS) break;
+    }
+    if (fragment.firstChild) chunk.appendChild(fragment);
+    if (newChunk) this.output.appendChild(newChunk);
+    this.dropStaleRows();
+    this.stick();
+    this.settle(this.pending.length ? done : Infinity);
+    if (this.pending.length) this.schedule();
+    this.onUpdate();
+  }
+
+  /** Resolve the render promises of records up to `n`. */
+  settle(n) {
+    while (this.waiters.length && this.waiters[0].n <= n) this.waiters.shift().resolve();
+  }
+
+  /** Remove rows of records no longer held (the cap moved past them). */
+  dropStaleRows() {
+    const first = this.held.length ? this.held.first().n : this.nextN;
+    let chunk = this.output.firstElementChild;
+    while (chunk && chunk.lastElementChild && chunk.lastElementChild.tbN < first) {
+      const next = chunk.nextElementSibling;
+      chunk.remove();
+      chunk = next;
+    }
+    if (chunk && chunk.firstElementChild && chunk.firstElementChild.tbN < first) {
+      let last = chunk.firstElementChild;
+      while (last.nextElementSibling && last.nextElementSibling.tbN < first) last = last.nextElementSibling;
+      const range = document.createRange();
+      range.setStartBefore(chunk.firstElementChild);
+      range.setEndAfter(last);
+      range.deleteContents();
+    }
+    while (chunk && !chunk.firstElementChild) {
+      const next = chunk.nextElementSibling;
+      chunk.remove();
+      chunk = next;
+    }
+  }
+
+  row(record) {
+    if (record.kind === "entry") {
+      const node = entryNode(record.entry, (element, text) => this.fill(element, text));
+      node.tbN = record.n;
+      return node;
+    }
+    const row = document.createElement("div");
+    row.tbN = record.n;
+    if (record.kind === "line") {
+      const text = record.text;
+      const level = lineLevel(text);
+      row.className = level ? `line lvl-${level}` : "line";
+      const stamp = leadingTimestamp(text);
+      if (stamp) {
+        const span = document.createElement("span");
+        span.className = "ts";
+        span.textContent = stamp;
+        row.appendChild(span);
+        this.fill(row, text.slice(stamp.length));
+      } else {
+        this.fill(row, text);
+      }
+    } else {
+      row.className = `notice notice-${record.kind}`;
+      row.textContent = record.text;
+    }
+    return row;
+  }
+
+  /** Append text to an element, wrapping highlight matches in <mark> (text nodes only). */
+  fill(element, text) {
+    const segments = this.rules.length ? highlightSegments(text, this.rules) : null;
+    if (!segments) {
+      if (element.firstChild) element.appendChild(document.createTextNode(text));
+      else element.textContent = text;
+      return;
+    }
+    for (const [part, colour] of segments) {
+      if (colour === null) {
+        element.appendChild(document.createTextNode(part));
+      } else {
+        const mark = document.createElement("mark");
+        mark.className = `hl hl-${colour}`;
+        mark.textContent = part;
+        element.appendChild(mark);
+      }
+    }
+  }
+
+  /** Rebuild the rows from what is held (after a filter or highlight change). */
+  rerender() {
+    this.output.replaceChildren();
+    this.pending.clear();
+    for (const record of this.held) this.pending.push(record);
+    this.newWhilePaused = 0;
+    this.setFollow(true);
+    this.schedule();
+  }
+
+  /** Show only records matching `filter` ({test}) or all when null. */
+  setFilter(filter) {
+    this.filter = filter;
+    this.rerender();
+  }
+
+  /** Highlight with compiled rules ([{regex, colour}]). */
+  setRules(rules) {
+    this.rules = rules;
+    this.rerender();
+  }
+
+  /** Forget everything held and shown. */
+  clear() {
+    this.held.clear();
+    this.pending.clear();
+    this.lineCount = 0;
+    this.newWhilePaused = 0;
+    this.output.replaceChildren();
+    this.settle(Infinity);
+    this.onUpdate();
+  }
+
+  /** Stop moving: new records wait in the (capped) pending buffer. */
+  pause() {
+    if (!this.follow) return;
+    this.newWhilePaused = 0;
+    this.setFollow(false);
+  }
+
+  /** Render what arrived while paused and stick to the bottom again. */
+  resume() {
+    if (this.follow) return;
+    this.setFollow(true);
+    this.schedule();
+  }
+
+  setFollow(on) {
+    if (this.follow === on) return;
+    this.follow = on;
+    if (on) this.newWhilePaused = 0;
+    this.onFollow(on);
+    this.onUpdate();
+  }
+
+  scrolled() {
+    if (!this.dragging && performance.now() > this.intentUntil) return;
+    const el = this.output;
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight <= BOTTOM_SLACK_PX;
+    if (this.follow && !atBottom && el.scrollTop < this.autoTop - 2) this.pause();
+    else if (!this.follow && atBottom) this.resume();
+  }
+
+  /** The text of what the pane holds, as a downloadable Blob. */
+  blob() {
+    const entries = [];
+    const lines = [];
+    for (const record of this.held) {
+      if (record.kind === "line") lines.push(record.text);
+      else if (record.kind === "entry") entries.push(record.entry);
+    }
+    if (entries.length) {
+      return new Blob([JSON.stringify(entries, null, 2)], { type: "application/json" });
+    }
+    return new Blob([lines.join("\n") + (lines.length ? "\n" : "")], { type: "text/plain" });
+  }
+
+  /** The last `n` held line texts, oldest first (for resuming after a reconnect). */
+  tail(n) {
+    const out = [];
+    for (let i = this.held.length - 1; i >= 0 && out.length < n; i -= 1) {
+      const record = this.held.at(i);
+      if (record.kind === "line") out.push(record.text);
+    }
+    return out.reverse();
+  }
+}
+
+/**
+ * Lines of a resume backlog `fresh` that come after what was held (`held`, oldest first):
+ * finds where the held tail ends inside the backlog. Returns {lines, gap}.
+ */
+export function unseenLines(held, fresh, window = 20) {
+  if (!held.length) return { lines: fresh, gap: false };
+  const last = held.length - 1;
+  for (let j = fresh.length - 1; j >= 0; j -= 1) {
+    if (fresh[j] !== held[last]) continue;
+    const depth = Math.min(window, j + 1, held.length);
+    let ok = true;
+    for (let i = 1; i < depth; i += 1) {
+      if (fresh[j - i] !== held[last - i]) { ok = false; break; }
+    }
+    if (ok) return { lines: fresh.slice(j + 1), gap: false };
+  }
+  return { lines: fresh, gap: fresh.length > 0 };
+}
