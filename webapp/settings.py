@@ -176,3 +176,61 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# ---------------------------------------------------------------------------------------------
+# Security (issue 5): Content-Security-Policy, login throttling, production hardening.
+# Everything below only adds to the settings above (INSTALLED_APPS, MIDDLEWARE are appended).
+# ---------------------------------------------------------------------------------------------
+from datetime import timedelta  # noqa: E402
+
+if PRODUCTION and len(set(SECRET_KEY)) < 5:
+    raise ImproperlyConfigured("TAILBOARD_ENV=production needs a random SECRET_KEY: this one "
+                               "has fewer than 5 different characters")
+
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += [
+    "webapp.security.ContentSecurityPolicyMiddleware",
+    "axes.middleware.AxesMiddleware",  # must stay last (django-axes)
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login throttling: after LOGIN_FAILURE_LIMIT failed logins for one username from one address,
+# that pair is refused (HTTP 429) for LOGIN_COOLOFF_SECONDS; a successful login resets the count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_COOLOFF_SECONDS", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# Content-Security-Policy (webapp.security): scripts and styles only from our own origin, no
+# inline script, no eval; WebSockets to our own host ('self' covers ws:/wss: in CSP 3).
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
+# HTTPS behind a TLS-terminating proxy: SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS and
+# SECURE_COOKIES are read above; these complete HSTS. /healthz stays reachable over plain HTTP
+# for container and load-balancer health checks.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REFERRER_POLICY = "same-origin"
+# ------------------------------------------------------------------ end of the security block
+
+# ------------------------------------------------------------------ languages (dashboard i18n)
+# English and Simplified Chinese, chosen from the browser's Accept-Language by LocaleMiddleware
+# (zh-CN, zh-SG and zh map to zh-hans). Translations live in locale/; the compiled .mo files
+# are committed, so running the app needs no gettext tools.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# ------------------------------------------------------------------ end of the languages block

@@ -3,8 +3,10 @@
 import asyncio
 import logging
 
-from asgiref.sync import async_to_sync
+import redis.asyncio as aioredis
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
@@ -13,7 +15,7 @@ from django.views.decorators.cache import never_cache
 
 from feeds.models import FeedSource
 from tailf.models import LogSource
-from webapp import leases
+from webapp import records
 
 log = logging.getLogger("tailboard.health")
 
@@ -28,36 +30,52 @@ def dashboard(request):
     return render(request, "dashboard.html", {"logs": logs, "feeds": feeds})
 
 
+CHECK_TIMEOUT_SECONDS = 3.0
+INSPECT_TIMEOUT_SECONDS = 1.0
+
+
 def check_database():
     """Run a trivial query."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
 
 
-def check_redis():
-    """Ping Redis."""
-    leases.sync_client().ping()
+async def check_redis():
+    """Ping Redis on a short-lived connection."""
+    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=CHECK_TIMEOUT_SECONDS,
+                                     socket_connect_timeout=CHECK_TIMEOUT_SECONDS)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
 
 
-async def _layer_roundtrip():
+async def check_channel_layer():
+    """Send a message through the channel layer and receive it back."""
     layer = get_channel_layer()
     channel = await layer.new_channel("healthz.")
     await layer.send(channel, {"type": "healthz.ping"})
-    message = await asyncio.wait_for(layer.receive(channel), timeout=3)
+    message = await layer.receive(channel)
     if message.get("type") != "healthz.ping":
         raise RuntimeError("the channel layer returned another message")
 
 
-def check_channel_layer():
-    """Send a message through the channel layer and receive it back."""
-    async_to_sync(_layer_roundtrip)()
+async def run_check(check):
+    """Run one check within the time limit; return "ok" or "error: ..."."""
+    try:
+        await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+        return "ok"
+    except asyncio.TimeoutError:
+        return f"error: no answer within {CHECK_TIMEOUT_SECONDS:g} s"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"
 
 
 def workers_by_queue():
     """Return {queue: [worker hostnames]} of the workers answering now."""
     from celery_app import app
 
-    replies = app.control.inspect(timeout=1.0).active_queues() or {}
+    replies = app.control.inspect(timeout=INSPECT_TIMEOUT_SECONDS).active_queues() or {}
     queues = {}
     for worker, worker_queues in sorted(replies.items()):
         for queue in worker_queues or []:
@@ -65,30 +83,44 @@ def workers_by_queue():
     return queues
 
 
+def enabled_sources():
+    """Return (kind, source) for every enabled source."""
+    return [(kind, source) for kind, model in (("log", LogSource), ("feed", FeedSource))
+            for source in model.objects.filter(enabled=True).order_by("pk")]
+
+
 @never_cache
-def healthz(request):
-    """Answer 200 with JSON when database, Redis and channel layer answer; 503 otherwise."""
-    checks = {}
-    healthy = True
-    for name, check in (("database", check_database), ("redis", check_redis),
-                        ("channel_layer", check_channel_layer)):
-        try:
-            check()
-            checks[name] = "ok"
-        except Exception as exc:
-            healthy = False
-            checks[name] = f"error: {exc}"
-            log.error("healthz: %s failed: %s", name, exc)
+async def healthz(request):
+    """Answer 200 with JSON when database, Redis and channel layer answer; 503 otherwise.
+
+    The body has each check's result, the workers online per queue, the number of open
+    streams and the enabled sources whose queue no worker consumes. Async, so a slow check
+    never holds the thread that every sync view shares.
+    """
+    names = ("database", "redis", "channel_layer")
+    results = await asyncio.gather(
+        run_check(database_sync_to_async(check_database)), run_check(check_redis),
+        run_check(check_channel_layer))
+    checks = dict(zip(names, results))
+    healthy = all(result == "ok" for result in results)
+    for name, result in checks.items():
+        if result != "ok":
+            log.error("healthz: %s failed: %s", name, result)
     workers = {}
     if checks["redis"] == "ok":
         try:
-            workers = workers_by_queue()
+            workers = await asyncio.wait_for(asyncio.to_thread(workers_by_queue),
+                                             CHECK_TIMEOUT_SECONDS)
+            checks["workers"] = "ok"
         except Exception as exc:
-            checks["workers"] = f"error: {exc}"
-    sources = [{"kind": kind, "id": s.pk, "name": s.name, "queue": s.queue,
-                "workers_online": len(workers.get(s.queue, []))}
-               for kind, model in (("log", LogSource), ("feed", FeedSource))
-               for s in model.objects.filter(enabled=True)] if checks["database"] == "ok" else []
+            checks["workers"] = f"error: {type(exc).__name__}: {exc}"
     body = {"status": "ok" if healthy else "error", "checks": checks, "workers": workers,
-            "sources_without_worker": [s for s in sources if not s["workers_online"]]}
+            "workers_online": {queue: len(hosts) for queue, hosts in workers.items()}}
+    if checks["database"] == "ok":
+        body["open_streams"] = await database_sync_to_async(records.open_streams().count)()
+        if checks.get("workers") == "ok":
+            sources = await database_sync_to_async(enabled_sources)()
+            body["sources_without_worker"] = [
+                {"kind": kind, "id": s.pk, "name": s.name, "queue": s.queue}
+                for kind, s in sources if not workers.get(s.queue)]
     return JsonResponse(body, status=200 if healthy else 503)

@@ -1,0 +1,232 @@
+"""Ops control without services: stopping streams (live consumer or gone), pruning lost
+records, the admin's open list, stop action and history, and the global stream cap."""
+
+import json
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.auth.models import Group, User
+
+from tailf.models import LogSource
+from tests.unit.test_stream_consumer import connect, refused_with
+from webapp import control, leases, protocol, records
+from webapp.models import Stream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class FakeSyncRedis:
+    """The blocking Redis calls control makes, on a dict shared with the async fake."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def exists(self, key):
+        return int(key in self.store)
+
+    def delete(self, key):
+        self.store.pop(key, None)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def ops(fakes, monkeypatch):
+    """Fake leases and Celery revokes for control; returns the list of revoked task ids."""
+    from tests.unit.conftest import FakeRedis
+
+    revoked = []
+    monkeypatch.setattr(leases, "sync_client", lambda: FakeSyncRedis(FakeRedis.store))
+    monkeypatch.setattr(control, "revoke_task", revoked.append)
+    return revoked
+
+
+@pytest.fixture
+def viewer(db):
+    group = Group.objects.create(name="ops")
+    user = User.objects.create_user("viewer", password="x")
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def log_source(viewer):
+    source = LogSource.objects.create(name="app", path="/var/log/app.log")
+    source.groups.add(Group.objects.get(name="ops"))
+    return source
+
+
+def open_record(user, source, task_id="t-1", channel="specific.gone!1"):
+    """A stream record as a consumer would create it (no consumer behind it)."""
+    return records.create(user, "log", source, {"lines": 0}, task_id, channel)
+
+
+def test_stop_without_a_live_consumer_closes_the_record_at_once(ops, viewer, log_source):
+    stream = open_record(viewer, log_source)
+    result = control.stop_stream(stream.pk, wait=30)
+    assert result.ended_by == "control" and not result.had_lease
+    assert ops == [stream.task_id]
+    stream.refresh_from_db()
+    assert stream.ended is not None and stream.end_reason == "admin"
+
+
+def test_stop_tells_the_consumer_through_its_channel(ops, viewer, log_source):
+    from tests.unit.conftest import FakeRedis
+
+    channel = async_to_sync(get_channel_layer().new_channel)()
+    stream = open_record(viewer, log_source, "t-2", channel)
+    FakeRedis.store[leases.lease_key("t-2")] = channel
+    result = control.stop_stream(stream.pk, wait=0.2)
+    event = async_to_sync(get_channel_layer().receive)(channel)
+    assert event == protocol.stop_event("stopped by an administrator", "admin")
+    assert result.viewer_told and result.had_lease
+    assert leases.lease_key("t-2") not in FakeRedis.store
+    assert ops == ["t-2"]
+    stream.refresh_from_db()
+    assert stream.end_reason == "admin"
+
+
+def test_stopping_a_stream_that_is_not_open_raises(ops, viewer, log_source):
+    stream = open_record(viewer, log_source)
+    records.end(stream.pk, "client stop")
+    with pytest.raises(control.NotOpen):
+        control.stop_stream(stream.pk)
+    with pytest.raises(control.NotOpen):
+        control.stop_stream(424242)
+    assert ops == []
+
+
+async def test_live_consumer_tells_its_viewer_and_closes(ops, viewer, log_source):
+    communicator, queued = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    result = await sync_to_async(control.stop_stream, thread_sensitive=False)(queued["stream"])
+    stopped = json.loads(await communicator.receive_from())
+    assert stopped == {"type": "status", "state": "stopped",
+                       "message": "stopped by an administrator"}
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 1000}
+    assert result.ended_by == "consumer"
+    stream = await Stream.objects.aget(pk=queued["stream"])
+    assert stream.end_reason == "admin"
+
+
+def test_prune_lost_closes_records_whose_lease_lapsed(ops, viewer, log_source):
+    from tests.unit.conftest import FakeRedis
+
+    live = open_record(viewer, log_source, "t-live")
+    lost = open_record(viewer, log_source, "t-lost")
+    FakeRedis.store[leases.lease_key("t-live")] = "x"
+    assert control.prune_lost() == 1
+    assert [s.pk for s in control.open_streams()] == [live.pk]
+    lost.refresh_from_db()
+    assert lost.end_reason == "lost (lease expired)"
+
+
+async def test_global_cap_refuses_with_4429_and_names_the_limit(fakes, viewer, log_source,
+                                                                settings):
+    settings.STREAM_MAX_PER_USER = 5
+    settings.STREAM_MAX_TOTAL = 2
+    other = await User.objects.acreate(username="other", is_superuser=True)
+    first, _ = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    second, _ = await connect(other, f"/ws/tailf/{log_source.pk}/")
+    message = await refused_with(other, f"/ws/tailf/{log_source.pk}/", 4429)
+    assert message["message"] == ("too many streams: the server has 2 open, the limit is 2")
+    message = await refused_with(viewer, f"/ws/tailf/{log_source.pk}/", 4429)
+    assert "the limit is 2" in message["message"]
+    assert len(fakes.started) == 2
+    await first.disconnect()
+    third, queued = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    assert queued["state"] == "queued"
+    await second.disconnect()
+    await third.disconnect()
+
+
+async def test_per_user_cap_names_the_per_user_limit(fakes, viewer, log_source, settings):
+    settings.STREAM_MAX_PER_USER = 1
+    first, _ = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    message = await refused_with(viewer, f"/ws/tailf/{log_source.pk}/", 4429)
+    assert message["message"] == "too many streams: you have 1 open, the limit is 1 per user"
+    await first.disconnect()
+
+
+@pytest.fixture
+def admin_client(client, db):
+    admin = User.objects.create_superuser("boss", password="pw-boss-123456")
+    client.force_login(admin)
+    return client
+
+
+def test_admin_lists_open_streams_with_user_source_and_worker(admin_client, viewer,
+                                                              log_source):
+    stream = open_record(viewer, log_source)
+    records.set_worker(stream.pk, "w9@host")
+    html = admin_client.get("/admin/webapp/stream/?state=open").content.decode()
+    assert "viewer" in html and f"log:{log_source.pk} app" in html and "w9@host" in html
+    assert "Stop selected streams" in html
+
+
+def test_admin_history_says_how_each_stream_ended(admin_client, viewer, log_source):
+    endings = {"client stop": "client stop", "disconnect (1001)": "disconnect",
+               "admin": "admin", "limit": "limit", "error: worker w1 lost": "error",
+               "lost (lease expired)": "lost"}
+    for n, reason in enumerate(endings):
+        records.end(open_record(viewer, log_source, f"t-{n}").pk, reason)
+    html = admin_client.get("/admin/webapp/stream/?state=ended").content.decode()
+    for reason in endings:
+        assert reason in html
+    only_admin = admin_client.get("/admin/webapp/stream/?ending=admin").content.decode()
+    assert only_admin.count('class="action-select"') == 1 and ">admin<" in only_admin
+
+
+def test_admin_stop_action_goes_through_control(admin_client, viewer, log_source, monkeypatch):
+    stopped = []
+
+    def fake_stop(ids):
+        stopped.extend(ids)
+        return {pk: control.StopResult(pk, "t", True, True, "consumer") for pk in ids}
+
+    monkeypatch.setattr(control, "stop_streams", fake_stop)
+    open_one = open_record(viewer, log_source, "t-open")
+    ended = open_record(viewer, log_source, "t-ended")
+    records.end(ended.pk, "client stop")
+    response = admin_client.post("/admin/webapp/stream/", {
+        "action": "stop_selected", "_selected_action": [open_one.pk, ended.pk]}, follow=True)
+    assert stopped == [open_one.pk]
+    text = response.content.decode()
+    assert "Stopped 1 stream: 1 viewer told" in text and "1 already ended" in text
+
+
+def test_staff_without_the_change_permission_cannot_stop(client, viewer, log_source):
+    from django.contrib.auth.models import Permission
+
+    staff = User.objects.create_user("watcher", password="x", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_stream"))
+    client.force_login(staff)
+    open_record(viewer, log_source)
+    html = client.get("/admin/webapp/stream/").content.decode()
+    assert "viewer" in html and "stop_selected" not in html
+
+
+def test_admin_never_adds_edits_or_deletes_streams(admin_client, viewer, log_source):
+    stream = open_record(viewer, log_source)
+    assert admin_client.get("/admin/webapp/stream/add/").status_code == 403
+    assert admin_client.get(f"/admin/webapp/stream/{stream.pk}/delete/").status_code == 403
+    page = admin_client.post(f"/admin/webapp/stream/{stream.pk}/change/", {"worker": "evil"})
+    assert page.status_code == 403
+    stream.refresh_from_db()
+    assert stream.worker == ""
+
+
+def test_ending_kinds_cover_every_recorded_reason():
+    from webapp.admin import ending_of
+
+    assert ending_of("client stop") == "client stop"
+    assert ending_of("disconnect (1006)") == "disconnect"
+    assert ending_of("admin") == "admin"
+    assert ending_of("limit") == "limit"
+    assert ending_of("error (redis)") == "error"
+    assert ending_of("error: worker w1@x lost") == "error"
+    assert ending_of("lost (lease expired)") == "lost"
+    assert ending_of("stopped: the source ended") == "ended"
+    assert ending_of("") == ""
+

@@ -1,0 +1,106 @@
+"""`manage.py streams` and `streams stop ID` (SPEC: Ops commands), without services."""
+
+import json
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+
+from tailf.models import LogSource
+from webapp import control, leases, records
+
+pytestmark = pytest.mark.django_db
+
+
+class FakeSyncRedis:
+    """Leases held by the task ids in `held`."""
+
+    held = set()
+
+    def exists(self, key):
+        return int(key.removeprefix(leases.PREFIX) in self.held)
+
+    def delete(self, key):
+        self.held.discard(key.removeprefix(leases.PREFIX))
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def redis(monkeypatch):
+    """Fake lease Redis and Celery revokes; returns the set of held task ids."""
+    FakeSyncRedis.held = set()
+    monkeypatch.setattr(leases, "sync_client", FakeSyncRedis)
+    monkeypatch.setattr(control, "revoke_task", lambda task_id: None)
+    monkeypatch.setattr(control, "tell_consumer", lambda *args: True)
+    return FakeSyncRedis.held
+
+
+@pytest.fixture
+def streams(db, redis):
+    """Two open streams with live leases (one with a worker) and one ended stream."""
+    user = User.objects.create_user("alice")
+    source = LogSource.objects.create(name="nginx", path="/var/log/nginx/access.log")
+    running = records.create(user, "log", source, {}, "task-running", "chan-1")
+    records.set_worker(running.pk, "w1@web1")
+    waiting = records.create(user, "log", source, {}, "task-waiting", "chan-2")
+    ended = records.create(user, "log", source, {}, "task-ended", "chan-3")
+    records.end(ended.pk, "client stop")
+    redis.update({"task-running", "task-waiting"})
+    return running, waiting, ended
+
+
+def run(*args):
+    """Run `streams ARGS`; return stdout."""
+    out = StringIO()
+    call_command("streams", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_lists_open_streams_with_the_spec_columns(streams):
+    running, waiting, _ = streams
+    header, *rows = run().strip().splitlines()
+    assert re.split(r"\s{2,}", header) == ["id", "user", "source", "started", "worker",
+                                           "task id"]
+    assert len(rows) == 2
+    first = rows[0].split()
+    assert first[0] == str(running.pk) and first[1] == "alice"
+    assert f"log:{running.source_id}" in rows[0] and "nginx" in rows[0]
+    assert "w1@web1" in rows[0] and rows[0].endswith("task-running")
+    assert "(waiting on tailf)" in rows[1] and rows[1].endswith("task-waiting")
+
+
+def test_json_listing_has_one_object_per_open_stream(streams):
+    items = json.loads(run("--json"))
+    assert [item["task_id"] for item in items] == ["task-running", "task-waiting"]
+    assert set(items[0]) >= {"id", "user", "source", "started", "worker", "task_id"}
+
+
+def test_streams_whose_lease_lapsed_are_closed_not_listed(streams, redis):
+    redis.discard("task-waiting")
+    output = run()
+    assert "task-running" in output and "task-waiting" not in output
+    assert records.open_streams().count() == 1
+
+
+def test_empty_listing_says_so(db, redis):
+    assert run().strip() == "no open streams"
+
+
+def test_stop_ends_the_stream_and_says_what_happened(streams, monkeypatch):
+    running, _, _ = streams
+    monkeypatch.setattr(control, "CONSUMER_WAIT_SECONDS", 0.1)
+    output = run("stop", str(running.pk))
+    assert output.startswith(f"stream {running.pk} stopped (task task-running)")
+    running.refresh_from_db()
+    assert running.ended is not None and running.end_reason == "admin"
+
+
+@pytest.mark.parametrize("which", ["ended", "missing"])
+def test_stop_of_a_stream_that_is_not_open_is_an_error(streams, which):
+    stream_id = streams[2].pk if which == "ended" else 999999
+    with pytest.raises(CommandError, match=f"no open stream with id {stream_id}"):
+        run("stop", str(stream_id))
