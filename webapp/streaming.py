@@ -9,6 +9,7 @@ the lease and revokes the task with terminate=True.
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from urllib.parse import parse_qs
@@ -19,10 +20,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from webapp import leases, protocol, records, workers
+from webapp.aio import cancel_and_wait
 
 log = logging.getLogger("tailboard.streams")
 
 MAX_SOURCE_ID = 2**63 - 1
+SOURCE_ID_RE = re.compile(r"[1-9][0-9]{0,18}")
 
 
 class OptionError(ValueError):
@@ -65,6 +68,23 @@ class StreamConsumer(AsyncWebsocketConsumer):
     task = None
     control_class = TaskControl
 
+    async def __call__(self, scope, receive, send):
+        """Run the consumer; when the channel layer (Redis) fails under a stream, say so.
+
+        Channels lets an exception from the channel layer's receive end the consumer, and
+        Daphne then closes the socket with 1011 without a word; the viewer is told instead.
+        """
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as exc:
+            if getattr(self, "finished", True):
+                raise
+            log.error("stream %s: the channel layer failed: %s", self.stream_id, exc)
+            await self.send_message(protocol.status(
+                "error", f"lost contact with Redis: {exc}", retry=True))
+            await self.close(protocol.CLOSE_SERVER_ERROR)
+            await self.finish("error (redis)")
+
     def parse_options(self, query):
         """Return the task options from the query string, or raise OptionError."""
         return {}
@@ -106,11 +126,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def find_source(self, raw_id):
         """Return the enabled source with this id, or None (also for malformed ids)."""
-        try:
-            source_id = int(raw_id)
-        except (TypeError, ValueError):
+        if not isinstance(raw_id, str) or not SOURCE_ID_RE.fullmatch(raw_id):
             return None
-        if not 0 < source_id <= MAX_SOURCE_ID:
+        source_id = int(raw_id)
+        if source_id > MAX_SOURCE_ID:
             return None
         return await database_sync_to_async(
             self.source_model.objects.filter(pk=source_id, enabled=True).first)()
@@ -168,9 +187,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def keep_lease(self):
         """Renew the lease while connected; tell the viewer if Redis stops answering."""
         try:
-            while True:
+            while not self.finished:
                 await asyncio.sleep(leases.refresh_interval())
-                await leases.agrant(self.redis, self.task_id, self.channel_name)
+                if not self.finished:
+                    await leases.agrant(self.redis, self.task_id, self.channel_name)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -229,6 +249,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def stream_frame(self, event):
         """Relay one frame from the task; a final frame ends the stream."""
+        if self.finished:
+            return
         self.last_beat = time.monotonic()
         if event.get("worker") and self.stream_id:
             self.worker = event["worker"]
@@ -274,7 +296,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.finished = True
         for helper in (self.lease_keeper, self.monitor):
             if helper and helper is not asyncio.current_task():
-                helper.cancel()
+                await cancel_and_wait(helper)
         if self.task_id:
             try:
                 await leases.arevoke(self.redis, self.task_id)
@@ -292,6 +314,19 @@ class StreamConsumer(AsyncWebsocketConsumer):
             log.info("stream %s ended: %s", self.stream_id, reason)
         if self.redis is not None:
             await self.redis.aclose()
+        self.forget_channel_later()
+
+    def forget_channel_later(self):
+        """Drop what the task sent after the viewer left, once it can send no more.
+
+        channels-redis keeps messages for a process-local channel nobody reads any more
+        (channels_redis #384); the task stops within the lease time, so after that the
+        channel's buffer is dropped.
+        """
+        buffer = getattr(self.channel_layer, "receive_buffer", None)
+        if buffer is not None and self.channel_name:
+            asyncio.get_running_loop().call_later(leases.ttl() + 5, buffer.pop,
+                                                  self.channel_name, None)
 
     async def send_message(self, message):
         """Send one protocol message as a JSON text frame."""

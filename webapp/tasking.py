@@ -15,6 +15,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from webapp import leases, protocol
+from webapp.aio import cancel_and_wait, duration_text
 
 log = logging.getLogger("tailboard.tasks")
 
@@ -167,8 +168,8 @@ async def watchdog(redis, task_id, deadline, out):
         if not await leases.aheld(redis, task_id):
             return ("lease", "viewer gone (lease lapsed)")
         if time.monotonic() >= deadline:
-            hours = settings.STREAM_MAX_SECONDS / 3600
-            return ("stopped", f"stream duration limit reached ({hours:g} h); start it again "
+            limit = duration_text(settings.STREAM_MAX_SECONDS)
+            return ("stopped", f"stream duration limit reached ({limit}); start it again "
                                "to continue")
         await asyncio.sleep(LEASE_CHECK_SECONDS)
 
@@ -196,8 +197,7 @@ async def supervise(task_id, worker, channel_name, body):
                 helper.result()
         for pending in (body_task, guard):
             if pending not in done:
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
+                await cancel_and_wait(pending)
         if guard in done:
             kind, message = guard.result()
             if kind == "lease":
@@ -219,8 +219,7 @@ async def supervise(task_id, worker, channel_name, body):
         return f"{state}: {message}"
     finally:
         for helper in helpers:
-            helper.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
+            await cancel_and_wait(helper)
         await redis.aclose()
 
 

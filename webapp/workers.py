@@ -56,7 +56,10 @@ async def aonline(client):
 
 
 def start_announcer(hostname, queues):
-    """Announce this worker every few seconds from a daemon thread; return a stop function."""
+    """Announce this worker every few seconds from a daemon thread; return a stop function.
+
+    The stop function withdraws the worker at once, so a clean shutdown is seen immediately.
+    """
     from webapp.leases import sync_client
 
     stop = threading.Event()
@@ -69,10 +72,16 @@ def start_announcer(hostname, queues):
             except Exception as exc:
                 log.warning("could not announce worker %s: %s", hostname, exc)
             stop.wait(ANNOUNCE_SECONDS)
+
+    thread = threading.Thread(target=loop, name="tailboard-announcer", daemon=True)
+    thread.start()
+
+    def stop_announcing():
+        stop.set()
+        thread.join(2)
         try:
-            withdraw(client, hostname)
+            withdraw(sync_client(), hostname)
         except Exception as exc:
             log.warning("could not withdraw worker %s: %s", hostname, exc)
 
-    threading.Thread(target=loop, name="tailboard-announcer", daemon=True).start()
-    return stop.set
+    return stop_announcing

@@ -94,9 +94,6 @@ async def test_redis_restart_mid_stream_shows_an_error_and_a_reconnect_works(ins
           f"a new stream delivered lines {took:.1f} s after Redis was back")
 
 
-@pytest.mark.xfail(reason="webapp/streaming.py: a channel-layer (Redis) failure crashes the "
-                          "consumer, Daphne closes with 1011 and no `status error` is sent "
-                          "(fix proposed in docs/reliability.md)", strict=False)
 async def test_redis_loss_is_reported_as_status_error_before_the_close(installation, tmp_path):
     harness = installation
     log = tmp_path / "redis-status.log"

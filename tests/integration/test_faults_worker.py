@@ -51,7 +51,7 @@ async def test_stream_duration_limit_tells_the_viewer_then_closes(installation, 
         opened = time.monotonic()
         stopped = await client.status("stopped", timeout=LIMIT_SECONDS + 10)
         took = time.monotonic() - opened
-        assert "duration limit" in stopped["message"]
+        assert "duration limit reached (10 s)" in stopped["message"]
         await socket.wait_closed()
         assert socket.close_code == 1000
     print(f"duration limit: stopped {took:.1f} s after running: {stopped['message']!r}")

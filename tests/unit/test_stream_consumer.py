@@ -176,3 +176,11 @@ async def test_feed_entries_option_is_range_checked(fakes, viewer):
     assert message["state"] == "queued"
     assert fakes.started[0][2]["options"] == {"entries": 3}
     await communicator.disconnect()
+
+
+@pytest.mark.parametrize("raw_id", ["1_0", "+1", "١", "01", " 1"])
+async def test_ids_int_would_accept_but_are_not_plain_digits_get_4404(fakes, viewer, raw_id):
+    from urllib.parse import quote
+
+    await refused_with(viewer, f"/ws/tailf/{quote(raw_id)}/", 4404)
+    assert fakes.started == []

@@ -1,0 +1,29 @@
+"""Small asyncio helpers shared by the consumer and the task side."""
+
+import asyncio
+
+
+async def cancel_and_wait(task, timeout=5.0):
+    """Cancel a task and wait until it is done, cancelling again if it swallowed the cancel.
+
+    Python 3.11's asyncio.wait_for (which redis-py uses to write commands) can lose a cancel
+    that arrives as the write completes (CPython gh-86296, fixed in 3.12).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not task.done() and loop.time() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.2)
+    if task.done() and not task.cancelled():
+        task.exception()
+
+
+def duration_text(seconds):
+    """Say a duration the way people do: 45 s, 10 min, 12 h, 1 h 30 min."""
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
