@@ -23,7 +23,7 @@ def rss_kib(pid, field="VmRSS"):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
-    except FileNotFoundError:
+    except OSError:
         return 0
     return 0
 
@@ -32,7 +32,7 @@ def cpu_seconds(pid):
     """Return user+system CPU seconds used by a process."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
+    except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICKS
 
@@ -42,7 +42,7 @@ def children(pid):
     try:
         return [int(p) for p in
                 Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
+    except OSError:
         return []
 
 

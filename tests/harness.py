@@ -78,6 +78,15 @@ class Harness:
         return int(self.manage("sources", "add-log", name, str(path), *extra).strip()
                    .splitlines()[-1])
 
+    def add_logs(self, pairs, queue="tailf"):
+        """Add many log sources (name, path) in one go; return their ids in order."""
+        out = self.shell(
+            "import json\nfrom tailf.models import LogSource\n"
+            f"pairs = json.loads({json.dumps(json.dumps([[n, str(p)] for n, p in pairs]))})\n"
+            f"print(json.dumps([LogSource.objects.create(name=n, path=p, queue={queue!r}).pk "
+            "for n, p in pairs]))\n")
+        return json.loads(out.strip().splitlines()[-1])
+
     def add_feed(self, name, url, *extra):
         """Add a feed source with the `sources` CLI; return its id."""
         return int(self.manage("sources", "add-feed", name, url, *extra).strip()

@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 
 from feeds.models import FeedSource
 from tailf.models import LogSource
-from webapp import records
+from webapp import leases, records, workers
 
 log = logging.getLogger("tailboard.health")
 
@@ -25,13 +25,19 @@ log = logging.getLogger("tailboard.health")
 def dashboard(request):
     """Show the sources this user may open, with the stream pane."""
     user = request.user
-    logs = LogSource.objects.visible_to(user).filter(enabled=True).order_by("name")
-    feeds = FeedSource.objects.visible_to(user).filter(enabled=True).order_by("name")
+    logs = list(LogSource.objects.visible_to(user).filter(enabled=True).order_by("name"))
+    feeds = list(FeedSource.objects.visible_to(user).filter(enabled=True).order_by("name"))
+    try:
+        online = workers.online(leases.sync_client())
+    except Exception as exc:
+        log.warning("dashboard: could not read the worker registry: %s", exc)
+        online = None
+    for source in logs + feeds:
+        source.workers_online = None if online is None else len(online.get(source.queue, []))
     return render(request, "dashboard.html", {"logs": logs, "feeds": feeds})
 
 
 CHECK_TIMEOUT_SECONDS = 3.0
-INSPECT_TIMEOUT_SECONDS = 1.0
 
 
 def check_database():
@@ -72,15 +78,8 @@ async def run_check(check):
 
 
 def workers_by_queue():
-    """Return {queue: [worker hostnames]} of the workers answering now."""
-    from celery_app import app
-
-    replies = app.control.inspect(timeout=INSPECT_TIMEOUT_SECONDS).active_queues() or {}
-    queues = {}
-    for worker, worker_queues in sorted(replies.items()):
-        for queue in worker_queues or []:
-            queues.setdefault(queue["name"], []).append(worker)
-    return queues
+    """Return {queue: [worker hostnames]} of the workers online now (the Redis registry)."""
+    return workers.online(leases.sync_client())
 
 
 def enabled_sources():
@@ -106,21 +105,21 @@ async def healthz(request):
     for name, result in checks.items():
         if result != "ok":
             log.error("healthz: %s failed: %s", name, result)
-    workers = {}
+    online = {}
     if checks["redis"] == "ok":
         try:
-            workers = await asyncio.wait_for(asyncio.to_thread(workers_by_queue),
-                                             CHECK_TIMEOUT_SECONDS)
+            online = await asyncio.wait_for(asyncio.to_thread(workers_by_queue),
+                                            CHECK_TIMEOUT_SECONDS)
             checks["workers"] = "ok"
         except Exception as exc:
             checks["workers"] = f"error: {type(exc).__name__}: {exc}"
-    body = {"status": "ok" if healthy else "error", "checks": checks, "workers": workers,
-            "workers_online": {queue: len(hosts) for queue, hosts in workers.items()}}
+    body = {"status": "ok" if healthy else "error", "checks": checks, "workers": online,
+            "workers_online": {queue: len(hosts) for queue, hosts in online.items()}}
     if checks["database"] == "ok":
         body["open_streams"] = await database_sync_to_async(records.open_streams().count)()
         if checks.get("workers") == "ok":
             sources = await database_sync_to_async(enabled_sources)()
             body["sources_without_worker"] = [
                 {"kind": kind, "id": s.pk, "name": s.name, "queue": s.queue}
-                for kind, s in sources if not workers.get(s.queue)]
+                for kind, s in sources if not online.get(s.queue)]
     return JsonResponse(body, status=200 if healthy else 503)

@@ -132,7 +132,7 @@ export class Pane {
   get sourceId() { return this.source.value.split(":")[1]; }
   get sourceName() {
     const option = this.source.selectedOptions[0];
-    return option ? option.textContent.trim() : "";
+    return option ? (option.dataset.name || option.textContent.trim()) : "";
   }
 
   syncKind() {

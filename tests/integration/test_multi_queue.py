@@ -54,6 +54,10 @@ async def test_each_source_streams_on_the_worker_of_its_queue(two_hosts, tmp_pat
     health = httpx.get(system.web.base_url + "/healthz", timeout=10).json()
     missing = {s["name"] for s in health["sources_without_worker"]}
     assert "app-on-b" in missing and "app-on-a" not in missing
+    page = httpx.get(system.web.base_url + "/", headers={"Cookie": system.admin_cookie},
+                     timeout=10).text
+    assert "app-on-b — no worker online on tailf.host-b" in page
+    assert "app-on-a — no worker" not in page
 
     async with open_stream(system, f"/ws/tailf/{source_b}/") as socket:
         queued = await Client(socket).status("queued")

@@ -1,0 +1,230 @@
+"""Scale benchmark: many concurrent streams on one box, each receiving 1 line/s.
+
+Run: .venv/bin/python bench/scale_bench.py [--streams 200] [--seconds 60] [--ceiling]
+Starts Redis, one prefork worker with enough children, and Daphne; ramps to N streams (in
+steps of 20), then for `--seconds` appends one stamped line per second to every stream's
+file and measures append-to-frame latency, the memory of all worker processes and Daphne,
+and CPU. `--ceiling` keeps adding streams in steps until p99 exceeds 1 s (or the worker runs
+out of children). Figures go to stdout and bench/results/scale*.json.
+"""
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (ROOT, Viewer, children, cpu_seconds, rss_kib,  # noqa: E402
+                    summary_ms)
+
+from tests.harness import Harness  # noqa: E402
+
+RAMP_STEP = 20
+
+WRITER = """
+import sys, time
+files = [open(p, "a", buffering=1) for p in open(sys.argv[1]).read().split()]
+seconds = int(sys.argv[2])
+start = time.monotonic()
+for tick in range(seconds):
+    for index, handle in enumerate(files):
+        delay = start + tick + index / len(files) - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        handle.write("%.6f scale %d %s\\n" % (time.time(), tick, "y" * 60))
+"""
+
+
+def pss_kib(pid):
+    """Return a process's proportional set size in KiB (shared pages split fairly)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+def system_used_mib():
+    """Return the machine's memory in use (MemTotal - MemAvailable) in MiB."""
+    info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    return (int(info["MemTotal"].split()[0]) - int(info["MemAvailable"].split()[0])) // 1024
+
+
+def inotify_limit():
+    """Return the per-user limit of inotify instances (one per open tail stream)."""
+    return int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+
+
+def memory(harness):
+    """Return RSS and PSS totals (MiB) of the worker's processes and of Daphne."""
+    pids = [harness.worker.pid, *children(harness.worker.pid)]
+    return {"worker_processes": len(pids),
+            "system_used_mib": system_used_mib(),
+            "worker_rss_mib": round(sum(rss_kib(p) for p in pids) / 1024),
+            "worker_pss_mib": round(sum(pss_kib(p) for p in pids) / 1024),
+            "daphne_rss_mib": round(rss_kib(harness.web.pid) / 1024),
+            "redis_rss_mib": round(rss_kib(harness.redis_process.pid) / 1024)}
+
+
+def cpu_total(harness):
+    """Return CPU seconds used so far by the worker's processes, Daphne and Redis."""
+    pids = [harness.worker.pid, *children(harness.worker.pid), harness.web.pid,
+            harness.redis_process.pid]
+    return sum(cpu_seconds(p) for p in pids)
+
+
+class Fleet:
+    """N log files, N viewers, one writer thread stamping a line per file per second."""
+
+    def __init__(self, harness, cookie, workdir):
+        self.harness = harness
+        self.cookie = cookie
+        self.workdir = workdir
+        self.files = []
+        self.viewers = []
+        self.tasks = []
+        self.stop = asyncio.Event()
+        self.latencies = []
+        self.recording = False
+
+    async def add(self, count):
+        """Open `count` more streams and wait until they all run."""
+        new = []
+        first = len(self.files)
+        paths = [self.workdir / f"scale-{n}.log" for n in range(first, first + count)]
+        for path in paths:
+            path.write_text("")
+        ids = await asyncio.to_thread(self.harness.add_logs,
+                                      [(path.stem, path) for path in paths])
+        for path, source in zip(paths, ids):
+            viewer = Viewer(self.harness, f"/ws/tailf/{source}/?lines=0", self.cookie)
+            viewer.on_lines = self.record
+            self.files.append(path)
+            self.viewers.append(viewer)
+            self.tasks.append(asyncio.ensure_future(viewer.run(self.stop)))
+            new.append(viewer)
+        await asyncio.wait_for(asyncio.gather(*(v.running.wait() for v in new)), 120)
+
+    def record(self, lines, received):
+        """Collect append-to-frame latencies while recording."""
+        if self.recording:
+            self.latencies.extend(received - float(line.split()[0]) for line in lines)
+
+    def write_for(self, seconds):
+        """Append one stamped line per file per second from a separate process."""
+        listing = self.workdir / "files.txt"
+        listing.write_text("\n".join(str(path) for path in self.files))
+        subprocess.run([sys.executable, "-c", WRITER, str(listing), str(seconds)], check=True)
+
+    async def measure(self, seconds):
+        """Write for `seconds` and return latency, memory and CPU figures."""
+        self.latencies = []
+        self.recording = True
+        cpu_before = cpu_total(self.harness)
+        web_before = cpu_seconds(self.harness.web.pid)
+        me_before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.monotonic()
+        peak = {}
+        writer = threading.Thread(target=self.write_for, args=(seconds,), daemon=True)
+        writer.start()
+        # Reading smaps_rollup of ~200 processes takes their mmap locks and stalls them for
+        # a moment, so memory is sampled rarely (each third of the run), not every second.
+        next_sample = started + seconds / 3
+        while writer.is_alive():
+            await asyncio.sleep(0.5)
+            if time.monotonic() >= next_sample:
+                next_sample += seconds / 3
+                now = await asyncio.to_thread(memory, self.harness)
+                peak = {key: max(value, peak.get(key, 0)) for key, value in now.items()}
+        await asyncio.sleep(1)
+        self.recording = False
+        elapsed = time.monotonic() - started
+        cpu = cpu_total(self.harness) - cpu_before
+        web = cpu_seconds(self.harness.web.pid) - web_before
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        client = (me.ru_utime + me.ru_stime) - (me_before.ru_utime + me_before.ru_stime)
+        expected = len(self.files) * seconds
+        return {"streams": len(self.viewers), "seconds": seconds, **summary_ms(self.latencies),
+                "lines_expected": expected, **peak,
+                "cpu_percent_of_one_core": round(100 * cpu / elapsed, 1),
+                "daphne_cpu_percent": round(100 * web / elapsed, 1),
+                "bench_client_cpu_percent": round(100 * client / elapsed, 1)}
+
+    async def close(self):
+        """Stop every viewer."""
+        self.stop.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def main(args):
+    """Ramp, measure, and optionally look for the ceiling."""
+    workdir = Path(tempfile.mkdtemp(prefix="tailboard-scale-"))
+    limit = args.max_streams if args.ceiling else args.streams
+    harness = Harness(workdir, STREAM_MAX_PER_USER=limit + 10, STREAM_MAX_TOTAL=limit + 10,
+                      CHANNEL_CAPACITY=max(5000, 10 * limit))
+    results = []
+    try:
+        password = harness.create_user("bench", superuser=True)
+        used_before = system_used_mib()
+        started = time.monotonic()
+        harness.worker = harness.start_worker(concurrency=limit + 4)
+        worker_ready = round(time.monotonic() - started, 1)
+        harness.web = harness.start_daphne()
+        cookie = harness.login(harness.web.base_url, "bench", password)
+        base = memory(harness)
+        base["inotify_max_user_instances"] = inotify_limit()
+        if base["inotify_max_user_instances"] < limit + 10:
+            print(f"note: fs.inotify.max_user_instances is {inotify_limit()}: streams beyond it "
+                  "fall back to polling (up to 100 ms added latency); see docs/scaling.md")
+        base["system_used_before_worker_mib"] = used_before
+        print(f"worker with {limit + 4} children ready in {worker_ready} s; idle: {base}")
+        fleet = Fleet(harness, cookie, workdir)
+        target = args.streams
+        while True:
+            ramp_start = time.monotonic()
+            while len(fleet.viewers) < target:
+                await fleet.add(min(RAMP_STEP, target - len(fleet.viewers)))
+            ramp = round(time.monotonic() - ramp_start, 1)
+            figures = await fleet.measure(args.seconds)
+            figures["ramp_seconds"] = ramp
+            figures["system_used_by_tailboard_mib"] = (figures["system_used_mib"]
+                                                       - used_before)
+            results.append(figures)
+            print(json.dumps(figures))
+            if not args.ceiling or figures["p99_ms"] > 1000 or target >= args.max_streams:
+                break
+            target = min(args.max_streams, target + args.step)
+        await fleet.close()
+    finally:
+        harness.close()
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    name = "scale-ceiling.json" if args.ceiling else "scale.json"
+    (out / name).write_text(json.dumps({"idle_worker": base, "worker_ready_seconds":
+                                        worker_ready, "runs": results}, indent=2))
+    print(f"{'streams':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'worker RSS':>11} "
+          f"{'worker PSS':>11} {'Daphne RSS':>11} {'RAM used':>11} {'CPU %':>6}")
+    for r in results:
+        print(f"{r['streams']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} "
+              f"{r['worker_rss_mib']:>7} MiB {r['worker_pss_mib']:>7} MiB "
+              f"{r['daphne_rss_mib']:>7} MiB {r['system_used_by_tailboard_mib']:>7} MiB "
+              f"{r['cpu_percent_of_one_core']:>6}")
+    print(f"JSON: {out / name}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--ceiling", action="store_true")
+    parser.add_argument("--step", type=int, default=100)
+    parser.add_argument("--max-streams", type=int, default=800)
+    asyncio.run(main(parser.parse_args()))
