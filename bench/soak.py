@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import platform
-import random
 import socket
 import struct
 import sys
@@ -63,7 +62,7 @@ def children(pid):
     """Return the pids of a process's children."""
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
+    except OSError:
         return []
 
 
@@ -72,7 +71,7 @@ def fd_kinds(pid, log_path):
     counts = {"file": 0, "socket": 0, "pipe": 0, "anon_inode": 0, "soak_log": 0}
     try:
         names = os.listdir(f"/proc/{pid}/fd")
-    except FileNotFoundError:
+    except OSError:
         return None
     for name in names:
         try:
@@ -219,8 +218,14 @@ async def soak(harness, url, headers, cycles, parallel, on_progress):
     return stats
 
 
-def settle(harness, timeout=40):
-    """Wait until no stream task is active or reserved and no lease is left; return seconds."""
+def settle(harness, log_path=None, concurrency=None, timeout=40):
+    """Wait until the worker is quiet again; return seconds.
+
+    Quiet: no stream task active or reserved, no lease left and, when given, the pool back
+    at full strength with no child holding the log (a terminated child finishes its
+    `finally` and exits a moment after the revoke; one still holding the log after the
+    timeout is a leak, and the fd check then fails).
+    """
     started = time.monotonic()
     hostname = harness.worker.hostname
 
@@ -229,7 +234,13 @@ def settle(harness, timeout=40):
         active = sum(len(t) for t in (inspect.active() or {}).values())
         reserved = sum(len(t) for t in (inspect.reserved() or {}).values())
         leases = len(harness.redis.keys("tailboard:lease:*"))
-        return active == 0 and reserved == 0 and leases == 0
+        if active or reserved or leases:
+            return False
+        if concurrency is None:
+            return True
+        pool = children(harness.worker.pid)
+        holding = [pid for pid in pool if (fd_kinds(pid, log_path) or {}).get("soak_log")]
+        return len(pool) == concurrency and not holding
 
     harness.wait_for(quiet, timeout, interval=0.5)
     return time.monotonic() - started
@@ -319,7 +330,7 @@ def main():
         started = time.monotonic()
         stats = asyncio.run(soak(harness, url, headers, args.cycles, args.parallel, progress))
         elapsed = time.monotonic() - started
-        settle_seconds = settle(harness)
+        settle_seconds = settle(harness, log, args.concurrency)
         after = snapshot(harness, log)
 
         inspect = harness.celery.control.inspect(destination=[harness.worker.hostname],

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.feedserver import FeedServer
-from tests.harness import Harness
+from tests.harness import started_installation
 
 
 @pytest.fixture
@@ -17,13 +17,5 @@ def feed_server():
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     """A running installation with an admin, a viewer and a worker; Daphne on `system.web`."""
-    harness = Harness(tmp_path_factory.mktemp("tailboard"))
-    try:
-        harness.admin_password = harness.create_user("admin", superuser=True)
-        harness.worker = harness.start_worker()
-        harness.web = harness.start_daphne()
-        harness.admin_cookie = harness.login(harness.web.base_url, "admin",
-                                             harness.admin_password)
+    with started_installation(tmp_path_factory.mktemp("tailboard")) as harness:
         yield harness
-    finally:
-        harness.close()

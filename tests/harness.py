@@ -4,6 +4,7 @@ Used by the integration and browser tests and by the benchmarks. Every process i
 one, started with its own environment, and stopped by `close()`.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -194,6 +195,25 @@ class Harness:
             self.redis_process.wait(10)
         except subprocess.TimeoutExpired:
             self.redis_process.kill()
+
+
+@contextlib.contextmanager
+def started_installation(workdir, workers=({},), **env):
+    """Run a whole installation: an admin login, the given workers and Daphne; stop it after.
+
+    `workers` is a list of start_worker() keyword sets; the first is also `.worker`.
+    """
+    harness = Harness(workdir, **env)
+    try:
+        harness.admin_password = harness.create_user("admin", superuser=True)
+        harness.workers = [harness.start_worker(**options) for options in workers]
+        harness.worker = harness.workers[0] if harness.workers else None
+        harness.web = harness.start_daphne()
+        harness.admin_cookie = harness.login(harness.web.base_url, "admin",
+                                             harness.admin_password)
+        yield harness
+    finally:
+        harness.close()
 
 
 def dumps(message):

@@ -37,9 +37,21 @@ def async_client():
                                    socket_connect_timeout=5, health_check_interval=30)
 
 
+_sync_clients = {}
+
+
 def sync_client():
-    """Return a new blocking Redis client on REDIS_URL."""
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5)
+    """Return this process's blocking Redis client on REDIS_URL (shared and thread-safe).
+
+    One pool per process, so requests and task ends do not each leave a socket behind;
+    redis-py resets the pool's connections in a forked child.
+    """
+    url = settings.REDIS_URL
+    client = _sync_clients.get(url)
+    if client is None:
+        client = _sync_clients[url] = redis.Redis.from_url(
+            url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+    return client
 
 
 async def agrant(client, task_id, holder):

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.harness import Harness
+from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 from webapp import embedded
 
@@ -16,16 +16,9 @@ from webapp import embedded
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory):
     """A module-local installation whose Redis the tests stop and restart."""
-    harness = Harness(tmp_path_factory.mktemp("redis-faults"))
-    try:
-        harness.admin_password = harness.create_user("admin", superuser=True)
-        harness.worker = harness.start_worker(concurrency=3)
-        harness.web = harness.start_daphne()
-        harness.admin_cookie = harness.login(harness.web.base_url, "admin",
-                                             harness.admin_password)
+    with started_installation(tmp_path_factory.mktemp("redis-faults"),
+                      workers=[{"concurrency": 3}]) as harness:
         yield harness
-    finally:
-        harness.close()
 
 
 def stop_redis(harness):

@@ -9,7 +9,7 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.harness import Harness
+from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 
 LIMIT_SECONDS = 10
@@ -18,17 +18,9 @@ LIMIT_SECONDS = 10
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory):
     """A module-local installation with a 10 s stream duration limit."""
-    harness = Harness(tmp_path_factory.mktemp("worker-faults"),
-                      STREAM_MAX_SECONDS=LIMIT_SECONDS)
-    try:
-        harness.admin_password = harness.create_user("admin", superuser=True)
-        harness.worker = harness.start_worker(concurrency=3)
-        harness.web = harness.start_daphne()
-        harness.admin_cookie = harness.login(harness.web.base_url, "admin",
-                                             harness.admin_password)
+    with started_installation(tmp_path_factory.mktemp("worker-faults"), workers=[{"concurrency": 3}],
+                      STREAM_MAX_SECONDS=LIMIT_SECONDS) as harness:
         yield harness
-    finally:
-        harness.close()
 
 
 def stream_record(harness, task_id):

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.feedserver import Reply, fixture
-from tests.harness import Harness
+from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 
 VIEWERS = 10
@@ -17,16 +17,10 @@ INTERVAL = 5
 @pytest.fixture(scope="module")
 def feed_system(tmp_path_factory):
     """An installation where one user may open 20 streams, with a 12-process feeds worker."""
-    harness = Harness(tmp_path_factory.mktemp("feeds"), STREAM_MAX_PER_USER=20)
-    try:
-        harness.admin_password = harness.create_user("admin", superuser=True)
-        harness.worker = harness.start_worker(name="feeds", queues="feeds", concurrency=12)
-        harness.web = harness.start_daphne()
-        harness.admin_cookie = harness.login(harness.web.base_url, "admin",
-                                             harness.admin_password)
+    with started_installation(tmp_path_factory.mktemp("feeds"), STREAM_MAX_PER_USER=20,
+                      workers=[{"name": "feeds", "queues": "feeds", "concurrency": 12}]
+                      ) as harness:
         yield harness
-    finally:
-        harness.close()
 
 
 def is_entries(message):

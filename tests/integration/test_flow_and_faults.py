@@ -6,25 +6,17 @@ import signal
 
 import pytest
 
-from tests.harness import Harness
+from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 
 
 @pytest.fixture(scope="module")
 def small_window(tmp_path_factory):
     """An installation with a tiny window and buffer, so a slow viewer overflows quickly."""
-    harness = Harness(tmp_path_factory.mktemp("flow"), STREAM_WINDOW_FRAMES=2,
-                      STREAM_BUFFER_LINES=500, STREAM_MAX_LAG_BYTES=65536,
-                      STREAM_WORKER_LOST_SECONDS=4)
-    try:
-        harness.admin_password = harness.create_user("admin", superuser=True)
-        harness.worker = harness.start_worker(concurrency=3)
-        harness.web = harness.start_daphne()
-        harness.admin_cookie = harness.login(harness.web.base_url, "admin",
-                                             harness.admin_password)
+    with started_installation(tmp_path_factory.mktemp("flow"), workers=[{"concurrency": 3}],
+                      STREAM_WINDOW_FRAMES=2, STREAM_BUFFER_LINES=500,
+                      STREAM_MAX_LAG_BYTES=65536, STREAM_WORKER_LOST_SECONDS=4) as harness:
         yield harness
-    finally:
-        harness.close()
 
 
 async def test_viewer_far_behind_gets_dropped_counts_and_no_silent_loss(small_window,

@@ -5,26 +5,18 @@ import asyncio
 import httpx
 import pytest
 
-from tests.harness import Harness
+from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 
 
 @pytest.fixture(scope="module")
 def two_hosts(tmp_path_factory):
     """One installation with two workers standing for two log hosts."""
-    harness = Harness(tmp_path_factory.mktemp("hosts"))
-    try:
-        harness.admin_password = harness.create_user("admin", superuser=True)
-        harness.worker_a = harness.start_worker(name="host-a", queues="tailf.host-a",
-                                                concurrency=2)
-        harness.worker_b = harness.start_worker(name="host-b", queues="tailf.host-b",
-                                                concurrency=2)
-        harness.web = harness.start_daphne()
-        harness.admin_cookie = harness.login(harness.web.base_url, "admin",
-                                             harness.admin_password)
+    with started_installation(tmp_path_factory.mktemp("hosts"), workers=[
+            {"name": "host-a", "queues": "tailf.host-a", "concurrency": 2},
+            {"name": "host-b", "queues": "tailf.host-b", "concurrency": 2}]) as harness:
+        harness.worker_a, harness.worker_b = harness.workers
         yield harness
-    finally:
-        harness.close()
 
 
 async def stream_once(system, source, line, log):

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.harness import ROOT, Harness
+from tests.harness import ROOT, started_installation
 from tests.integration.conftest import Client, open_stream
 
 PER_USER = 2
@@ -21,20 +21,12 @@ TOTAL = 3
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory):
     """A module-local installation with small stream limits and a viewer in group ops."""
-    harness = Harness(tmp_path_factory.mktemp("ops"), STREAM_MAX_PER_USER=PER_USER,
-                      STREAM_MAX_TOTAL=TOTAL)
-    try:
-        harness.admin_password = harness.create_user("admin", superuser=True)
+    with started_installation(tmp_path_factory.mktemp("ops"), workers=[{"concurrency": 4}],
+                      STREAM_MAX_PER_USER=PER_USER, STREAM_MAX_TOTAL=TOTAL) as harness:
         harness.viewer_password = harness.create_user("viewer", groups=["ops"])
-        harness.worker = harness.start_worker(concurrency=4)
-        harness.web = harness.start_daphne()
-        harness.admin_cookie = harness.login(harness.web.base_url, "admin",
-                                             harness.admin_password)
         harness.viewer_cookie = harness.login(harness.web.base_url, "viewer",
                                               harness.viewer_password)
         yield harness
-    finally:
-        harness.close()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Unit-test fixtures: no services; the channel layer is in memory, Celery and Redis faked."""
 
 import pytest
+from django.contrib.auth.models import Group, User
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +55,22 @@ def fakes(monkeypatch):
     monkeypatch.setattr(leases, "async_client", FakeRedis)
     monkeypatch.setattr(streaming.StreamConsumer, "control_class", FakeControl)
     return FakeControl
+
+
+@pytest.fixture
+def viewer(db):
+    """A user in group ops."""
+    group = Group.objects.create(name="ops")
+    user = User.objects.create_user("viewer", password="x")
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def log_source(viewer):
+    """A log source shared with group ops."""
+    from tailf.models import LogSource
+
+    source = LogSource.objects.create(name="app", path="/var/log/app.log")
+    source.groups.add(Group.objects.get(name="ops"))
+    return source

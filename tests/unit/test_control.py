@@ -6,9 +6,8 @@ import json
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 
-from tailf.models import LogSource
 from tests.unit.test_stream_consumer import connect, refused_with
 from webapp import control, leases, protocol, records
 from webapp.models import Stream
@@ -41,21 +40,6 @@ def ops(fakes, monkeypatch):
     monkeypatch.setattr(leases, "sync_client", lambda: FakeSyncRedis(FakeRedis.store))
     monkeypatch.setattr(control, "revoke_task", revoked.append)
     return revoked
-
-
-@pytest.fixture
-def viewer(db):
-    group = Group.objects.create(name="ops")
-    user = User.objects.create_user("viewer", password="x")
-    user.groups.add(group)
-    return user
-
-
-@pytest.fixture
-def log_source(viewer):
-    source = LogSource.objects.create(name="app", path="/var/log/app.log")
-    source.groups.add(Group.objects.get(name="ops"))
-    return source
 
 
 def open_record(user, source, task_id="t-1", channel="specific.gone!1"):

@@ -573,7 +573,6 @@ async def test_aidle_returns_as_soon_as_a_line_is_appended(follower, tmp_path):
 
 
 async def test_aidle_blocks_without_spinning_until_its_timeout(follower, tmp_path):
-    import asyncio
     import time
 
     log = tmp_path / "app.log"

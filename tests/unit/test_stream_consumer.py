@@ -43,21 +43,6 @@ async def refused_with(user, path, code):
     return message
 
 
-@pytest.fixture
-def viewer(db):
-    group = Group.objects.create(name="ops")
-    user = User.objects.create_user("viewer", password="x")
-    user.groups.add(group)
-    return user
-
-
-@pytest.fixture
-def log_source(viewer):
-    source = LogSource.objects.create(name="app", path="/var/log/app.log")
-    source.groups.add(Group.objects.get(name="ops"))
-    return source
-
-
 async def test_anonymous_user_is_refused_with_4401(fakes, log_source):
     await refused_with(AnonymousUser(), f"/ws/tailf/{log_source.pk}/", 4401)
     assert fakes.started == []
