@@ -195,7 +195,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             raise
         except Exception as exc:
             log.error("stream %s: lease renewal failed: %s", self.stream_id, exc)
-            await self.fail(f"lost contact with Redis: {exc}", "error (redis)")
+            await self.fail(f"lost contact with Redis: {exc}", "error (redis)", retry=True)
 
     async def receive(self, text_data=None, bytes_data=None):
         """Handle a client frame: `stop` ends the stream, `ack` gives the task credit."""
@@ -283,10 +283,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send_message(protocol.status("error", message, code=code))
         await self.close(code)
 
-    async def fail(self, message, reason="error"):
+    async def fail(self, message, reason="error", retry=False):
         """End the stream with `status error` and a server-error close."""
         await self.finish(reason)
-        await self.send_message(protocol.status("error", message))
+        extra = {"retry": True} if retry else {}
+        await self.send_message(protocol.status("error", message, **extra))
         await self.close(protocol.CLOSE_SERVER_ERROR)
 
     async def finish(self, reason, revoke=True):
