@@ -246,6 +246,37 @@ def settle(harness, log_path=None, concurrency=None, timeout=40):
     return time.monotonic() - started
 
 
+def explain_leaks(harness, snap):
+    """Print what each worker child still holding the log is doing (fds, stack, log lines)."""
+    import shutil
+    import subprocess
+
+    holders = [pid for pid, kinds in snap["worker_child_fds"].items()
+               if kinds and kinds["soak_log"]]
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    for pid in holders:
+        print(f"\nworker child {pid} still holds the log:")
+        for name in sorted(os.listdir(f"/proc/{pid}/fd"), key=int):
+            try:
+                print(f"  fd {name} -> {os.readlink(f'/proc/{pid}/fd/{name}')}")
+            except OSError:
+                pass
+        if Path(spy).exists():
+            dump = subprocess.run([spy, "dump", "--locals", "--pid", str(pid)],
+                                  capture_output=True, text=True, timeout=60)
+            print(dump.stdout or dump.stderr)
+
+
+def log_findings(process):
+    """The warning and error lines of a process's log (timestamps cut off), counted."""
+    counts = {}
+    for line in process.log_path.read_text(errors="replace").splitlines():
+        if " WARNING " in line or " ERROR " in line or " CRITICAL " in line:
+            text = line.split(" ", 2)[-1]
+            counts[text] = counts.get(text, 0) + 1
+    return counts
+
+
 def open_records(harness):
     """Return how many stream records are still open."""
     out = harness.shell("from webapp.models import Stream\n"
@@ -332,6 +363,7 @@ def main():
         elapsed = time.monotonic() - started
         settle_seconds = settle(harness, log, args.concurrency)
         after = snapshot(harness, log)
+        explain_leaks(harness, after)
 
         inspect = harness.celery.control.inspect(destination=[harness.worker.hostname],
                                                  timeout=2.0)
@@ -383,6 +415,8 @@ def main():
             "daphne_rss_kib": {k: snap["daphne_rss_kib"] for k, snap in
                                (("start", before), ("warm", warm), ("after", after))},
             "samples": samples,
+            "log_findings": {"worker": log_findings(harness.worker),
+                             "daphne": log_findings(harness.web)},
         }
 
         def flat(key):
@@ -446,6 +480,8 @@ def print_table(result, checks):
         ("worker main RSS", span(result["worker_main_rss_kib"])),
         ("worker child RSS (mean)", span(result["worker_child_rss_kib_mean"])),
         ("Daphne RSS", span(result["daphne_rss_kib"])),
+        ("log warnings/errors: worker, Daphne", ", ".join(
+            str(sum(result["log_findings"][name].values())) for name in ("worker", "daphne"))),
     ]
     width = max(len(name) for name, _ in rows)
     print()
@@ -456,6 +492,9 @@ def print_table(result, checks):
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
     for error in result["errors"]:
         print(f"  {error}")
+    for name, findings in result["log_findings"].items():
+        for text, count in sorted(findings.items(), key=lambda item: -item[1])[:10]:
+            print(f"  {name} log, {count}x: {text[:200]}")
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ class StreamAdmin(admin.ModelAdmin):
     """Who watched what, on which worker, from when to when, and how it ended."""
 
     list_display = ("id", "state", "username", "source", "worker", "started", "ended",
-                    "duration", "ending", "end_reason")
+                    "duration", "sent", "ending", "end_reason")
     list_display_links = ("id",)
     list_filter = (StateFilter, EndingFilter, "kind", "queue")
     search_fields = ("username", "source_name", "task_id", "worker")
@@ -96,7 +96,7 @@ class StreamAdmin(admin.ModelAdmin):
     actions = ["stop_selected"]
     readonly_fields = ("user", "username", "kind", "source_id", "source_name", "queue",
                        "options", "task_id", "channel_name", "worker", "started", "ended",
-                       "end_reason")
+                       "end_reason", "lines_sent")
 
     @admin.display(description="state")
     def state(self, obj):
@@ -112,6 +112,22 @@ class StreamAdmin(admin.ModelAdmin):
     def duration(self, obj):
         """How long the stream has been or was open."""
         return duration_text(((obj.ended or timezone.now()) - obj.started).total_seconds())
+
+    @admin.display(description="lines sent", ordering="lines_sent")
+    def sent(self, obj):
+        """Lines sent to the viewer: live for open streams (as of the last lease renewal)."""
+        return getattr(obj, "live_lines_sent", obj.lines_sent)
+
+    def changelist_view(self, request, extra_context=None):
+        """The list, with open streams' live line counts read from Redis in one call."""
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            rows = [obj for obj in changelist.result_list if obj.ended is None]
+            live = control.live_lines_sent(rows) if rows else {}
+            for obj in rows:
+                obj.live_lines_sent = live.get(obj.pk, obj.lines_sent)
+        return response
 
     @admin.display(description="how it ended")
     def ending(self, obj):

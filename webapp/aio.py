@@ -1,6 +1,7 @@
 """Small asyncio helpers shared by the consumer and the task side."""
 
 import asyncio
+import time
 
 
 async def cancel_and_wait(task, timeout=5.0):
@@ -27,3 +28,28 @@ def duration_text(seconds):
     if not hours:
         return f"{minutes} min"
     return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
+def close_loop(loop, timeout=5.0):
+    """Cancel what is left on a finished loop (again when a cancel is swallowed), then close it.
+
+    Returns the tasks that would not end within `timeout`; the loop is then left open, since
+    closing it under a running task would strand that task's sockets and files for good.
+    """
+    deadline = time.monotonic() + timeout
+    stuck = set()
+    while True:
+        stuck = {task for task in asyncio.all_tasks(loop) if not task.done()}
+        if not stuck or time.monotonic() >= deadline:
+            break
+        for task in stuck:
+            task.cancel()
+        loop.run_until_complete(asyncio.wait(stuck, timeout=0.2))
+    if stuck:
+        return stuck
+    try:
+        loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), timeout))
+    except asyncio.TimeoutError:
+        pass
+    loop.close()
+    return set()

@@ -54,15 +54,14 @@ def open_streams():
 
 def prune_lost(client=None):
     """Close open records whose lease has lapsed (their consumer is gone); return how many."""
-    own = client is None
     client = client or leases.sync_client()
-    try:
-        stale = [pk for pk, task_id in records.open_task_ids()
-                 if not leases.held(client, task_id)]
-    finally:
-        if own:
-            client.close()
-    return records.end_many(stale, LOST_REASON) if stale else 0
+    stale = {pk: task_id for pk, task_id in records.open_task_ids()
+             if not leases.held(client, task_id)}
+    if not stale:
+        return 0
+    sent = leases.lines_sent(client, stale.values())
+    return records.end_many(stale, LOST_REASON,
+                            {pk: sent[task_id] for pk, task_id in stale.items() if task_id in sent})
 
 
 def tell_consumer(channel_name, message=ADMIN_MESSAGE, reason=ADMIN_REASON):
@@ -99,27 +98,25 @@ def stop_streams(stream_ids, message=ADMIN_MESSAGE, reason=ADMIN_REASON, wait=No
         return {}
     results = {}
     client = leases.sync_client()
-    try:
-        for stream in streams:
-            had_lease = _held(client, stream.task_id)
-            told = tell_consumer(stream.channel_name, message, reason)
-            results[stream.pk] = StopResult(stream.pk, stream.task_id, told, had_lease, "")
-        for stream in streams:
-            try:
-                client.delete(leases.lease_key(stream.task_id))
-            except Exception as exc:
-                log.error("stream %s: could not drop the lease: %s", stream.pk, exc)
-            revoke_task(stream.task_id)
-    finally:
-        client.close()
+    for stream in streams:
+        had_lease = _held(client, stream.task_id)
+        told = tell_consumer(stream.channel_name, message, reason)
+        results[stream.pk] = StopResult(stream.pk, stream.task_id, told, had_lease, "")
+    for stream in streams:
+        try:
+            client.delete(leases.lease_key(stream.task_id))
+        except Exception as exc:
+            log.error("stream %s: could not drop the lease: %s", stream.pk, exc)
+        revoke_task(stream.task_id)
     waiting = {pk for pk, result in results.items() if result.viewer_told and result.had_lease}
     deadline = time.monotonic() + (CONSUMER_WAIT_SECONDS if wait is None else wait)
     while waiting and time.monotonic() < deadline:
         time.sleep(0.1)
         waiting &= set(Stream.objects.filter(pk__in=waiting, ended__isnull=True)
                        .values_list("pk", flat=True))
+    sent = _lines_sent(client, [result.task_id for result in results.values()])
     for pk, result in results.items():
-        closed_here = records.end(pk, reason)
+        closed_here = records.end(pk, reason, sent.get(result.task_id))
         result.ended_by = "control" if closed_here else "consumer"
         log.info("%s (by %s)", result.describe(), reason)
     return results
@@ -131,6 +128,21 @@ def stop_stream(stream_id, message=ADMIN_MESSAGE, reason=ADMIN_REASON, wait=None
     if stream_id not in results:
         raise NotOpen(f"no open stream with id {stream_id}")
     return results[stream_id]
+
+
+def live_lines_sent(streams):
+    """Return {stream id: lines sent so far} for open streams (from their consumers' figures)."""
+    streams = list(streams)
+    sent = _lines_sent(leases.sync_client(), [stream.task_id for stream in streams])
+    return {stream.pk: sent.get(stream.task_id, stream.lines_sent) for stream in streams}
+
+
+def _lines_sent(client, task_ids):
+    try:
+        return leases.lines_sent(client, task_ids)
+    except Exception as exc:
+        log.error("could not read the lines sent from Redis: %s", exc)
+        return {}
 
 
 def _held(client, task_id):

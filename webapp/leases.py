@@ -8,6 +8,7 @@ from django.conf import settings
 
 PREFIX = "tailboard:lease:"
 END_PREFIX = "tailboard:ended:"
+SENT_PREFIX = "tailboard:sent:"
 END_TTL = 3600
 
 
@@ -54,9 +55,16 @@ def sync_client():
     return client
 
 
-async def agrant(client, task_id, holder):
-    """Create or renew the lease of a task (consumer side)."""
+def sent_key(task_id):
+    """Return the Redis key where a consumer publishes how many lines it has sent."""
+    return SENT_PREFIX + task_id
+
+
+async def agrant(client, task_id, holder, lines_sent=None):
+    """Create or renew the lease of a task (consumer side), publishing lines sent so far."""
     await client.set(lease_key(task_id), holder, ex=ttl())
+    if lines_sent is not None:
+        await client.set(sent_key(task_id), lines_sent, ex=END_TTL)
 
 
 async def arevoke(client, task_id):
@@ -82,6 +90,15 @@ def held(client, task_id):
 def record_end(client, task_id, reason):
     """Blocking twin of arecord_end, for `finally` blocks running outside the loop."""
     client.set(end_key(task_id), f"{time.time():.3f} {reason}", ex=END_TTL)
+
+
+def lines_sent(client, task_ids):
+    """Return {task id: lines its consumer has sent, as of its last lease renewal}."""
+    task_ids = list(task_ids)
+    if not task_ids:
+        return {}
+    values = client.mget([sent_key(task_id) for task_id in task_ids])
+    return {task_id: int(value) for task_id, value in zip(task_ids, values) if value}
 
 
 def ended(client, task_id):

@@ -73,6 +73,9 @@ class Stream(models.Model):
     started = models.DateTimeField(default=timezone.now)
     ended = models.DateTimeField(null=True, blank=True, db_index=True)
     end_reason = models.CharField(max_length=200, blank=True)
+    lines_sent = models.PositiveBigIntegerField(
+        default=0, help_text="Lines sent to the viewer, counted by its connection when it "
+                             "ended (open streams: see the live figure in Redis).")
 
     class Meta:
         ordering = ["-started"]

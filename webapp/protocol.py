@@ -73,9 +73,9 @@ def frame_event(message, final=False, reason="", close_code=None):
     return event
 
 
-def data_frame_event(text, seq):
-    """Wrap an encoded data frame (`lines`) that the viewer acknowledges by `seq`."""
-    return {"type": EVENT_FRAME, "text": text, "seq": seq}
+def data_frame_event(text, seq, count):
+    """Wrap an encoded data frame (`count` lines) that the viewer acknowledges by `seq`."""
+    return {"type": EVENT_FRAME, "text": text, "seq": seq, "lines": count}
 
 
 def lines_frames(batch, seq, limit=MAX_FRAME_BYTES):

@@ -26,17 +26,29 @@ def set_worker(stream_id, worker):
     Stream.objects.filter(pk=stream_id).update(worker=worker[:200])
 
 
-def end(stream_id, reason):
-    """Mark a stream ended with its reason, once; later calls keep the first reason."""
+def end(stream_id, reason, lines_sent=None):
+    """Mark a stream ended with its reason (and lines sent, when known), once.
+
+    Later calls keep the first reason; the line count is the consumer's, so a record ended
+    elsewhere first (admin stop, lost lease) still gets it when its consumer closes.
+    """
     with transaction.atomic():
-        return Stream.objects.filter(pk=stream_id, ended__isnull=True).update(
+        ended = Stream.objects.filter(pk=stream_id, ended__isnull=True).update(
             ended=timezone.now(), end_reason=reason[:200])
+        if lines_sent is not None:
+            Stream.objects.filter(pk=stream_id, lines_sent__lt=lines_sent).update(
+                lines_sent=lines_sent)
+        return ended
 
 
-def end_many(stream_ids, reason):
-    """Mark several open streams ended with the same reason."""
-    return Stream.objects.filter(pk__in=list(stream_ids), ended__isnull=True).update(
-        ended=timezone.now(), end_reason=reason[:200])
+def end_many(stream_ids, reason, lines_sent=None):
+    """Mark several open streams ended with the same reason ({id: lines sent} when known)."""
+    with transaction.atomic():
+        ended = Stream.objects.filter(pk__in=list(stream_ids), ended__isnull=True).update(
+            ended=timezone.now(), end_reason=reason[:200])
+        for pk, count in (lines_sent or {}).items():
+            Stream.objects.filter(pk=pk, lines_sent__lt=count).update(lines_sent=count)
+        return ended
 
 
 def open_task_ids(user=None):

@@ -101,6 +101,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.last_beat = None
         self.worker = ""
         self.finished = False
+        self.lines_sent = 0
         self.control = self.control_class()
         await self.accept()
         user = self.scope.get("user")
@@ -190,7 +191,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             while not self.finished:
                 await asyncio.sleep(leases.refresh_interval())
                 if not self.finished:
-                    await leases.agrant(self.redis, self.task_id, self.channel_name)
+                    await leases.agrant(self.redis, self.task_id, self.channel_name,
+                                        self.lines_sent)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -256,6 +258,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             self.worker = event["worker"]
             await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
         await self.send(text_data=event["text"])
+        self.lines_sent += event.get("lines", 0)
         if "seq" in event and not self.client_acks:
             await self.forward_ack(event["seq"])
         if "close" in event:
@@ -311,7 +314,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                     log.error("stream %s: revoke failed (the lease ends the task): %s",
                               self.stream_id, exc)
         if self.stream_id:
-            await database_sync_to_async(records.end)(self.stream_id, reason)
+            await database_sync_to_async(records.end)(self.stream_id, reason, self.lines_sent)
             log.info("stream %s ended: %s", self.stream_id, reason)
         if self.redis is not None:
             await self.redis.aclose()

@@ -11,15 +11,18 @@ import logging
 import time
 
 from channels.exceptions import ChannelFull
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from django.conf import settings
 
 from webapp import leases, protocol
-from webapp.aio import cancel_and_wait, duration_text
+from webapp.aio import cancel_and_wait, close_loop, duration_text
+from webapp.termination import deferred_termination
 
 log = logging.getLogger("tailboard.tasks")
 
 LEASE_CHECK_SECONDS = 1.0
+LOOP_CLOSE_SECONDS = 5.0
 
 
 class StreamEnded(Exception):
@@ -120,7 +123,7 @@ class Output:
                     self.dropped = 0
                 seq, count, text = next(protocol.lines_frames(self.pending, self.next_seq))
                 try:
-                    await self.layer.send(self.channel_name, protocol.data_frame_event(text, seq))
+                    await self.layer.send(self.channel_name, protocol.data_frame_event(text, seq, count))
                 except ChannelFull:
                     return
                 del self.pending[:count]
@@ -174,9 +177,20 @@ async def watchdog(redis, task_id, deadline, out):
         await asyncio.sleep(LEASE_CHECK_SECONDS)
 
 
+def task_layer():
+    """Return a channel layer of the task's own, for the task's one event loop.
+
+    channels-redis keeps locks, receive buffers and pools on the layer object; the shared
+    process-wide layer would carry them from one task's loop into the next, where a lock left
+    behind by a cancelled receive breaks every later receive in that process ("bound to a
+    different event loop"). The layer's connections close with the task's loop.
+    """
+    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+
+
 async def supervise(task_id, worker, channel_name, body):
     """Run the body beside the watchdog and send the final status; return the end reason."""
-    layer = get_channel_layer()
+    layer = task_layer()
     redis = leases.async_client()
     out = Output(layer, channel_name, settings.STREAM_WINDOW_FRAMES,
                  settings.STREAM_BUFFER_LINES)
@@ -238,18 +252,21 @@ def run_stream(task_id, worker, channel_name, body):
         log.exception("task %s failed", task_id)
         raise
     finally:
-        try:
-            pending = asyncio.all_tasks(loop)
-            for leftover in pending:
-                leftover.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        except BaseException as exc:
-            log.warning("task %s: cleanup of its loop was cut short: %r", task_id, exc)
-        loop.close()
-        try:
-            leases.record_end(leases.sync_client(), task_id, reason)
-        except Exception as exc:
-            log.error("task %s: could not record its end: %s", task_id, exc)
-        log.info("task %s ended: %s", task_id, reason)
+        with deferred_termination():
+            finish(loop, task_id, reason)
+
+
+def finish(loop, task_id, reason):
+    """Close the task's loop and record its end; a task that will not stop ends its process."""
+    stuck = close_loop(loop, LOOP_CLOSE_SECONDS)
+    if stuck:
+        reason += "; its process was restarted (tasks that would not stop)"
+        for task in stuck:
+            log.error("task %s: %r did not stop when cancelled", task_id, task)
+    try:
+        leases.record_end(leases.sync_client(), task_id, reason)
+    except Exception as exc:
+        log.error("task %s: could not record its end: %s", task_id, exc)
+    log.info("task %s ended: %s", task_id, reason)
+    if stuck:
+        raise SystemExit(1)

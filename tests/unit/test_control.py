@@ -27,6 +27,9 @@ class FakeSyncRedis:
     def delete(self, key):
         self.store.pop(key, None)
 
+    def mget(self, keys):
+        return [self.store.get(key) for key in keys]
+
     def close(self):
         pass
 
@@ -106,6 +109,16 @@ def test_prune_lost_closes_records_whose_lease_lapsed(ops, viewer, log_source):
     assert lost.end_reason == "lost (lease expired)"
 
 
+def test_prune_lost_keeps_the_last_published_line_count(ops, viewer, log_source):
+    from tests.unit.conftest import FakeRedis
+
+    lost = open_record(viewer, log_source, "t-lost")
+    FakeRedis.store[leases.sent_key("t-lost")] = b"1234"
+    assert control.prune_lost() == 1
+    lost.refresh_from_db()
+    assert lost.lines_sent == 1234
+
+
 async def test_global_cap_refuses_with_4429_and_names_the_limit(fakes, viewer, log_source,
                                                                 settings):
     settings.STREAM_MAX_PER_USER = 5
@@ -147,6 +160,20 @@ def test_admin_lists_open_streams_with_user_source_and_worker(admin_client, view
     html = admin_client.get("/admin/webapp/stream/?state=open").content.decode()
     assert "viewer" in html and f"log:{log_source.pk} app" in html and "w9@host" in html
     assert "Stop selected streams" in html
+
+
+def test_admin_shows_lines_sent_live_for_open_streams_and_recorded_for_ended_ones(
+        admin_client, viewer, log_source, ops):
+    from tests.unit.conftest import FakeRedis
+
+    live = open_record(viewer, log_source, "t-live")
+    FakeRedis.store[leases.sent_key("t-live")] = b"4242"
+    done = open_record(viewer, log_source, "t-done")
+    records.end(done.pk, "client stop", 977)
+    html = admin_client.get("/admin/webapp/stream/").content.decode()
+    assert "lines sent" in html.lower()
+    assert '<td class="field-sent">4242</td>' in html
+    assert '<td class="field-sent">977</td>' in html
 
 
 def test_admin_history_says_how_each_stream_ended(admin_client, viewer, log_source):

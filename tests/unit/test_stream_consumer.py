@@ -33,6 +33,17 @@ async def connect(user, path):
     return communicator, json.loads(await communicator.receive_from())
 
 
+async def task_channel(fakes):
+    """The channel name the started task was given (the start runs just after `queued`)."""
+    import asyncio
+
+    for _ in range(200):
+        if fakes.started:
+            return fakes.started[0][2]["channel_name"]
+        await asyncio.sleep(0.01)
+    raise AssertionError("no task was started")
+
+
 async def refused_with(user, path, code):
     """Assert the stream is refused with an error status and this close code."""
     communicator, message = await connect(user, path)
@@ -138,13 +149,36 @@ async def test_final_frame_from_the_task_is_relayed_then_closes(fakes, viewer, l
     from webapp import protocol
 
     communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
-    channel = fakes.started[0][2]["channel_name"]
+    channel = await task_channel(fakes)
     await get_channel_layer().send(channel, protocol.frame_event(
         protocol.status("error", "feed gone"), final=True))
     relayed = json.loads(await communicator.receive_from())
     assert relayed == {"type": "status", "state": "error", "message": "feed gone"}
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 4500}
     assert fakes.revoked == []
+
+
+async def test_lines_relayed_are_counted_published_with_the_lease_and_recorded_at_the_end(
+        fakes, viewer, log_source, settings):
+    import asyncio
+
+    from channels.layers import get_channel_layer
+    from tests.unit.conftest import FakeRedis
+    from webapp import leases, protocol
+
+    settings.STREAM_LEASE_SECONDS = 3
+    communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    channel = await task_channel(fakes)
+    batch = [f"line {n}" for n in range(7)]
+    for seq, count, text in protocol.lines_frames(batch, 0, limit=64 * 4):
+        await get_channel_layer().send(channel, protocol.data_frame_event(text, seq, count))
+        relayed = json.loads(await communicator.receive_from())
+        assert relayed["type"] == "lines" and len(relayed["lines"]) == count
+    await asyncio.sleep(leases.refresh_interval() + 0.5)
+    assert int(FakeRedis.store[leases.sent_key(message["task_id"])]) == 7
+    await communicator.disconnect()
+    stream = await Stream.objects.aget(task_id=message["task_id"])
+    assert stream.lines_sent == 7 and stream.ended is not None
 
 
 async def test_feed_ids_use_their_own_sequence(fakes, viewer, log_source):

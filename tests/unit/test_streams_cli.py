@@ -18,12 +18,16 @@ class FakeSyncRedis:
     """Leases held by the task ids in `held`."""
 
     held = set()
+    sent = {}
 
     def exists(self, key):
         return int(key.removeprefix(leases.PREFIX) in self.held)
 
     def delete(self, key):
         self.held.discard(key.removeprefix(leases.PREFIX))
+
+    def mget(self, keys):
+        return [self.sent.get(key.removeprefix(leases.SENT_PREFIX)) for key in keys]
 
     def close(self):
         pass
@@ -33,6 +37,7 @@ class FakeSyncRedis:
 def redis(monkeypatch):
     """Fake lease Redis and Celery revokes; returns the set of held task ids."""
     FakeSyncRedis.held = set()
+    FakeSyncRedis.sent = {}
     monkeypatch.setattr(leases, "sync_client", FakeSyncRedis)
     monkeypatch.setattr(control, "revoke_task", lambda task_id: None)
     monkeypatch.setattr(control, "tell_consumer", lambda *args: True)
@@ -77,6 +82,13 @@ def test_json_listing_has_one_object_per_open_stream(streams):
     items = json.loads(run("--json"))
     assert [item["task_id"] for item in items] == ["task-running", "task-waiting"]
     assert set(items[0]) >= {"id", "user", "source", "started", "worker", "task_id"}
+
+
+def test_json_listing_says_how_many_lines_each_stream_has_sent(streams):
+    FakeSyncRedis.sent["task-running"] = b"812"
+    items = {item["task_id"]: item for item in json.loads(run("--json"))}
+    assert items["task-running"]["lines_sent"] == 812
+    assert items["task-waiting"]["lines_sent"] == 0
 
 
 def test_streams_whose_lease_lapsed_are_closed_not_listed(streams, redis):

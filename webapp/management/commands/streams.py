@@ -15,7 +15,8 @@ def as_dict(stream):
     return {"id": stream.pk, "user": stream.username, "kind": stream.kind,
             "source_id": stream.source_id, "source": stream.source_name,
             "queue": stream.queue, "started": stream.started.isoformat(),
-            "worker": stream.worker, "task_id": stream.task_id}
+            "worker": stream.worker, "task_id": stream.task_id,
+            "lines_sent": stream.live_lines_sent}
 
 
 def as_row(stream):
@@ -61,6 +62,9 @@ class Command(BaseCommand):
                               "record")
         streams = control.open_streams()
         if as_json:
+            live = control.live_lines_sent(streams)
+            for stream in streams:
+                stream.live_lines_sent = live[stream.pk]
             self.stdout.write(json.dumps([as_dict(s) for s in streams], indent=2))
         elif streams:
             self.stdout.write(table([as_row(s) for s in streams]))
