@@ -60,6 +60,11 @@ class TaskControl:
         app.control.revoke(task_id, terminate=True, signal="SIGTERM")
 
 
+def viewer_gone(exc):
+    """True for the error the server raises on a send to a socket the viewer has dropped."""
+    return type(exc).__name__ == "Disconnected" or isinstance(exc, ConnectionResetError)
+
+
 class StreamConsumer(AsyncWebsocketConsumer):
     """Base consumer for one stream; subclasses name the kind, model, task and options."""
 
@@ -79,11 +84,19 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except Exception as exc:
             if getattr(self, "finished", True):
                 raise
+            if viewer_gone(exc):
+                log.info("stream %s: the viewer went away as a frame was sent", self.stream_id)
+                await self.finish("disconnect (dropped)")
+                return
             log.error("stream %s: the channel layer failed: %s", self.stream_id, exc)
-            await self.send_message(protocol.status(
-                "error", f"lost contact with Redis: {exc}", retry=True))
-            await self.close(protocol.CLOSE_SERVER_ERROR)
-            await self.finish("error (redis)")
+            try:
+                await self.send_message(protocol.status(
+                    "error", f"lost contact with Redis: {exc}", retry=True))
+                await self.close(protocol.CLOSE_SERVER_ERROR)
+            except Exception as again:
+                log.info("stream %s: could not tell the viewer: %s", self.stream_id, again)
+            finally:
+                await self.finish("error (redis)")
 
     def parse_options(self, query):
         """Return the task options from the query string, or raise OptionError."""

@@ -104,6 +104,32 @@ async def test_streams_stop_reaches_the_viewer_as_stopped_by_an_administrator(in
     assert "viewer was told" in done.stdout
 
 
+async def test_lines_sent_are_listed_while_open_and_kept_in_the_history(installation, tmp_path):
+    harness = installation
+    log = tmp_path / "counted.log"
+    log.write_text("".join(f"backlog {n}\n" for n in range(5)))
+    source = harness.add_log(f"counted-{tmp_path.name}", log, "--group", "ops")
+    async with open_stream(harness, f"/ws/tailf/{source}/?lines=5") as socket:
+        client = Client(socket)
+        queued = await client.status("queued")
+        await client.lines([f"backlog {n}" for n in range(5)])
+        with log.open("a") as out:
+            out.write("".join(f"new {n}\n" for n in range(7)))
+        await client.lines([f"new {n}" for n in range(7)])
+
+        def listed():
+            done = manage(harness, "streams", "--json")
+            entry = next(e for e in json.loads(done.stdout) if e["task_id"] == queued["task_id"])
+            return entry["lines_sent"] == 12
+
+        assert await asyncio.to_thread(harness.wait_for, listed, 10)
+        await client.send({"action": "stop"})
+        await client.status("stopped")
+    kept = harness.shell("from webapp.models import Stream\n"
+                         f"print(Stream.objects.get(task_id={queued['task_id']!r}).lines_sent)")
+    assert kept.strip().splitlines()[-1] == "12"
+
+
 def test_streams_stop_of_a_stream_that_is_not_open_fails(installation):
     done = manage(installation, "streams", "stop", "987654")
     assert done.returncode != 0

@@ -1,5 +1,6 @@
 """The shared stream lifecycle: refusal codes, queued status, start and revoke."""
 
+import asyncio
 import json
 
 import pytest
@@ -179,6 +180,35 @@ async def test_lines_relayed_are_counted_published_with_the_lease_and_recorded_a
     await communicator.disconnect()
     stream = await Stream.objects.aget(task_id=message["task_id"])
     assert stream.lines_sent == 7 and stream.ended is not None
+
+
+async def test_a_viewer_gone_as_a_frame_is_sent_ends_the_stream_as_a_disconnect(
+        fakes, viewer, log_source, monkeypatch):
+    from autobahn.exception import Disconnected
+    from channels.layers import get_channel_layer
+    from tests.unit.conftest import FakeRedis
+    from webapp import leases, protocol, streaming
+
+    communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    channel = await task_channel(fakes)
+    real_send = streaming.StreamConsumer.send
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if text_data and '"lines"' in text_data:
+            raise Disconnected("Attempt to send on a closed protocol")
+        await real_send(self, text_data, bytes_data, close)
+
+    monkeypatch.setattr(streaming.StreamConsumer, "send", send)
+    seq, count, text = next(protocol.lines_frames(["x"], 0))
+    await get_channel_layer().send(channel, protocol.data_frame_event(text, seq, count))
+    for _ in range(100):
+        stream = await Stream.objects.aget(task_id=message["task_id"])
+        if stream.ended:
+            break
+        await asyncio.sleep(0.02)
+    assert stream.end_reason == "disconnect (dropped)"
+    assert fakes.revoked == [message["task_id"]]
+    assert leases.lease_key(message["task_id"]) not in FakeRedis.store
 
 
 async def test_feed_ids_use_their_own_sequence(fakes, viewer, log_source):
