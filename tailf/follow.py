@@ -28,6 +28,14 @@ CUT_MARKER = " [… line cut: longer than {limit} bytes]"
 WHOLE_DECODE = {"utf-8", "ascii", "latin-1", "iso8859-1"}
 
 
+def check_encoding(encoding):
+    """Raise ValueError unless lines in this encoding can be split on b"\\n" (UTF-16 cannot)."""
+    codecs.lookup(encoding)
+    if "\n".encode(encoding) != b"\n":
+        raise ValueError(f"encoding {encoding!r} does not write a newline as one "
+                         "'\\n' byte; lines cannot be split")
+
+
 class Follower:
     """Follows one path by name; `start()` gives the backlog, `poll()` what is new.
 
@@ -36,9 +44,7 @@ class Follower:
 
     def __init__(self, path, backlog=50, encoding="utf-8", max_line=64 * 1024,
                  partial_timeout=0.5, waker=None):
-        if "\n".encode(encoding) != b"\n":
-            raise ValueError(f"encoding {encoding!r} does not write a newline as one "
-                             "'\\n' byte; lines cannot be split")
+        check_encoding(encoding)
         self.path = path
         self.backlog = backlog
         self.encoding = encoding

@@ -1,11 +1,11 @@
 """Log sources: a file on the hosts served by one Celery queue."""
 
-import codecs
 import os
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from tailf.follow import check_encoding
 from webapp.models import Source, validate_queue
 
 
@@ -16,11 +16,13 @@ def validate_absolute_path(value):
 
 
 def validate_encoding(value):
-    """Require an encoding Python knows."""
+    """Require an encoding Python knows and whose lines end in a "\\n" byte (not UTF-16)."""
     try:
-        codecs.lookup(value)
+        check_encoding(value)
     except LookupError:
         raise ValidationError(f"Unknown encoding {value!r}.") from None
+    except ValueError as exc:
+        raise ValidationError(f"{exc}.") from None
 
 
 class LogSource(Source):

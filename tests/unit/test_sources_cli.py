@@ -156,3 +156,20 @@ def test_log_and_feed_ids_are_separate_sequences():
         sources("remove", "feed", str(log_id))
     sources("remove", "log", str(log_id))
     assert not LogSource.objects.exists()
+
+
+@pytest.mark.parametrize("encoding, says", [("utf-16", "lines cannot be split"),
+                                            ("utf-32-le", "lines cannot be split"),
+                                            ("no-such-codec", "Unknown encoding")])
+def test_log_source_encodings_whose_lines_cannot_be_split_are_refused(db, encoding, says):
+    from django.core.exceptions import ValidationError
+
+    source = LogSource(name="wide", path="/var/log/wide.log", encoding=encoding)
+    with pytest.raises(ValidationError) as refused:
+        source.full_clean()
+    assert says in str(refused.value)
+
+
+def test_single_byte_newline_encodings_are_accepted(db):
+    for encoding in ("utf-8", "latin-1", "cp1252", "shift_jis", "gb18030"):
+        LogSource(name=f"enc-{encoding}", path="/var/log/x.log", encoding=encoding).full_clean()
