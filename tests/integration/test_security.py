@@ -41,8 +41,11 @@ async def refusal(system, path, cookie):
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://127.0.0.1.evil.example",
-                                    "null"])
+                                    "null", "same host, another port"])
 async def test_cross_origin_websocket_is_refused(system, origin):
+    if origin == "same host, another port":
+        port = int(system.web.base_url.rsplit(":", 1)[1])
+        origin = f"http://127.0.0.1:{port + 1}"
     with pytest.raises(InvalidStatus) as refused:
         async with connect(ws_url(system, "/ws/tailf/1/"), open_timeout=10,
                            additional_headers={"Origin": origin,
