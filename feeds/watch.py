@@ -26,6 +26,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from feeds import addresses
+
 log = logging.getLogger("tailboard.feeds")
 
 USER_AGENT = ("Tailboard/1.0 feed watcher (polls only while someone has the feed open; "
@@ -168,15 +170,16 @@ async def fetch(client, url, etag=None, last_modified=None, max_bytes=MAX_BYTES,
     """GET a feed politely; return a `Fetched` for any HTTP status, raise FetchError otherwise.
 
     Redirects are followed by hand, at most `max_redirects`, each target checked to be
-    http(s). When every redirect up to some target was permanent (301/308), that target
-    is returned as `moved_to`. Only 2xx bodies are read.
+    http(s) and, from a public feed, not to lead to an internal address (feeds.addresses).
+    When every redirect up to some target was permanent (301/308), that target is returned
+    as `moved_to`. Only 2xx bodies are read.
     """
     headers = {}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    moved_to, permanent, hops = None, True, 0
+    moved_to, permanent, hops, start = None, True, 0, url
     try:
         async with asyncio.timeout(deadline):
             while True:
@@ -193,6 +196,12 @@ async def fetch(client, url, etag=None, last_modified=None, max_bytes=MAX_BYTES,
                                 raise FetchError(f"more than {max_redirects} redirects "
                                                  f"from {url}")
                             target = urljoin(url, location.strip())
+                            inward = await addresses.inward_redirect(start, target)
+                            if inward:
+                                raise FetchError(
+                                    f"refusing to follow the redirect from {url} to "
+                                    f"{target[:200]}: it leads from a public address to an "
+                                    f"internal one ({inward})")
                             permanent = permanent and status in PERMANENT_CODES
                             if permanent:
                                 moved_to = target
