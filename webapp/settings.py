@@ -1,5 +1,6 @@
 """Django settings for Tailboard: every value comes from the environment (see README)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -23,6 +24,9 @@ if PRODUCTION:
             "TAILBOARD_ENV=production needs SECRET_KEY: at least 50 random characters, "
             "not the development default"
         )
+    if len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured("TAILBOARD_ENV=production needs a random SECRET_KEY: this "
+                                   "one has fewer than 5 different characters")
     if DEBUG:
         raise ImproperlyConfigured("TAILBOARD_ENV=production refuses DEBUG=1")
 
@@ -40,6 +44,7 @@ INSTALLED_APPS = [
     "webapp",
     "tailf",
     "feeds",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -52,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "webapp.security.ContentSecurityPolicyMiddleware",
+    "axes.middleware.AxesMiddleware",  # must stay last (django-axes)
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -81,6 +88,18 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login throttling: after LOGIN_FAILURE_LIMIT failed logins for one username from one address,
+# that pair is refused (HTTP 429) for LOGIN_COOLOFF_SECONDS; a successful login resets the count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_COOLOFF_SECONDS", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -88,7 +107,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# English and Simplified Chinese, chosen from the browser's Accept-Language by LocaleMiddleware
+# (zh-CN, zh-SG and zh map to zh-hans). Translations live in locale/; the compiled .mo files
+# are committed, so running the app needs no gettext tools.
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -109,8 +133,27 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# /healthz stays reachable over plain HTTP for container and load-balancer health checks.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (webapp.security): scripts and styles only from our own origin, no
+# inline script, no eval; WebSockets to our own host ('self' covers ws:/wss: in CSP 3).
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 
 # Redis: one URL feeds the Celery broker, its result store, the channel layer and the leases.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -176,61 +219,3 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
-
-# ---------------------------------------------------------------------------------------------
-# Security (issue 5): Content-Security-Policy, login throttling, production hardening.
-# Everything below only adds to the settings above (INSTALLED_APPS, MIDDLEWARE are appended).
-# ---------------------------------------------------------------------------------------------
-from datetime import timedelta  # noqa: E402
-
-if PRODUCTION and len(set(SECRET_KEY)) < 5:
-    raise ImproperlyConfigured("TAILBOARD_ENV=production needs a random SECRET_KEY: this one "
-                               "has fewer than 5 different characters")
-
-INSTALLED_APPS += ["axes"]
-MIDDLEWARE += [
-    "webapp.security.ContentSecurityPolicyMiddleware",
-    "axes.middleware.AxesMiddleware",  # must stay last (django-axes)
-]
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
-
-# Login throttling: after LOGIN_FAILURE_LIMIT failed logins for one username from one address,
-# that pair is refused (HTTP 429) for LOGIN_COOLOFF_SECONDS; a successful login resets the count.
-AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_COOLOFF_SECONDS", 900, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-
-# Content-Security-Policy (webapp.security): scripts and styles only from our own origin, no
-# inline script, no eval; WebSockets to our own host ('self' covers ws:/wss: in CSP 3).
-CONTENT_SECURITY_POLICY = {
-    "default-src": ["'self'"],
-    "script-src": ["'self'"],
-    "style-src": ["'self'"],
-    "img-src": ["'self'", "data:"],
-    "connect-src": ["'self'"],
-    "object-src": ["'none'"],
-    "base-uri": ["'self'"],
-    "form-action": ["'self'"],
-    "frame-ancestors": ["'none'"],
-}
-
-# HTTPS behind a TLS-terminating proxy: SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS and
-# SECURE_COOKIES are read above; these complete HSTS. /healthz stays reachable over plain HTTP
-# for container and load-balancer health checks.
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-SECURE_REFERRER_POLICY = "same-origin"
-# ------------------------------------------------------------------ end of the security block
-
-# ------------------------------------------------------------------ languages (dashboard i18n)
-# English and Simplified Chinese, chosen from the browser's Accept-Language by LocaleMiddleware
-# (zh-CN, zh-SG and zh map to zh-hans). Translations live in locale/; the compiled .mo files
-# are committed, so running the app needs no gettext tools.
-LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
-# ------------------------------------------------------------------ end of the languages block
