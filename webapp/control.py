@@ -60,8 +60,8 @@ def prune_lost(client=None):
     if not stale:
         return 0
     sent = leases.lines_sent(client, stale.values())
-    return records.end_many(stale, LOST_REASON,
-                            {pk: sent[task_id] for pk, task_id in stale.items() if task_id in sent})
+    counts = {pk: sent[task_id] for pk, task_id in stale.items() if task_id in sent}
+    return records.end_many(stale, LOST_REASON, counts)
 
 
 def tell_consumer(channel_name, message=ADMIN_MESSAGE, reason=ADMIN_REASON):

@@ -123,7 +123,8 @@ class Output:
                     self.dropped = 0
                 seq, count, text = next(protocol.lines_frames(self.pending, self.next_seq))
                 try:
-                    await self.layer.send(self.channel_name, protocol.data_frame_event(text, seq, count))
+                    await self.layer.send(self.channel_name,
+                                          protocol.data_frame_event(text, seq, count))
                 except ChannelFull:
                     return
                 del self.pending[:count]

@@ -212,7 +212,8 @@ async def test_a_public_feed_may_not_redirect_into_internal_addresses(server, pu
 async def test_an_internal_feed_may_redirect_within_internal_addresses(server):
     port = server.base.rsplit(":", 1)[1]
     server.script("/inside", Reply(200, RSS))
-    url = server.script("/jump", Reply(302, headers={"Location": f"http://localhost:{port}/inside"}))
+    inside = f"http://localhost:{port}/inside"
+    url = server.script("/jump", Reply(302, headers={"Location": inside}))
     assert (await get(url)).body == RSS
 
 
