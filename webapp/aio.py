@@ -37,14 +37,13 @@ def close_loop(loop, timeout=5.0):
     closing it under a running task would strand that task's sockets and files for good.
     """
     deadline = time.monotonic() + timeout
-    stuck = set()
     while True:
         stuck = {task for task in asyncio.all_tasks(loop) if not task.done()}
-        if not stuck or time.monotonic() >= deadline:
+        remaining = deadline - time.monotonic()
+        if not stuck or remaining <= 0:
             break
-        for task in stuck:
-            task.cancel()
-        loop.run_until_complete(asyncio.wait(stuck, timeout=0.2))
+        loop.run_until_complete(asyncio.gather(
+            *(loop.create_task(cancel_and_wait(task, remaining)) for task in stuck)))
     if stuck:
         return stuck
     try:
