@@ -17,7 +17,7 @@ from django.conf import settings
 
 from webapp import leases, protocol
 from webapp.aio import cancel_and_wait, close_loop, duration_text
-from webapp.termination import deferred_termination
+from webapp.termination import deferred_termination, termination_lost
 
 log = logging.getLogger("tailboard.tasks")
 
@@ -258,16 +258,23 @@ def run_stream(task_id, worker, channel_name, body):
 
 
 def finish(loop, task_id, reason):
-    """Close the task's loop and record its end; a task that will not stop ends its process."""
+    """Close the task's loop and record its end; a process that must not go on ends here.
+
+    That is a process with a task that will not stop, and one whose termination was lost.
+    """
     stuck = close_loop(loop, LOOP_CLOSE_SECONDS)
     if stuck:
         reason += "; its process was restarted (tasks that would not stop)"
         for task in stuck:
             log.error("task %s: %r did not stop when cancelled", task_id, task)
+    lost = termination_lost() and not reason.startswith("terminated")
+    if lost:
+        log.warning("task %s: its process was told to terminate and did not; it exits now",
+                    task_id)
     try:
         leases.record_end(leases.sync_client(), task_id, reason)
     except Exception as exc:
         log.error("task %s: could not record its end: %s", task_id, exc)
     log.info("task %s ended: %s", task_id, reason)
-    if stuck:
+    if stuck or lost:
         raise SystemExit(1)

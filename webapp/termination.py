@@ -37,6 +37,21 @@ def deferred_termination(signums=TERMINATION_SIGNALS):
             deliver(caught[0], previous[caught[0]])
 
 
+def termination_lost():
+    """True when this pool process was told to terminate but lives on.
+
+    billiard's SIGTERM handler raises SystemExit wherever the process is; when that is a
+    garbage-collection callback or a `__del__`, CPython prints "Exception ignored" and the
+    exit is lost, with the handler already spent (the next SIGTERM would kill the process
+    without any `finally`).
+    """
+    try:
+        from billiard.common import terminate_handler_fired
+    except ImportError:
+        return False
+    return terminate_handler_fired()
+
+
 def deliver(signum, handler):
     """Act on a held-back signal the way its handler would have."""
     if callable(handler):

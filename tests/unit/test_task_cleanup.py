@@ -127,3 +127,26 @@ def test_a_task_that_will_not_stop_records_its_end_and_ends_its_process(monkeypa
         run_with_leftover(monkeypatch, immortal)
     assert raised.value.code == 1
     assert ends[0][0] == "t-1" and "restarted" in ends[0][1]
+
+
+def test_a_process_whose_termination_was_lost_exits_after_recording_its_end(monkeypatch, ends):
+    from billiard import common
+
+    async def quiet():
+        await asyncio.sleep(100)
+
+    common._should_have_exited[0] = True  # billiard handled a SIGTERM; its SystemExit was lost
+    try:
+        with pytest.raises(SystemExit):
+            run_with_leftover(monkeypatch, quiet)
+    finally:
+        common.clear_terminate_handler_fired()
+    assert ends == [("t-1", "viewer gone (lease lapsed)")]
+
+
+def test_an_ordinary_end_leaves_the_process_to_serve_the_next_task(monkeypatch, ends):
+    async def quiet():
+        await asyncio.sleep(100)
+
+    assert run_with_leftover(monkeypatch, quiet) == "viewer gone (lease lapsed)"
+    assert ends == [("t-1", "viewer gone (lease lapsed)")]
