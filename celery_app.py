@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 app = Celery("tailboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["tailf", "feeds"])
+app.autodiscover_tasks()
 
 _stop_announcer = None
 
@@ -26,7 +26,7 @@ def freeze_before_fork(**kwargs):
 def announce_worker(sender=None, **kwargs):
     """Register this worker and its queues in Redis while it runs."""
     global _stop_announcer
-    from webapp.workers import start_announcer
+    from webapp.streams.workers import start_announcer
 
     queues = [queue.name for queue in sender.task_consumer.queues]
     _stop_announcer = start_announcer(sender.hostname, queues)

@@ -1,10 +1,24 @@
-"""App config for feed watching."""
+"""App config for feed watching: registers the `feed` source kind."""
 
 from django.apps import AppConfig
 
 
 class FeedsConfig(AppConfig):
-    """Feed sources, the watch engine and the feed task."""
+    """Feed sources, the feed watcher and the feed stream."""
 
     name = "feeds"
     verbose_name = "Feeds"
+
+    def ready(self):
+        """Register the feed kind with the stream lifecycle."""
+        from feeds import options, stream
+        from webapp.streams.kinds import Kind, register
+
+        register(Kind(slug="feed", label="Feeds", url="feeds", model="feeds.FeedSource",
+                      run=stream.watch, parse_options=options.parse,
+                      describe=lambda source: f"{source.url} every {source.interval}s", task_name="feeds.watch_feed",
+                      default_queue="feeds", options_template="feeds/options.html",
+                      fields=("url", "interval"),
+                      add_argument=("url", "http or https URL of an RSS/Atom feed."),
+                      add_options=(("--interval", "interval", int,
+                                    "Seconds between polls (min 5, default 60)."),)))

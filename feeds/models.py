@@ -3,6 +3,7 @@
 from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 
+from feeds.watch import MIN_INTERVAL
 from webapp.models import Source, validate_queue
 
 
@@ -10,8 +11,8 @@ class FeedSource(Source):
     """An RSS/Atom feed, polled every `interval` seconds while someone watches it."""
 
     url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
-    interval = models.PositiveIntegerField(default=60, validators=[MinValueValidator(5)],
-                                           help_text="Seconds between polls (at least 5).")
+    interval = models.PositiveIntegerField(default=60, validators=[MinValueValidator(MIN_INTERVAL)],
+                                           help_text=f"Seconds between polls (at least {MIN_INTERVAL}).")
     queue = models.CharField(max_length=100, default="feeds", validators=[validate_queue],
                              help_text="Celery queue whose workers fetch this feed.")
 

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from webapp.streaming import int_option
+from webapp.streams.options import int_option
 
 
 def parse(query):

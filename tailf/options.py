@@ -3,7 +3,7 @@
 import re2
 from django.conf import settings
 
-from webapp.streaming import OptionError, int_option
+from webapp.streams.options import OptionError, int_option
 
 MAX_GREP_LENGTH = 500
 

@@ -19,3 +19,31 @@ def system(tmp_path_factory):
     """A running installation with an admin, a viewer and a worker; Daphne on `system.web`."""
     with started_installation(tmp_path_factory.mktemp("tailboard")) as harness:
         yield harness
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """One real redis-server for the session's unit tests; yields its URL."""
+    from webapp import embedded
+
+    port = embedded.free_port()
+    process = embedded.start_redis(port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def redis_client(redis_server, settings):
+    """A client of the session's real Redis, which settings.REDIS_URL names; flushed after."""
+    import redis
+
+    from webapp.streams import leases
+
+    settings.REDIS_URL = redis_server
+    leases._sync_clients.clear()
+    client = redis.Redis.from_url(redis_server)
+    yield client
+    client.flushdb()
+    client.close()
+    leases._sync_clients.clear()

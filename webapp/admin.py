@@ -1,46 +1,16 @@
 """Admin for stream records: open streams with a stop action, and the history of all streams.
 
 Records are read-only here: only the stream lifecycle writes them. The one action, "stop
-selected streams", goes through webapp.control, so the viewer is told why.
+selected streams", goes through webapp.streams.control, so the viewer is told why.
 """
 
 from django.contrib import admin, messages
-from django.db.models import Q
 from django.utils import timezone
 
-from webapp import control
+from webapp.streams import control
+from webapp.streams.aio import duration_text
+from webapp.streams.kinds import all_kinds
 from webapp.models import Stream
-
-# How a stream ended, from the reasons the lifecycle records (first match wins).
-ENDINGS = [
-    ("client stop", "client stop", ("client stop",)),
-    ("disconnect", "disconnect", ("disconnect",)),
-    ("admin", "admin", ("admin",)),
-    ("limit", "limit", ("limit",)),
-    ("lost", "lost (lease expired)", ("lost", "viewer gone")),
-    ("error", "error", ("error", "failed")),
-    ("ended", "the source ended", ("stopped",)),
-]
-
-
-def ending_of(reason):
-    """Return the kind of ending (client stop, disconnect, admin, limit, lost, error...)."""
-    for key, _, prefixes in ENDINGS:
-        if reason.startswith(prefixes):
-            return key
-    return "other" if reason else ""
-
-
-def duration_text(seconds):
-    """Format a duration as 1 h 02 min, 3 min 05 s or 12 s."""
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -62,27 +32,6 @@ class StateFilter(admin.SimpleListFilter):
         return queryset
 
 
-class EndingFilter(admin.SimpleListFilter):
-    """How a stream ended: client stop, disconnect, admin, limit, lost, error, ended."""
-
-    title = "how it ended"
-    parameter_name = "ending"
-
-    def lookups(self, request, model_admin):
-        """Offer each kind of ending."""
-        return [(key, label) for key, label, _ in ENDINGS]
-
-    def queryset(self, request, queryset):
-        """Filter on the recorded end reason."""
-        for key, _, prefixes in ENDINGS:
-            if self.value() == key:
-                query = Q()
-                for prefix in prefixes:
-                    query |= Q(end_reason__startswith=prefix)
-                return queryset.filter(query, ended__isnull=False)
-        return queryset
-
-
 @admin.register(Stream)
 class StreamAdmin(admin.ModelAdmin):
     """Who watched what, on which worker, from when to when, and how it ended."""
@@ -90,13 +39,13 @@ class StreamAdmin(admin.ModelAdmin):
     list_display = ("id", "state", "username", "source", "worker", "started", "ended",
                     "duration", "sent", "ending", "end_reason")
     list_display_links = ("id",)
-    list_filter = (StateFilter, EndingFilter, "kind", "queue")
+    list_filter = (StateFilter, "ending", "kind", "queue")
     search_fields = ("username", "source_name", "task_id", "worker")
     date_hierarchy = "started"
     actions = ["stop_selected"]
     readonly_fields = ("user", "username", "kind", "source_id", "source_name", "queue",
                        "options", "task_id", "channel_name", "worker", "started", "ended",
-                       "end_reason", "lines_sent")
+                       "ending", "end_reason", "lines_sent")
 
     @admin.display(description="state")
     def state(self, obj):
@@ -128,11 +77,6 @@ class StreamAdmin(admin.ModelAdmin):
             for obj in rows:
                 obj.live_lines_sent = live.get(obj.pk, obj.lines_sent)
         return response
-
-    @admin.display(description="how it ended")
-    def ending(self, obj):
-        """The kind of ending; empty while open."""
-        return ending_of(obj.end_reason) if obj.ended else ""
 
     @admin.action(description="Stop selected streams", permissions=["stop"])
     def stop_selected(self, request, queryset):
@@ -170,3 +114,34 @@ class StreamAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         """Stream records are an audit trail; they are not deleted here."""
         return False
+
+
+class SourceAdmin(admin.ModelAdmin):
+    """Sources of one kind; staff see only the sources they may view (superusers: all)."""
+
+    list_filter = ("enabled", "queue", "groups")
+    filter_horizontal = ("groups",)
+    kind = None
+
+    def get_list_display(self, request):
+        """Id, name, the kind's own fields, queue and enabled."""
+        return ("id", "name", *self.kind.fields, "queue", "enabled")
+
+    def get_search_fields(self, request):
+        """Search by name and the kind's text fields."""
+        return ("name", *(name for name in self.kind.fields if name != "interval"))
+
+    def get_queryset(self, request):
+        """Default-deny: a staff member lists only sources shared with one of their groups."""
+        return super().get_queryset(request).visible_to(request.user)
+
+
+def register_sources(site=admin.site):
+    """Register an admin for every registered source kind's model."""
+    for kind in all_kinds():
+        if not site.is_registered(kind.source_model):
+            site.register(kind.source_model, type(f"{kind.source_model.__name__}Admin",
+                                                  (SourceAdmin,), {"kind": kind}))
+
+
+register_sources()

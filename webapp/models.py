@@ -55,14 +55,27 @@ class Source(models.Model):
         return self.groups.filter(pk__in=user.groups.values("pk")).exists()
 
 
+class Ending(models.TextChoices):
+    """How a stream ended (the detail text says more)."""
+
+    VIEWER_STOP = "viewer_stop", "stopped by the viewer"
+    DISCONNECT = "disconnect", "viewer disconnected"
+    ADMIN_STOP = "admin_stop", "stopped by an administrator"
+    LEASE_LAPSED = "lease_lapsed", "lease lapsed (viewer gone)"
+    WORKER_LOST = "worker_lost", "worker lost"
+    MAX_DURATION = "max_duration", "duration limit reached"
+    ACCESS_LOST = "access_lost", "viewer lost access"
+    SOURCE_GONE = "source_gone", "source gone"
+    SOURCE_ENDED = "source_ended", "the stream ended"
+    ERROR = "error", "error"
+
+
 class Stream(models.Model):
     """One WebSocket connection and its Celery task, from open to end."""
 
-    KIND_CHOICES = [("log", "log"), ("feed", "feed")]
-
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     username = models.CharField(max_length=150)
-    kind = models.CharField(max_length=8, choices=KIND_CHOICES)
+    kind = models.CharField(max_length=32, help_text="The source kind's slug (log, feed, ...).")
     source_id = models.PositiveBigIntegerField()
     source_name = models.CharField(max_length=100)
     queue = models.CharField(max_length=100)
@@ -72,7 +85,8 @@ class Stream(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     started = models.DateTimeField(default=timezone.now)
     ended = models.DateTimeField(null=True, blank=True, db_index=True)
-    end_reason = models.CharField(max_length=200, blank=True)
+    ending = models.CharField(max_length=20, choices=Ending.choices, blank=True, db_index=True)
+    end_reason = models.CharField("detail", max_length=200, blank=True)
     lines_sent = models.PositiveBigIntegerField(
         default=0, help_text="Lines sent to the viewer, counted by its connection when it "
                              "ended (open streams: see the live figure in Redis).")
@@ -82,8 +96,3 @@ class Stream(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.username} {self.kind}:{self.source_name}"
-
-    @property
-    def is_open(self):
-        """True while the stream has not been ended."""
-        return self.ended is None

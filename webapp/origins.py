@@ -1,4 +1,4 @@
-"""The WebSocket Origin check: the page must come from the same host *and port*.
+"""The WebSocket Origin check: the page must come from the same scheme, host *and port*.
 
 Channels' AllowedHostsOriginValidator only compares the Origin's host name with
 ALLOWED_HOSTS, so a page served by another application on another port of the same host
@@ -56,17 +56,27 @@ def trusted(origin, patterns):
     return False
 
 
-def same_origin(headers, patterns=()):
-    """Return (allowed, why not) for a WebSocket handshake's headers (a dict of bytes)."""
+def page_scheme(ws_scheme):
+    """Return the scheme of the page that opens a WebSocket of this scheme (wss -> https)."""
+    return "https" if ws_scheme in ("wss", "https") else "http"
+
+
+def same_origin(headers, patterns=(), scheme="http"):
+    """Return (allowed, why not) for a WebSocket handshake's headers (a dict of bytes).
+
+    The Origin must name the scheme, host and port the browser connected to (`scheme` is
+    the page's: https for a wss connection), or be a CSRF-trusted origin.
+    """
     raw_origin = headers.get(b"origin", b"").decode("latin-1")
     origin = parse_origin(raw_origin)
     if origin is None:
         return False, f"missing or malformed Origin {raw_origin!r}"
     if trusted(origin, patterns):
         return True, ""
-    host = parse_host(headers.get(b"host", b"").decode("latin-1"), origin[0])
-    if host != origin[1:]:
-        return False, f"Origin {raw_origin!r} is not the host and port the page was served from"
+    host = parse_host(headers.get(b"host", b"").decode("latin-1"), scheme)
+    if origin[0] != scheme or host != origin[1:]:
+        return False, (f"Origin {raw_origin!r} is not the scheme, host and port the page was "
+                       "served from")
     return True, ""
 
 
@@ -80,7 +90,8 @@ class SameOriginValidator:
         """Pass same-origin WebSockets on; deny the others before accepting them."""
         if scope["type"] == "websocket":
             allowed, why = same_origin(dict(scope.get("headers", [])),
-                                       settings.CSRF_TRUSTED_ORIGINS)
+                                       settings.CSRF_TRUSTED_ORIGINS,
+                                       page_scheme(scope.get("scheme", "ws")))
             if not allowed:
                 client = scope.get("client") or ("?", 0)
                 log.warning("refused WebSocket %s from %s: %s", scope.get("path"), client[0], why)

@@ -1,5 +1,6 @@
 """Django settings for Tailboard: every value comes from the environment (see README)."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -186,10 +187,22 @@ STREAM_WORKER_LOST_SECONDS = env_int("STREAM_WORKER_LOST_SECONDS", 7, minimum=3)
 TAIL_MAX_BACKLOG = 5000
 TAIL_DEFAULT_BACKLOG = 50
 TAIL_MAX_LINE_BYTES = 64 * 1024
+# Log roots: a log source's path must lie under one (as given, and as resolved at every open).
+LOG_ROOTS = [root for root in env_str("LOG_ROOTS", "/var/log").split(":") if root]
+for _root in LOG_ROOTS:  # noqa: B007
+    if not os.path.isabs(_root):
+        raise ImproperlyConfigured(f"LOG_ROOTS entries must be absolute paths, got {_root!r}")
+TAILF_ROTATE_WAIT = env_int("TAILF_ROTATE_WAIT", 5, minimum=0, maximum=300)
+TAILF_MAX_FILES = env_int("TAILF_MAX_FILES", 64, minimum=1, maximum=1024)
+SEARCH_MAX_MATCHES = env_int("SEARCH_MAX_MATCHES", 10000, minimum=1)
 FEED_DEFAULT_ENTRIES = 10
 FEED_MAX_ENTRIES = 100
-FEED_MIN_INTERVAL = 5
+
 FEED_FETCH_TIMEOUT = env_int("FEED_FETCH_TIMEOUT", 15, minimum=1)
+
+# Tokens that let scripts read /healthz details and /metrics without a staff session.
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 FEED_MAX_BYTES = 5 * 1024 * 1024
 
 CELERY_BROKER_URL = REDIS_URL

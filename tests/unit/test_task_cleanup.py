@@ -8,9 +8,9 @@ import signal
 
 import pytest
 
-from webapp import leases, tasking
-from webapp.aio import close_loop
-from webapp.termination import deferred_termination
+from webapp.streams import leases, task as tasking
+from webapp.streams.aio import close_loop
+from webapp.streams.termination import deferred_termination
 
 
 def billiard_like_handler(signum, frame):

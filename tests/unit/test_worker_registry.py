@@ -2,7 +2,7 @@
 
 import json
 
-from webapp.workers import TTL_SECONDS, by_queue
+from webapp.streams.workers import TTL_SECONDS, by_queue
 
 
 def entry(queues, seen):

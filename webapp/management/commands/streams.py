@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from webapp import control
+from webapp.streams import control
 
 COLUMNS = ("id", "user", "source", "started", "worker", "task id")
 

@@ -15,9 +15,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from feeds.models import FeedSource
-from tailf.models import LogSource
 from webapp import embedded
+from webapp.streams.kinds import get as get_kind
 
 
 def interrupt(signum, frame):
@@ -93,9 +92,9 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.save()
         user.groups.add(group)
-        log, _ = LogSource.objects.update_or_create(
+        log, _ = get_kind("log").source_model.objects.update_or_create(
             name="demo-app", defaults={"path": log_path, "queue": "tailf", "enabled": True})
-        feed, _ = FeedSource.objects.update_or_create(
+        feed, _ = get_kind("feed").source_model.objects.update_or_create(
             name="demo-deploys", defaults={"url": f"http://127.0.0.1:{feed_port}/feed.xml",
                                            "interval": 10, "queue": "feeds", "enabled": True})
         log.groups.add(group)

@@ -3,7 +3,8 @@
 from django.db import transaction
 from django.utils import timezone
 
-from webapp.models import Stream
+from webapp.models import Ending, Stream
+
 
 
 def open_streams(user=None):
@@ -26,26 +27,26 @@ def set_worker(stream_id, worker):
     Stream.objects.filter(pk=stream_id).update(worker=worker[:200])
 
 
-def end(stream_id, reason, lines_sent=None):
-    """Mark a stream ended with its reason (and lines sent, when known), once.
+def end(stream_id, ending, detail="", lines_sent=None):
+    """Mark a stream ended (an Ending, a detail text, lines sent when known), once.
 
-    Later calls keep the first reason; the line count is the consumer's, so a record ended
+    Later calls keep the first ending; the line count is the consumer's, so a record ended
     elsewhere first (admin stop, lost lease) still gets it when its consumer closes.
     """
     with transaction.atomic():
         ended = Stream.objects.filter(pk=stream_id, ended__isnull=True).update(
-            ended=timezone.now(), end_reason=reason[:200])
+            ended=timezone.now(), ending=ending, end_reason=str(detail)[:200])
         if lines_sent is not None:
             Stream.objects.filter(pk=stream_id, lines_sent__lt=lines_sent).update(
                 lines_sent=lines_sent)
         return ended
 
 
-def end_many(stream_ids, reason, lines_sent=None):
-    """Mark several open streams ended with the same reason ({id: lines sent} when known)."""
+def end_many(stream_ids, ending, detail="", lines_sent=None):
+    """Mark several open streams ended the same way ({id: lines sent} when known)."""
     with transaction.atomic():
         ended = Stream.objects.filter(pk__in=list(stream_ids), ended__isnull=True).update(
-            ended=timezone.now(), end_reason=reason[:200])
+            ended=timezone.now(), ending=ending, end_reason=str(detail)[:200])
         for pk, count in (lines_sent or {}).items():
             Stream.objects.filter(pk=pk, lines_sent__lt=count).update(lines_sent=count)
         return ended

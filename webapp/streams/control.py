@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from webapp import leases, protocol, records
-from webapp.models import Stream
+from webapp.models import Ending, Stream
+from webapp.streams import leases, protocol, records
 
 log = logging.getLogger("tailboard.control")
 
 ADMIN_MESSAGE = "stopped by an administrator"
-ADMIN_REASON = "admin"
-LOST_REASON = "lost (lease expired)"
 CONSUMER_WAIT_SECONDS = 3.0
 
 
@@ -61,14 +59,14 @@ def prune_lost(client=None):
         return 0
     sent = leases.lines_sent(client, stale.values())
     counts = {pk: sent[task_id] for pk, task_id in stale.items() if task_id in sent}
-    return records.end_many(stale, LOST_REASON, counts)
+    return records.end_many(stale, Ending.LEASE_LAPSED, "no live connection renewed it", counts)
 
 
-def tell_consumer(channel_name, message=ADMIN_MESSAGE, reason=ADMIN_REASON):
+def tell_consumer(channel_name, message=ADMIN_MESSAGE, ending=Ending.ADMIN_STOP, reason=""):
     """Send the stop event to a consumer's channel; False when it could not be sent."""
     try:
         async_to_sync(get_channel_layer().send)(
-            channel_name, protocol.stop_event(message, reason))
+            channel_name, protocol.stop_event(message, ending, reason))
         return True
     except Exception as exc:
         log.warning("could not send the stop event to %s: %s", channel_name, exc)
@@ -76,7 +74,7 @@ def tell_consumer(channel_name, message=ADMIN_MESSAGE, reason=ADMIN_REASON):
 
 
 def revoke_task(task_id):
-    """Revoke the task and terminate its worker process if it is running."""
+    """Revoke the task and terminate its worker process if it is running (the one revoke path)."""
     from celery_app import app
 
     try:
@@ -86,7 +84,8 @@ def revoke_task(task_id):
                   task_id, exc)
 
 
-def stop_streams(stream_ids, message=ADMIN_MESSAGE, reason=ADMIN_REASON, wait=None):
+def stop_streams(stream_ids, message=ADMIN_MESSAGE, reason="", wait=None,
+                 ending=Ending.ADMIN_STOP):
     """Stop open streams by id; return {id: StopResult}. Ids not open are left out.
 
     Every consumer is told first, then leases are dropped and tasks revoked. A consumer that
@@ -100,11 +99,11 @@ def stop_streams(stream_ids, message=ADMIN_MESSAGE, reason=ADMIN_REASON, wait=No
     client = leases.sync_client()
     for stream in streams:
         had_lease = _held(client, stream.task_id)
-        told = tell_consumer(stream.channel_name, message, reason)
+        told = tell_consumer(stream.channel_name, message, ending, reason)
         results[stream.pk] = StopResult(stream.pk, stream.task_id, told, had_lease, "")
     for stream in streams:
         try:
-            client.delete(leases.lease_key(stream.task_id))
+            leases.release(client, stream.task_id, stream.user_id)
         except Exception as exc:
             log.error("stream %s: could not drop the lease: %s", stream.pk, exc)
         revoke_task(stream.task_id)
@@ -116,13 +115,13 @@ def stop_streams(stream_ids, message=ADMIN_MESSAGE, reason=ADMIN_REASON, wait=No
                        .values_list("pk", flat=True))
     sent = _lines_sent(client, [result.task_id for result in results.values()])
     for pk, result in results.items():
-        closed_here = records.end(pk, reason, sent.get(result.task_id))
+        closed_here = records.end(pk, ending, reason, sent.get(result.task_id))
         result.ended_by = "control" if closed_here else "consumer"
-        log.info("%s (by %s)", result.describe(), reason)
+        log.info("%s (%s %s)", result.describe(), ending, reason)
     return results
 
 
-def stop_stream(stream_id, message=ADMIN_MESSAGE, reason=ADMIN_REASON, wait=None):
+def stop_stream(stream_id, message=ADMIN_MESSAGE, reason="", wait=None):
     """Stop one open stream; return its StopResult or raise NotOpen."""
     results = stop_streams([stream_id], message, reason, wait)
     if stream_id not in results:

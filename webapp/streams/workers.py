@@ -60,7 +60,7 @@ def start_announcer(hostname, queues):
 
     The stop function withdraws the worker at once, so a clean shutdown is seen immediately.
     """
-    from webapp.leases import sync_client
+    from webapp.streams.leases import sync_client
 
     stop = threading.Event()
 

@@ -16,6 +16,7 @@ MAX_FRAME_BYTES = 1024 * 1024 - 1024
 
 CLOSE_GONE = 4410  # the stream ended for good (feed gone, source removed): do not reconnect
 CLOSE_WORKER_LOST = 4503  # the worker stopped answering: a client may reconnect
+CLOSE_TOO_SLOW = 4408  # the viewer did not read its socket: the server would hold too much
 
 # Channel-layer events. Task -> consumer: stream.hello (the task's ack channel, not relayed),
 # stream.frame (relayed to the browser), stream.heartbeat (not relayed).
@@ -30,11 +31,6 @@ EVENT_STOP = "stream.stop"
 def status(state, message, **extra):
     """Build a `status` message: queued, running, stopped or error."""
     return {"type": "status", "state": state, "message": message, **extra}
-
-
-def lines(batch):
-    """Build a `lines` message from whole lines without newlines, in file order."""
-    return {"type": "lines", "lines": list(batch)}
 
 
 def notice(message):
@@ -57,17 +53,20 @@ def encode(message):
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
-def frame_event(message, final=False, reason="", close_code=None):
+def frame_event(message, final=False, reason="", close_code=None, ending=None):
     """Wrap a message as a channel-layer event for the consumer to relay as one frame.
 
     A final event also tells the consumer to close the socket (with `close_code`, by default
-    4500 for an error and 1000 otherwise) and why the stream ended.
+    4500 for an error and 1000 otherwise) and how the stream ended (`ending`, an Ending
+    value, and the detail `reason`).
     """
     event = {"type": EVENT_FRAME, "text": encode(message)}
     if final:
         event["close"] = close_code or (
             CLOSE_SERVER_ERROR if message.get("state") == "error" else CLOSE_NORMAL)
         event["reason"] = reason or message.get("message", "")
+        if ending:
+            event["ending"] = str(ending)
     if message.get("type") == "status" and message.get("worker"):
         event["worker"] = message["worker"]
     return event
@@ -115,9 +114,9 @@ def ack_event(seq):
     return {"type": EVENT_ACK, "seq": int(seq)}
 
 
-def stop_event(message, reason):
+def stop_event(message, ending, reason=""):
     """Ask a consumer to stop its stream (admin or limits), with the text shown to the viewer."""
-    return {"type": EVENT_STOP, "message": message, "reason": reason}
+    return {"type": EVENT_STOP, "message": message, "ending": str(ending), "reason": reason}
 
 
 def parse_client(text):

@@ -1,49 +1,35 @@
-"""The one-connection-one-task lifecycle shared by every stream consumer.
+"""The consumer side of the one-connection-one-task lifecycle, shared by every source kind.
 
 A consumer accepts the socket, checks login, source, access, options and limits (closing
-with SPEC's codes), records the stream, grants a lease in Redis, sends `status queued` and
-starts one Celery task on the source's queue that sends to this consumer's channel. It
-relays the task's frames, renews the lease while connected, and on Stop or disconnect drops
-the lease and revokes the task with terminate=True.
+with SPEC's codes), claims a slot and a lease in Redis in one atomic step, records the
+stream, sends `status queued` and starts one Celery task on the source's queue that sends to
+this consumer's channel. It relays the task's frames, renews the lease (re-checking access)
+while connected, and on Stop or disconnect drops the lease and revokes the task with
+terminate=True. Every kind uses this class as is: `StreamConsumer.as_asgi(kind=kind)`.
 """
 
 import asyncio
 import logging
-import re
 import time
 import uuid
 from urllib.parse import parse_qs
 
+import redis.exceptions
 from asgiref.sync import sync_to_async
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from webapp import leases, protocol, records, workers
-from webapp.aio import cancel_and_wait
+from webapp.streams import access, leases, protocol, records, workers
+from webapp.streams.aio import cancel_and_wait
+from webapp.streams.options import OptionError, source_id
+from webapp.streams.records import Ending
 
 log = logging.getLogger("tailboard.streams")
 
-MAX_SOURCE_ID = 2**63 - 1
-SOURCE_ID_RE = re.compile(r"[1-9][0-9]{0,18}")
-
-
-class OptionError(ValueError):
-    """A query option that cannot be used; the message is shown to the user."""
-
-
-def int_option(query, name, default, minimum, maximum):
-    """Read one integer query option within bounds, or raise OptionError."""
-    raw = query.get(name, [None])[-1]
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise OptionError(f"{name} must be a whole number, got {raw[:40]!r}") from None
-    if not minimum <= value <= maximum:
-        raise OptionError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                ConnectionError, TimeoutError)
 
 
 class TaskControl:
@@ -56,58 +42,32 @@ class TaskControl:
 
     def revoke(self, task_id):
         """Revoke the task and terminate its process if it is running."""
-        from celery_app import app
-        app.control.revoke(task_id, terminate=True, signal="SIGTERM")
+        from webapp.streams.control import revoke_task
+
+        revoke_task(task_id)
 
 
 def viewer_gone(exc):
     """True for the error the server raises on a send to a socket the viewer has dropped."""
-    return type(exc).__name__ == "Disconnected" or isinstance(exc, ConnectionResetError)
+    return isinstance(exc, (Disconnected, ConnectionResetError))
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
-    """Base consumer for one stream; subclasses name the kind, model, task and options."""
+    """One stream per connection, for the source kind given to `as_asgi(kind=...)`."""
 
-    kind = None
-    source_model = None
-    task = None
     control_class = TaskControl
 
-    async def __call__(self, scope, receive, send):
-        """Run the consumer; when the channel layer (Redis) fails under a stream, say so.
-
-        Channels lets an exception from the channel layer's receive end the consumer, and
-        Daphne then closes the socket with 1011 without a word; the viewer is told instead.
-        """
-        try:
-            await super().__call__(scope, receive, send)
-        except Exception as exc:
-            if getattr(self, "finished", True):
-                raise
-            if viewer_gone(exc):
-                log.info("stream %s: the viewer went away as a frame was sent", self.stream_id)
-                await self.finish("disconnect (dropped)")
-                return
-            log.error("stream %s: the channel layer failed: %s", self.stream_id, exc)
-            try:
-                await self.send_message(protocol.status(
-                    "error", f"lost contact with Redis: {exc}", retry=True))
-                await self.close(protocol.CLOSE_SERVER_ERROR)
-            except Exception as again:
-                log.info("stream %s: could not tell the viewer: %s", self.stream_id, again)
-            finally:
-                await self.finish("error (redis)")
-
-    def parse_options(self, query):
-        """Return the task options from the query string, or raise OptionError."""
-        return {}
-
-    async def connect(self):
-        """Accept, then authorize and start the stream or close with a code."""
+    def __init__(self, kind=None, **kwargs):
+        super().__init__(**kwargs)
+        self.kind = kind
+        self.control = self.control_class()
+        self.redis = None
+        self.user = None
+        self.source = None
         self.stream_id = None
         self.task_id = None
-        self.redis = None
-        self.lease_keeper = None
+        self.claimed = False
+        self.helpers = []
         self.monitor = None
         self.ack_channel = None
         self.client_acks = False
@@ -115,60 +75,89 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.worker = ""
         self.finished = False
         self.lines_sent = 0
-        self.control = self.control_class()
+
+    async def __call__(self, scope, receive, send):
+        """Run the consumer; a failure under a live stream is told to the viewer and logged.
+
+        Channels lets an exception from the channel layer's receive end the consumer, and
+        Daphne then closes the socket with 1011 without a word; the viewer is told instead.
+        """
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as exc:
+            if self.finished:
+                raise
+            await self.crashed(exc)
+
+    async def crashed(self, exc):
+        """Say what went wrong: the viewer left, Redis failed (retry) or a server error."""
+        if viewer_gone(exc):
+            log.info("stream %s: the viewer went away as a frame was sent", self.stream_id)
+            return await self.finish(Ending.DISCONNECT, "dropped as a frame was sent")
+        if isinstance(exc, REDIS_ERRORS):
+            log.error("stream %s: lost contact with Redis: %s", self.stream_id, exc)
+            message, detail, retry = f"lost contact with Redis: {exc}", f"redis: {exc}", True
+        else:
+            log.exception("stream %s: server error", self.stream_id)
+            message, detail, retry = "server error; see the server log", repr(exc), True
+        try:
+            await self.fail(message, detail, retry=retry)
+        except Exception as again:
+            log.info("stream %s: could not tell the viewer: %s", self.stream_id, again)
+            await self.finish(Ending.ERROR, detail)
+
+    async def connect(self):
+        """Accept, then authorize and start the stream or close with a code."""
         await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.refuse(protocol.CLOSE_NOT_LOGGED_IN, "not logged in")
         source = await self.find_source(self.scope["url_route"]["kwargs"].get("source_id"))
         if source is None:
-            return await self.refuse(protocol.CLOSE_NO_SOURCE, f"no such {self.kind} source")
+            return await self.refuse(protocol.CLOSE_NO_SOURCE,
+                                     f"no such {self.kind.slug} source")
         if not await database_sync_to_async(source.allows)(user):
             return await self.refuse(protocol.CLOSE_FORBIDDEN,
-                                     f"you may not view {self.kind} source {source.pk}")
+                                     f"you may not view {self.kind.slug} source {source.pk}")
         try:
-            options = self.parse_options(parse_qs(self.scope.get("query_string", b"").decode(
-                "latin-1")))
+            options = self.kind.parse_options(parse_qs(
+                self.scope.get("query_string", b"").decode("latin-1")))
         except OptionError as exc:
             return await self.refuse(protocol.CLOSE_BAD_OPTION, f"bad option: {exc}")
+        self.user, self.source = user, source
         self.redis = leases.async_client()
-        try:
-            await self.start(user, source, options)
-        except Exception:
-            log.exception("could not start %s stream of %s for %s", self.kind, source.pk, user)
-            await self.fail("could not start the stream: the server's queue is unreachable")
+        await self.start(options)
 
     async def find_source(self, raw_id):
         """Return the enabled source with this id, or None (also for malformed ids)."""
-        if not isinstance(raw_id, str) or not SOURCE_ID_RE.fullmatch(raw_id):
-            return None
-        source_id = int(raw_id)
-        if source_id > MAX_SOURCE_ID:
+        pk = source_id(raw_id)
+        if pk is None:
             return None
         return await database_sync_to_async(
-            self.source_model.objects.filter(pk=source_id, enabled=True).first)()
+            self.kind.source_model.objects.filter(pk=pk, enabled=True).first)()
 
-    async def start(self, user, source, options):
-        """Check the limits, record the stream, grant the lease and queue the task."""
-        refusal = await self.over_limit(user)
+    async def start(self, options):
+        """Claim a slot and the lease, record the stream and queue the task."""
+        source, user = self.source, self.user
+        self.task_id = str(uuid.uuid4())
+        refusal = await leases.aclaim(self.redis, self.task_id, self.channel_name, user.pk)
         if refusal:
             return await self.refuse(protocol.CLOSE_TOO_MANY, refusal)
-        self.task_id = str(uuid.uuid4())
-        await leases.agrant(self.redis, self.task_id, self.channel_name)
+        self.claimed = True
         stream = await database_sync_to_async(records.create)(
-            user, self.kind, source, options, self.task_id, self.channel_name)
+            user, self.kind.slug, source, options, self.task_id, self.channel_name)
         self.stream_id = stream.pk
         log.info("stream %s: %s opened %s %s (%s) task %s on queue %s", stream.pk, user,
-                 self.kind, source.pk, source.name, self.task_id, source.queue)
+                 self.kind.slug, source.pk, source.name, self.task_id, source.queue)
         online = await self.workers_online(source.queue)
         await self.send_message(protocol.status(
             "queued", f"waiting for a worker on queue {source.queue} ({online} online)",
             task_id=self.task_id, stream=stream.pk, queue=source.queue, workers_online=online))
-        self.lease_keeper = asyncio.create_task(self.keep_lease())
+        self.helpers.append(asyncio.create_task(self.keep_lease()))
         kwargs = {"source_id": source.pk, "channel_name": self.channel_name,
-                  "options": options, "stream_id": stream.pk}
+                  "options": options}
         await sync_to_async(self.control.start, thread_sensitive=False)(
-            self.task, self.task_id, kwargs, source.queue)
+            self.kind.task, self.task_id, kwargs, source.queue)
 
     async def workers_online(self, queue):
         """Return how many workers consume this queue now (-1 when unknown)."""
@@ -178,45 +167,32 @@ class StreamConsumer(AsyncWebsocketConsumer):
             log.warning("could not read the worker registry: %s", exc)
             return -1
 
-    async def over_limit(self, user):
-        """Return a refusal message when the user or the server has too many streams."""
-        mine = await self.live_count(user)
-        if mine >= settings.STREAM_MAX_PER_USER:
-            return (f"too many streams: you have {mine} open, the limit is "
-                    f"{settings.STREAM_MAX_PER_USER} per user")
-        total = await self.live_count(None)
-        if total >= settings.STREAM_MAX_TOTAL:
-            return (f"too many streams: the server has {total} open, the limit is "
-                    f"{settings.STREAM_MAX_TOTAL}")
-        return None
-
-    async def live_count(self, user):
-        """Count open streams, first closing records whose lease has lapsed."""
-        pairs = await database_sync_to_async(records.open_task_ids)(user)
-        stale = [pk for pk, task_id in pairs if not await leases.aheld(self.redis, task_id)]
-        if stale:
-            await database_sync_to_async(records.end_many)(stale, "lost (lease expired)")
-        return len(pairs) - len(stale)
-
     async def keep_lease(self):
-        """Renew the lease while connected; tell the viewer if Redis stops answering."""
-        try:
-            while not self.finished:
-                await asyncio.sleep(leases.refresh_interval())
-                if not self.finished:
-                    await leases.agrant(self.redis, self.task_id, self.channel_name,
-                                        self.lines_sent)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("stream %s: lease renewal failed: %s", self.stream_id, exc)
-            await self.fail(f"lost contact with Redis: {exc}", "error (redis)", retry=True)
+        """Renew the lease while connected and the viewer may still see the source."""
+        while not self.finished:
+            await asyncio.sleep(leases.refresh_interval())
+            if self.finished:
+                return
+            lost = await database_sync_to_async(access.lost)(
+                self.user.pk, self.scope.get("session"), self.source)
+            if lost is not None:
+                return await self.end_access(lost)
+            await leases.arenew(self.redis, self.task_id, self.channel_name, self.user.pk,
+                                self.lines_sent)
+
+    async def end_access(self, lost):
+        """End a stream whose viewer lost access (4403) or whose source went away (4410)."""
+        log.warning("stream %s: %s", self.stream_id, lost.message)
+        ending = Ending.SOURCE_GONE if lost.gone else Ending.ACCESS_LOST
+        await self.finish(ending, lost.message)
+        await self.send_message(protocol.status("error", lost.message, code=lost.code))
+        await self.close(lost.code)
 
     async def receive(self, text_data=None, bytes_data=None):
         """Handle a client frame: `stop` ends the stream, `ack` gives the task credit."""
         action, data = protocol.parse_client(text_data) if text_data is not None else (None, None)
         if action == "stop":
-            await self.finish("client stop")
+            await self.finish(Ending.VIEWER_STOP)
             await self.send_message(protocol.status("stopped", "stopped by the viewer"))
             await self.close(protocol.CLOSE_NORMAL)
         elif action == "ack" and isinstance(data.get("seq"), int):
@@ -240,6 +216,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.last_beat = time.monotonic()
         if self.monitor is None and not self.finished:
             self.monitor = asyncio.create_task(self.watch_worker())
+            self.helpers.append(self.monitor)
 
     async def stream_heartbeat(self, event):
         """The task is alive."""
@@ -255,7 +232,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 where = f" {self.worker}" if self.worker else ""
                 log.error("stream %s: worker%s lost (silent for %.0f s)", self.stream_id, where,
                           silent)
-                await self.finish(f"error: worker{where} lost")
+                await self.finish(Ending.WORKER_LOST, f"worker{where} silent {silent:.0f} s")
                 await self.send_message(protocol.status(
                     "error", f"worker lost: no sign of life from{where or ' the worker'} for "
                              f"{silent:.0f} s", retry=True))
@@ -275,50 +252,51 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if "seq" in event and not self.client_acks:
             await self.forward_ack(event["seq"])
         if "close" in event:
-            await self.finish(event.get("reason", "task ended"), revoke=False)
+            await self.finish(event.get("ending", Ending.SOURCE_ENDED), event.get("reason", ""),
+                              revoke=False)
             await self.close(event["close"])
 
     async def stream_stop(self, event):
         """Stop on behalf of an administrator or a limit, telling the viewer why."""
         if self.finished:
             return
-        await self.finish(event.get("reason", "stopped"))
+        await self.finish(event.get("ending", Ending.ADMIN_STOP), event.get("reason", ""))
         await self.send_message(protocol.status("stopped", event.get("message", "stopped")))
         await self.close(protocol.CLOSE_NORMAL)
 
     async def disconnect(self, code):
         """End the stream when the socket goes away."""
-        await self.finish(f"disconnect ({code})")
+        await self.finish(Ending.DISCONNECT, f"close code {code}")
 
     async def refuse(self, code, message):
         """Send `status error` and close with the given code (socket already accepted)."""
-        user = self.scope.get("user")
-        log.warning("refused %s stream %s for %s: %s %s", self.kind,
-                    self.scope["url_route"]["kwargs"].get("source_id"), user, code, message)
-        self.finished = True
+        log.warning("refused %s stream %s for %s: %s %s", self.kind.slug,
+                    self.scope["url_route"]["kwargs"].get("source_id"), self.scope.get("user"),
+                    code, message)
+        await self.finish(Ending.ERROR, message, revoke=False)
         await self.send_message(protocol.status("error", message, code=code))
         await self.close(code)
 
-    async def fail(self, message, reason="error", retry=False):
+    async def fail(self, message, detail, retry=False):
         """End the stream with `status error` and a server-error close."""
-        await self.finish(reason)
+        await self.finish(Ending.ERROR, detail)
         extra = {"retry": True} if retry else {}
         await self.send_message(protocol.status("error", message, **extra))
         await self.close(protocol.CLOSE_SERVER_ERROR)
 
-    async def finish(self, reason, revoke=True):
-        """Drop the lease, revoke the task and record the end; runs once per stream."""
+    async def finish(self, ending, detail="", revoke=True):
+        """Release everything this connection holds and record the end; runs once."""
         if self.finished:
             return
         self.finished = True
-        for helper in (self.lease_keeper, self.monitor):
-            if helper and helper is not asyncio.current_task():
+        for helper in self.helpers:
+            if helper is not asyncio.current_task():
                 await cancel_and_wait(helper)
-        if self.task_id:
+        if self.claimed:
             try:
-                await leases.arevoke(self.redis, self.task_id)
+                await leases.arelease(self.redis, self.task_id, self.user.pk)
             except Exception as exc:
-                log.error("stream %s: could not drop lease: %s", self.stream_id, exc)
+                log.error("stream %s: could not drop the lease: %s", self.stream_id, exc)
             if revoke:
                 try:
                     await sync_to_async(self.control.revoke, thread_sensitive=False)(
@@ -327,10 +305,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
                     log.error("stream %s: revoke failed (the lease ends the task): %s",
                               self.stream_id, exc)
         if self.stream_id:
-            await database_sync_to_async(records.end)(self.stream_id, reason, self.lines_sent)
-            log.info("stream %s ended: %s", self.stream_id, reason)
+            await database_sync_to_async(records.end)(self.stream_id, ending, detail,
+                                                      self.lines_sent)
+            log.info("stream %s ended: %s %s", self.stream_id, ending, detail)
         if self.redis is not None:
             await self.redis.aclose()
+            self.redis = None
         self.forget_channel_later()
 
     def forget_channel_later(self):

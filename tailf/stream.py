@@ -1,33 +1,14 @@
-"""The `tail_file` task: follows one log file for one WebSocket connection."""
+"""The log kind's stream body: follows one log file for one WebSocket connection."""
 
 import logging
 
-from celery import shared_task
-
 from tailf.follow import Follower
-from webapp import protocol
-from webapp.tasking import StreamEnded, run_stream
+from webapp.streams import protocol
 
 log = logging.getLogger("tailboard.tasks")
 
 
-@shared_task(bind=True, name="tailf.tail_file")
-def tail_file(self, source_id, channel_name, options, stream_id=None):
-    """Tail a log source and send its lines to the consumer at `channel_name`."""
-    from tailf.models import LogSource
-
-    source = LogSource.objects.filter(pk=source_id).first()
-    worker = self.request.hostname or "unknown"
-
-    async def body(out, worker_name):
-        if source is None or not source.enabled:
-            raise StreamEnded("error", f"log source {source_id} no longer exists or is disabled")
-        await follow(out, worker_name, source, options)
-
-    return run_stream(self.request.id, worker, channel_name, body)
-
-
-async def follow(out, worker, source, options):
+async def follow(out, source, options, worker):
     """Send the backlog, report `running`, then send appended lines until cancelled."""
     from django.conf import settings
 

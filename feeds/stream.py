@@ -1,32 +1,14 @@
-"""The `watch_feed` task: one viewer of one feed, fed from the fetch all viewers share."""
+"""The feed kind's stream body: one viewer of one feed, fed from the fetch all viewers share."""
 
 import asyncio
 import random
 
-from celery import shared_task
-
 from feeds.cache import SharedFeed
-from feeds.watch import FeedGone, FeedWatcher, Upstream, make_client
-from webapp import leases, protocol
-from webapp.tasking import StreamEnded, run_stream
+from feeds.watch import MIN_INTERVAL, FeedGone, FeedWatcher, Upstream, make_client
+from webapp.streams import leases, protocol
+from webapp.streams.task import StreamEnded
 
 WAKE_SPREAD = 0.25
-
-
-@shared_task(bind=True, name="feeds.watch_feed")
-def watch_feed(self, source_id, channel_name, options, stream_id=None):
-    """Watch a feed source and send its new entries to the consumer at `channel_name`."""
-    from feeds.models import FeedSource
-
-    source = FeedSource.objects.filter(pk=source_id).first()
-    worker = self.request.hostname or "unknown"
-
-    async def body(out, worker_name):
-        if source is None or not source.enabled:
-            raise StreamEnded("error", f"feed source {source_id} no longer exists or is disabled")
-        await watch(out, worker_name, source, options)
-
-    return run_stream(self.request.id, worker, channel_name, body)
 
 
 def entry_messages(items, limit=protocol.MAX_FRAME_BYTES):
@@ -43,11 +25,11 @@ def entry_messages(items, limit=protocol.MAX_FRAME_BYTES):
         yield protocol.entries(chunk)
 
 
-async def watch(out, worker, source, options):
+async def watch(out, source, options, worker):
     """Send the baseline entries, report `running`, then send what is new each interval."""
     from django.conf import settings
 
-    interval = max(settings.FEED_MIN_INTERVAL, source.interval)
+    interval = max(MIN_INTERVAL, source.interval)
     viewer = FeedWatcher(source.url, first_entries=options.get("entries", 10))
     redis = leases.async_client()
     running = False

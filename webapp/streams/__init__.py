@@ -1,0 +1,7 @@
+"""The one-connection-one-task stream lifecycle that every source kind shares.
+
+kinds (the registry), consumer (WebSocket side), task (Celery side), flow (credit and
+buffers), protocol (every message), options (query parsing), access (who may stream), leases
+(slots and leases in Redis), records (the audit trail), control (ops stop), workers (who is
+online), aio and termination (clean cancellation and SIGTERM handling).
+"""

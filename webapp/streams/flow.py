@@ -1,0 +1,143 @@
+"""Flow control between a task and its viewer: credit (acks), bounded buffering, drops.
+
+The task sends numbered `lines` frames; at most `window` are unacknowledged. What finds no
+credit waits in a bounded buffer, so a viewer who is behind makes the producer wait (the lag
+stays on disk) and nothing grows without bound.
+"""
+
+import asyncio
+import logging
+
+from channels.exceptions import ChannelFull
+
+from webapp.streams import protocol
+
+log = logging.getLogger("tailboard.tasks")
+
+
+class Output:
+    """Sends protocol messages to one consumer's channel with credit-based flow control.
+
+    Data frames (`lines`) are numbered; at most `window` of them are in flight until the
+    viewer acknowledges them. Lines that find no credit wait in a bounded buffer; when it
+    overflows the oldest lines are dropped and counted, and the count is sent as `dropped`
+    before the next lines, so nothing is lost silently and nothing grows without bound.
+    """
+
+    def __init__(self, layer, channel_name, window=8, buffer_lines=20000):
+        self.layer = layer
+        self.channel_name = channel_name
+        self.window = window
+        self.buffer_lines = buffer_lines
+        self.next_seq = 0
+        self.acked = -1
+        self.pending = []
+        self.dropped = 0
+        self.sent_lines = 0
+        self.lock = asyncio.Lock()
+        self.room = asyncio.Event()
+        self.room.set()
+        self.drained = asyncio.Event()
+        self.drained.set()
+
+    @property
+    def in_flight(self):
+        """Frames sent and not yet acknowledged."""
+        return self.next_seq - 1 - self.acked
+
+    async def send(self, message, final=False, reason="", close_code=None, ending=None):
+        """Send one control message after the lines before it; False when the channel is full.
+
+        Control messages are not counted against the window, but a non-final one waits
+        until the lines queued before it have gone out, so the viewer sees them in order.
+        """
+        if self.pending and not final:
+            await self.drained.wait()
+        return await self._send_now(message, final, reason, close_code, ending)
+
+    async def _send_now(self, message, final=False, reason="", close_code=None, ending=None):
+        try:
+            await self.layer.send(self.channel_name, protocol.frame_event(
+                message, final=final, reason=reason, close_code=close_code, ending=ending))
+        except ChannelFull:
+            log.warning("channel %s is full; a %s message was not delivered",
+                        self.channel_name, message.get("type"))
+            return False
+        return True
+
+    def has_room(self):
+        """True when the viewer can take more now: a producer should read more only then."""
+        return self.in_flight < self.window or len(self.pending) < self.buffer_lines // 2
+
+    async def wait_room(self, timeout=None):
+        """Wait until the viewer has room again (or the timeout passes); return has_room()."""
+        if not self.has_room():
+            self.room.clear()
+            try:
+                await asyncio.wait_for(self.room.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        return self.has_room()
+
+    def drop(self, count):
+        """Count lines the producer skipped for this viewer; reported before the next lines."""
+        self.dropped += count
+
+    async def send_lines(self, batch):
+        """Queue lines for the viewer and send what the window allows."""
+        self.pending.extend(batch)
+        if self.pending:
+            self.drained.clear()
+        overflow = len(self.pending) - self.buffer_lines
+        if overflow > 0:
+            del self.pending[:overflow]
+            self.dropped += overflow
+        await self.flush()
+
+    async def flush(self):
+        """Send buffered lines while the viewer has credit."""
+        async with self.lock:
+            while self.pending and self.in_flight < self.window:
+                if self.dropped:
+                    if not await self._send_now(protocol.dropped(self.dropped)):
+                        return
+                    self.dropped = 0
+                seq, count, text = next(protocol.lines_frames(self.pending, self.next_seq))
+                try:
+                    await self.layer.send(self.channel_name,
+                                          protocol.data_frame_event(text, seq, count))
+                except ChannelFull:
+                    return
+                del self.pending[:count]
+                self.next_seq += 1
+                self.sent_lines += count
+            if not self.pending:
+                self.drained.set()
+
+    async def acknowledge(self, seq):
+        """Record the viewer's credit (cumulative) and send what was waiting."""
+        if seq > self.acked:
+            self.acked = min(seq, self.next_seq - 1)
+            if self.pending:
+                await self.flush()
+            if self.has_room():
+                self.room.set()
+
+    async def notice(self, text):
+        """Send a notice (best effort)."""
+        await self.send(protocol.notice(text))
+
+    async def heartbeat(self):
+        """Tell the consumer the task is alive (best effort)."""
+        try:
+            await self.layer.send(self.channel_name, protocol.heartbeat_event())
+        except ChannelFull:
+            pass
+
+
+async def receive_acks(layer, ack_channel, out):
+    """Apply the consumer's acks to the output until cancelled."""
+    while True:
+        event = await layer.receive(ack_channel)
+        if event.get("type") == protocol.EVENT_ACK:
+            await out.acknowledge(int(event.get("seq", -1)))

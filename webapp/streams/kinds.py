@@ -1,0 +1,92 @@
+"""The registry of source kinds: each kind's app registers itself once, the rest loops over it.
+
+A kind is what a viewer can stream: a log file, a feed, the next one. Its app calls
+`register(Kind(...))` from its `AppConfig.ready()`; routing, the dashboard, `/healthz`, the
+`sources` command, the admin and the Celery task all read the registry and never import an app.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+from django.apps import apps
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of source and everything the shared lifecycle needs to stream it.
+
+    slug: the one word users see ("log", "feed"); url: the WebSocket path segment
+    (`/ws/<url>/<id>/`); model: "app_label.ModelName" of the source model (a `Source`);
+    run: the async body `run(out, source, options, worker)` of the kind's task;
+    parse_options: query dict -> options dict (raises OptionError); describe: source ->
+    what to show next to its name (path, URL); task_name: the Celery task's name;
+    options_template: the template of the kind's option fields in the dashboard pane;
+    resumable: a reconnect can resume where the lines stopped (the browser sends them back);
+    fields: the model fields `sources list` shows; add_argument: (field, help) of the
+    positional argument of `sources add-<slug>`; add_options: (flag, field, type, help) of
+    its options beyond --queue and --group.
+    """
+
+    slug: str
+    label: str
+    url: str
+    model: str
+    run: Callable
+    parse_options: Callable
+    describe: Callable
+    task_name: str = ""
+    default_queue: str = ""
+    options_template: str = ""
+    resumable: bool = False
+    fields: tuple = ()
+    add_argument: tuple = ()
+    add_options: tuple = ()
+
+    @property
+    def source_model(self):
+        """Return the source model class."""
+        return apps.get_model(self.model)
+
+    @property
+    def task(self):
+        """Return the Celery task that runs one stream of this kind."""
+        from webapp.streams.task import task_for
+
+        return task_for(self)
+
+
+_KINDS = {}
+
+
+def register(kind):
+    """Register a kind (idempotent for the same slug and model); return it."""
+    known = _KINDS.get(kind.slug)
+    if known is not None and known.model != kind.model:
+        raise ValueError(f"source kind {kind.slug!r} is already registered for {known.model}")
+    _KINDS[kind.slug] = kind
+    from webapp.streams.task import task_for
+
+    task_for(kind)
+    return kind
+
+
+def all_kinds():
+    """Return the registered kinds in registration order."""
+    return list(_KINDS.values())
+
+
+def get(slug):
+    """Return the kind with this slug, or raise LookupError."""
+    try:
+        return _KINDS[slug]
+    except KeyError:
+        raise LookupError(f"no source kind {slug!r}; known: {', '.join(_KINDS)}") from None
+
+
+def of_model(model):
+    """Return the kind whose source model is this class (or instance's class)."""
+    label = model._meta.label
+    for kind in _KINDS.values():
+        if kind.model == label:
+            return kind
+    raise LookupError(f"{label} is not a registered source kind")
