@@ -89,7 +89,7 @@ def roots_text(roots):
 
 
 def check_under_roots(path, roots):
-    """Raise OutsideRoots (naming LOG_ROOTS) unless `path` lies under a root, as given and resolved.
+    """Raise OutsideRoots (naming LOG_ROOTS) unless `path` is under a root, given and resolved.
 
     The path need not exist: what exists of it is resolved (symlinks followed). A glob in its
     last component is checked through its directory.
@@ -138,7 +138,7 @@ def _open_path(path):
 
 
 def resolved_path(fd):
-    """Return the real path of the file open at `fd`, from /proc/self/fd (OutsideRoots if unknown)."""
+    """Return the real path of the file open at `fd`, read from /proc/self/fd."""
     try:
         real = os.readlink(f"/proc/self/fd/{fd}")
     except OSError as exc:
