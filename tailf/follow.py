@@ -34,6 +34,7 @@ BACKLOG_MAX_BLOCK = 1024 * 1024
 BACKLOG_SCAN_LIMIT = 64 * 1024 * 1024
 SEEN_BYTES = 64
 GRACE_LIMIT_FACTOR = 10
+RELEASED_KEPT = 16
 CUT_MARKER = " [… line cut: longer than {limit} bytes]"
 WHOLE_DECODE = {"utf-8", "ascii", "latin-1", "iso8859-1"}
 
@@ -97,6 +98,7 @@ class Follower:
         self.whole_decode = codecs.lookup(encoding).name in WHOLE_DECODE
         self.current = None
         self.retired = []
+        self.released = []
         self.waiting = None
         self.problem = None
         self.warned = None
@@ -183,7 +185,7 @@ class Follower:
             return 0.0
         now = time.monotonic() if now is None else now
         limit = self.waker.interval
-        for each in self._files():
+        for each in self.open_files():
             if each.pending and each.pending_since is not None:
                 limit = min(limit, each.pending_since + self.partial_timeout - now)
         for old in self.retired:
@@ -200,7 +202,7 @@ class Follower:
 
     def lag(self):
         """Return how many bytes of the open files are not read yet."""
-        return sum(max(0, os.fstat(each.fd).st_size - each.offset) for each in self._files())
+        return sum(max(0, os.fstat(each.fd).st_size - each.offset) for each in self.open_files())
 
     def skip_ahead(self, keep):
         """Jump to about `keep` bytes before the end; return how many lines were passed over.
@@ -244,7 +246,8 @@ class Follower:
         if self.owns_waker:
             self.waker.close()
 
-    def _files(self):
+    def open_files(self):
+        """The open files: the one followed by name, then the rotated ones in their grace."""
         return ([self.current] if self.current is not None else []) + self.retired
 
     def _with_state(self, events):
@@ -480,6 +483,11 @@ class Follower:
         return min(old.active_at + self.rotate_wait,
                    old.retired_at + GRACE_LIMIT_FACTOR * self.rotate_wait)
 
+    def _release(self, old):
+        """Close a file let go; remember (identity, offset) of the last few released."""
+        self.released = self.released[-(RELEASED_KEPT - 1):] + [(old.identity, old.offset)]
+        self._close_file(old)
+
     def _poll_retired(self, now):
         """Read the rotated files in their grace; let go of those quiet long enough."""
         events = []
@@ -493,7 +501,7 @@ class Follower:
                     f"after the {GRACE_LIMIT_FACTOR * self.rotate_wait:g} s limit"
                 events.append(("notice", f"{self.path}: stopped reading the rotated file "
                                          f"({why})"))
-                self._close_file(old)
+                self._release(old)
                 self.retired.remove(old)
         return events
 
@@ -502,7 +510,7 @@ class Follower:
         self.current = None
         if self.rotate_wait <= 0:
             events = self._flush_partial(current)
-            self._close_file(current)
+            self._release(current)
             return events
         current.retired_at = current.active_at = now
         self.retired.append(current)

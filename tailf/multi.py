@@ -207,10 +207,32 @@ class MultiFollower:
                                          f"{self.max_files} files are followed already "
                                          f"(TAILF_MAX_FILES={self.max_files}); not following it"))
                 continue
-            child = self._child(path, from_start=True)
-            events.append(("notice", f"{path} appeared; following it from its start"))
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            identity = (info.st_dev, info.st_ino)
+            if identity in self._held():
+                continue  # a file still read under its old name (rotated): join after that
+            offset = self._released().get(identity)
+            if offset is None:
+                child = self._child(path, from_start=True)
+                text = f"{path} appeared; following it from its start"
+            else:
+                child = self._child(path, start_at=identity + (offset,))
+                text = f"{path} appeared (a rotated file read up to here); following it"
+            events.append(("notice", text))
             events.extend(self._tag(path, child.start(now)))
         return events
+
+    def _held(self):
+        """Identities of the files open in some child (followed, or rotated in their grace)."""
+        return {each.identity for child in self.children.values() for each in child.open_files()}
+
+    def _released(self):
+        """identity -> offset of the files the children let go of (last few each)."""
+        return {identity: offset for child in self.children.values()
+                for identity, offset in child.released}
 
     def _with_state(self, events):
         """Queued notices, the events, then a warning event if the degraded state changed."""

@@ -186,3 +186,23 @@ def test_inotify_exhausted_gives_one_polling_warning_for_the_stream(multi, tmp_p
     [warning] = of_kind(events, "warning")
     assert warning.count("polling") == 1
     assert sum("by polling" in text for text in of_kind(events, "notice")) == 1
+
+
+def test_a_glob_matching_rotated_names_reads_each_line_once(multi, tmp_path):
+    write(tmp_path / "app.log", "")
+    tail = multi(tmp_path / "app.log*", backlog=0, rotate_wait=0.5)
+    tail.start(now=0)
+    write(tmp_path / "app.log", "one\n")
+    os.rename(tmp_path / "app.log", tmp_path / "app.log.1")
+    write(tmp_path / "app.log.1", "late\n")
+    write(tmp_path / "app.log", "two\n")
+    seen = lines_by_file(tail.poll(now=0.1))
+    write(tmp_path / "app.log.1", "later\n")
+    seen += lines_by_file(tail.poll(now=0.2))
+    seen += lines_by_file(tail.poll(now=1.0))
+    seen += lines_by_file(tail.poll(now=2.5))
+    write(tmp_path / "app.log.1", "after the grace\n")
+    seen += lines_by_file(tail.poll(now=4.0))
+    assert sorted(line for _, line in seen) == ["after the grace", "late", "later", "one",
+                                                "two"]
+    assert (str(tmp_path / "app.log.1"), "after the grace") in seen
