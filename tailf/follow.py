@@ -202,7 +202,8 @@ class Follower:
 
     def lag(self):
         """Return how many bytes of the open files are not read yet."""
-        return sum(max(0, os.fstat(each.fd).st_size - each.offset) for each in self.open_files())
+        return sum(max(0, os.fstat(each.fd).st_size - each.offset)
+                   for each in self.open_files())
 
     def skip_ahead(self, keep):
         """Jump to about `keep` bytes before the end; return how many lines were passed over.

@@ -227,7 +227,8 @@ class MultiFollower:
 
     def _held(self):
         """Identities of the files open in some child (followed, or rotated in their grace)."""
-        return {each.identity for child in self.children.values() for each in child.open_files()}
+        return {each.identity for child in self.children.values()
+                for each in child.open_files()}
 
     def _released(self):
         """identity -> offset of the files the children let go of (last few each)."""
