@@ -1,29 +1,40 @@
 """The `tail -n N -F` engine: pure file reading, no Celery or Channels.
 
 A Follower reads the last N lines of a file, then returns what is appended on each poll,
-following the file by name: after a rename rotation the old file is read to its end before
-the new one is opened; truncation restarts at the new start; a missing file (or directory)
-is waited for, and a symlink is followed to whatever it points at now. Lines come out whole
-and decoded, in large batches; lines over the byte limit are cut with a marker; a last line
-without newline is held, and delivered on its own after `partial_timeout` seconds (the rest
-of that line then comes as a line of its own).
+following the file by name: after a rotation (rename, delete, symlink retargeted) the old file
+keeps being read for `rotate_wait` seconds while the new one is followed, and is let go once
+it has been quiet that long (at most after 10 × `rotate_wait`); truncation restarts at the new
+start; a missing file (or directory) is waited for, and a symlink is followed to whatever it
+points at now — but every open goes through `roots.open_confined`, so a file outside the log
+roots (or under /proc, /sys, /dev) is never read. Lines come out whole and decoded, in large
+batches; lines over the byte limit are cut with a marker; a last line without newline is
+held, and delivered on its own after `partial_timeout` seconds (the rest of that line then
+comes as a line of its own).
+
+Events: ("lines", [str, ...]), ("notice", str), and ("warning", str) when the stream becomes
+degraded (file missing, not a regular file, unreadable, outside the log roots, polling
+because inotify failed) / ("warning", None) when it recovers — only on changes.
 
 Between polls, `idle()` (or `aidle()` on an asyncio loop) blocks until inotify reports a
-change, a name check is due (every second) or a held partial line times out; where inotify
-is unavailable or fails, it polls instead.
+change, a name check is due (every second) or an engine deadline (held partial line, end of
+a rotation grace) comes; where inotify is unavailable or fails, it polls instead.
 """
 
 import codecs
 import os
-import stat
 import time
 
+from tailf import roots as confinement
 from tailf import wake
 
 CHUNK = 1024 * 1024
 MAX_READ_PER_POLL = 8 * CHUNK
 BACKLOG_BLOCK = 64 * 1024
+BACKLOG_MAX_BLOCK = 1024 * 1024
+BACKLOG_SCAN_LIMIT = 64 * 1024 * 1024
 SEEN_BYTES = 64
+GRACE_LIMIT_FACTOR = 10
+RELEASED_KEPT = 16
 CUT_MARKER = " [… line cut: longer than {limit} bytes]"
 WHOLE_DECODE = {"utf-8", "ascii", "latin-1", "iso8859-1"}
 
@@ -36,36 +47,88 @@ def check_encoding(encoding):
                          "'\\n' byte; lines cannot be split")
 
 
-class Follower:
-    """Follows one path by name; `start()` gives the backlog, `poll()` what is new.
+class OpenFile:
+    """One open file being read: descriptor, identity, offset, the unfinished line."""
 
-    Both return events: ("lines", [str, ...]) and ("notice", str), in file order.
-    """
+    __slots__ = ("fd", "identity", "offset", "seen", "pending", "pending_since", "skipping",
+                 "behind", "retired_at", "active_at")
 
-    def __init__(self, path, backlog=50, encoding="utf-8", max_line=64 * 1024,
-                 partial_timeout=0.5, waker=None):
-        check_encoding(encoding)
-        self.path = path
-        self.backlog = backlog
-        self.encoding = encoding
-        self.max_line = max_line
-        self.partial_timeout = partial_timeout
-        self.whole_decode = codecs.lookup(encoding).name in WHOLE_DECODE
-        self.fd = None
-        self.identity = None
+    def __init__(self, fd, identity):
+        self.fd = fd
+        self.identity = identity
         self.offset = 0
         self.seen = b""
         self.pending = b""
         self.pending_since = None
         self.skipping = False
         self.behind = False
+        self.retired_at = None
+        self.active_at = None
+
+    def remember_seen(self):
+        """Keep the bytes just before the offset, to notice a rewrite later."""
+        size = min(SEEN_BYTES, self.offset)
+        self.seen = os.pread(self.fd, size, self.offset - size) if size else b""
+
+
+class Follower:
+    """Follows one path by name; `start()` gives the backlog, `poll()` what is new.
+
+    `roots` (required): the log roots; nothing outside them is opened. `rotate_wait`:
+    seconds a rotated file keeps being read. `start_at=(dev, ino, offset)`: no backlog, start
+    exactly at `offset` if the file is still that file, else at its start with a notice.
+    `from_start`: no backlog, read the file from its start. `waker`: a shared waker (the
+    caller closes it); by default the follower opens and closes its own.
+    """
+
+    def __init__(self, path, backlog=50, encoding="utf-8", max_line=64 * 1024,
+                 partial_timeout=0.5, waker=None, *, roots, rotate_wait=5.0, start_at=None,
+                 from_start=False):
+        check_encoding(encoding)
+        self.path = os.fspath(path)
+        self.roots = list(roots) if not isinstance(roots, (str, os.PathLike)) else [roots]
+        self.real_roots = confinement.real_roots(self.roots)
+        self.backlog = backlog
+        self.encoding = encoding
+        self.max_line = max_line
+        self.partial_timeout = partial_timeout
+        self.rotate_wait = rotate_wait
+        self.start_at = start_at
+        self.from_start = from_start
+        self.whole_decode = codecs.lookup(encoding).name in WHOLE_DECODE
+        self.current = None
+        self.retired = []
+        self.released = []
         self.waiting = None
+        self.problem = None
+        self.warned = None
+        self.waker_reason = ""
         self.lost = False
         self.open_error = None
         self.notes = []
+        self.owns_waker = waker is None
         self.waker = waker if waker is not None else wake.open_waker()
-        if getattr(self.waker, "reason", ""):
-            self.notes.append(f"{self.waker.reason}; checking {self.path} by polling")
+
+    @property
+    def fd(self):
+        """The descriptor of the file followed by name, or None."""
+        return self.current.fd if self.current is not None else None
+
+    @property
+    def identity(self):
+        """(st_dev, st_ino) of the file followed by name, or None."""
+        return self.current.identity if self.current is not None else None
+
+    @property
+    def offset(self):
+        """How far the file followed by name has been read (0 when none is open)."""
+        return self.current.offset if self.current is not None else 0
+
+    @property
+    def behind(self):
+        """Whether a read stopped at the per-poll limit: poll again at once."""
+        return (self.current is not None and self.current.behind) \
+            or any(old.behind for old in self.retired)
 
     def start(self, now=None):
         """Fix the starting position; return the backlog and any notice."""
@@ -73,31 +136,48 @@ class Follower:
         self._watch_dirs()
         if not self._open():
             self.waiting = self._missing_reason()
-            return self._take_notes() + [("notice", f"{self.path} {self.waiting}; waiting "
-                                                    "for it")]
-        size = os.fstat(self.fd).st_size
-        self.offset = self._backlog_start(size) if self.backlog else size
-        self.seen = os.pread(self.fd, min(SEEN_BYTES, self.offset),
-                             self.offset - min(SEEN_BYTES, self.offset))
-        return self._take_notes() + self._read(now)
+            return self._with_state([("notice", f"{self.path} {self.waiting}; "
+                                                 "waiting for it")])
+        current = self.current
+        size = os.fstat(current.fd).st_size
+        events = []
+        if self.start_at is not None:
+            dev, ino, offset = self.start_at
+            if current.identity == (dev, ino) and size >= offset:
+                current.offset = offset
+            else:
+                events.append(("notice", f"{self.path} is no longer the file that was "
+                                         "searched; reading it from its start"))
+        elif self.from_start:
+            current.offset = 0
+        else:
+            current.offset = self._backlog_start(current, size) if self.backlog else size
+        current.remember_seen()
+        return self._with_state(events + self._read(current, now))
 
     def poll(self, now=None):
         """Return the events since the last call; `now` is a monotonic time in seconds."""
-        now = time.monotonic() if now is None else now
         self.waker.drain()
-        events = []
-        if self.fd is None:
-            events.extend(self._reopen(now))
-        else:
-            if self._rewritten():  # truncated, then regrown past the offset since last look
-                events.extend(self._restart())
-            events.extend(self._read(now))
-            if not self.behind:
-                events.extend(self._check_name(now))
-        events.extend(self._flush_stale_partial(now))
-        events = self._take_notes() + events
+        events = self.collect(now)
         self.waker.settle(bool(events))
         return events
+
+    def collect(self, now=None):
+        """`poll()` without draining or settling the waker (for a caller sharing it)."""
+        now = time.monotonic() if now is None else now
+        events = self._poll_retired(now) if self.retired else []
+        current = self.current
+        if current is None:
+            events.extend(self._reopen(now))
+        else:
+            if self._rewritten(current):  # truncated, then regrown past the offset
+                events.extend(self._restart(current))
+            events.extend(self._read(current, now))
+            if not current.behind:
+                events.extend(self._check_name(now))
+        if self.current is not None:
+            events.extend(self._flush_stale_partial(self.current, now))
+        return self._with_state(events)
 
     def timeout(self, now=None):
         """Return how long the caller may wait before the next poll is needed."""
@@ -105,8 +185,11 @@ class Follower:
             return 0.0
         now = time.monotonic() if now is None else now
         limit = self.waker.interval
-        if self.pending and self.pending_since is not None:
-            limit = min(limit, self.pending_since + self.partial_timeout - now)
+        for each in self.open_files():
+            if each.pending and each.pending_since is not None:
+                limit = min(limit, each.pending_since + self.partial_timeout - now)
+        for old in self.retired:
+            limit = min(limit, self._release_at(old) - now)
         return max(0.0, limit)
 
     def idle(self, now=None):
@@ -118,23 +201,24 @@ class Follower:
         await self.waker.aidle(self.timeout(now))
 
     def lag(self):
-        """Return how many bytes of the open file are not read yet."""
-        if self.fd is None:
-            return 0
-        return max(0, os.fstat(self.fd).st_size - self.offset)
+        """Return how many bytes of the open files are not read yet."""
+        return sum(max(0, os.fstat(each.fd).st_size - each.offset)
+                   for each in self.open_files())
 
     def skip_ahead(self, keep):
         """Jump to about `keep` bytes before the end; return how many lines were passed over.
 
         For a viewer too far behind: the lines skipped are counted exactly (newlines in the
         skipped bytes, the held unfinished line included) so they can be reported as dropped.
+        Only the file followed by name is skipped; a rotated file in its grace is read on.
         """
-        if self.fd is None:
+        current = self.current
+        if current is None:
             return 0
-        target = os.fstat(self.fd).st_size - keep
-        position, skipped, last_newline = self.offset, 0, -1
+        target = os.fstat(current.fd).st_size - keep
+        position, skipped, last_newline = current.offset, 0, -1
         while position < target:
-            chunk = os.pread(self.fd, min(4 * CHUNK, target - position), position)
+            chunk = os.pread(current.fd, min(4 * CHUNK, target - position), position)
             if not chunk:
                 break
             skipped += chunk.count(b"\n")
@@ -144,82 +228,92 @@ class Follower:
             position += len(chunk)
         if last_newline < 0:
             return 0
-        self.offset = last_newline + 1
-        self.pending = b""
-        self.pending_since = None
-        self.skipping = False
-        self.seen = os.pread(self.fd, min(SEEN_BYTES, self.offset),
-                             self.offset - min(SEEN_BYTES, self.offset))
+        current.offset = last_newline + 1
+        current.pending = b""
+        current.pending_since = None
+        current.skipping = False
+        current.remember_seen()
         return skipped
 
     def close(self):
-        """Close the open file and the wake-up source."""
-        self._close_file()
-        self.waker.close()
+        """Close the open files, their watches and (if it is the follower's own) the waker."""
+        for old in self.retired:
+            self._close_file(old)
+        self.retired = []
+        if self.current is not None:
+            self._close_file(self.current)
+            self.current = None
+        self.waker.forget(self)
+        if self.owns_waker:
+            self.waker.close()
 
-    def _take_notes(self):
-        notes, self.notes = self.notes, []
-        return [("notice", text) for text in notes]
+    def open_files(self):
+        """The open files: the one followed by name, then the rotated ones in their grace."""
+        return ([self.current] if self.current is not None else []) + self.retired
+
+    def _with_state(self, events):
+        """Queued notices, the events, then a warning event if the degraded state changed."""
+        reason = self.waker.reason
+        if reason != self.waker_reason:
+            self.notes.append(f"{reason}; checking {self.path} by polling" if reason
+                              else f"inotify works again; watching {self.path}")
+            self.waker_reason = reason
+        events = [("notice", text) for text in self.notes] + events
+        self.notes = []
+        parts = [part for part in (self.problem, reason and f"{reason}; polling") if part]
+        warning = "; ".join(parts) or None
+        if warning != self.warned:
+            self.warned = warning
+            events.append(("warning", warning))
+        return events
 
     def _open(self):
+        """Open the path (confined to the roots) as the current file; False if it cannot be."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        except OSError as exc:
+            fd = confinement.open_confined(self.path, self.real_roots)
+        except (OSError, confinement.OutsideRoots) as exc:
             self.open_error = exc
+            self.problem = f"{self.path} {self._missing_reason()}"
             return False
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            os.close(fd)
-            self.open_error = None
-            return False
-        self.fd = fd
-        self.identity = (info.st_dev, info.st_ino)
-        self.offset = 0
-        self.seen = b""
-        self.pending = b""
-        self.pending_since = None
-        self.skipping = False
-        self._guard(self.waker.watch_file, fd, self.identity, self.path)
+        self.current = OpenFile(fd, (info.st_dev, info.st_ino))
+        self.problem = None
+        self.open_error = None
+        self.waker.watch_file(fd, self.current, self.path)
         self._watch_dirs()
         return True
 
-    def _close_file(self):
-        if self.fd is not None:
-            self._guard(self.waker.unwatch_file)
-            os.close(self.fd)
-            self.fd = None
-            self.identity = None
+    def _close_file(self, each):
+        self.waker.unwatch_file(each)
+        os.close(each.fd)
+        each.fd = -1
 
     def _watch_dirs(self):
         """Watch the nearest existing directory of the name and of what it points at."""
         dirs = set()
-        for name in {self.path, os.path.realpath(self.path)}:
+        real = os.path.realpath(self.path)
+        names = {self.path, real} if confinement.is_confined(real, self.real_roots) \
+            else {self.path}
+        for name in names:
             folder = os.path.dirname(name)
             while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
                 folder = os.path.dirname(folder)
             dirs.add(folder)
-        self._guard(self.waker.watch_dirs, dirs)
-
-    def _guard(self, call, *args):
-        """Run a waker call; when inotify fails (e.g. watch limit), fall back to polling."""
-        try:
-            call(*args)
-        except OSError as exc:
-            self.waker.close()
-            self.waker = wake.PollWaker(f"inotify failed ({exc.strerror or exc})")
-            self.notes.append(f"{self.waker.reason}; checking {self.path} by polling")
+        self.waker.watch_dirs(dirs, owner=self)
 
     def _missing_reason(self):
         exc = self.open_error
+        if isinstance(exc, confinement.OutsideRoots):
+            return str(exc)
+        if isinstance(exc, confinement.NotRegularFile):
+            return "is not a regular file"
         if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
             if not os.path.isdir(os.path.dirname(self.path)):
                 return "does not exist, nor does its directory"
             return "does not exist"
         if isinstance(exc, PermissionError):
             return "cannot be read (permission denied)"
-        if exc is None:
-            return "is not a regular file"
-        return f"cannot be opened ({exc.strerror or exc})"
+        return f"cannot be opened ({getattr(exc, 'strerror', None) or exc})"
 
     def _reopen(self, now):
         """While waiting: watch what exists of the path, then try to open it."""
@@ -235,25 +329,29 @@ class Follower:
             text = f"{self.path} was recreated; following the new file"
         else:
             text = f"{self.path} appeared; following it"
-        return [("notice", text)] + self._read(now)
+        return [("notice", text)] + self._read(self.current, now)
 
-    def _backlog_start(self, size):
+    def _backlog_start(self, current, size):
         """Return the offset where the last `backlog` lines begin, reading from the end.
 
-        The scan goes back at most as far as `backlog + 1` lines of the maximum length can
-        reach, so a huge file without newlines is not read whole; a line cut off by that
-        bound is skipped.
+        Like `tail -n N`, a long line counts as one line (it is later cut with the marker),
+        so the scan goes back past it to find its start; blocks are read one at a time (at
+        most 1 MiB held), and the scan goes back at most `backlog + 1` lines of the maximum
+        length plus BACKLOG_SCAN_LIMIT bytes: a line too long to reach within that is
+        skipped (the backlog then starts after it).
         """
         if size == 0:
             return 0
-        ends_with_newline = os.pread(self.fd, 1, size - 1) == b"\n"
+        fd = current.fd
+        ends_with_newline = os.pread(fd, 1, size - 1) == b"\n"
         wanted = self.backlog + (1 if ends_with_newline else 0)
-        floor = max(0, size - (self.backlog + 1) * (self.max_line + 2))
-        position, found = size, 0
+        floor = max(0, size - (self.backlog + 1) * (self.max_line + 2) - BACKLOG_SCAN_LIMIT)
+        position, found, block_size = size, 0, BACKLOG_BLOCK
         while position > floor:
-            step = min(BACKLOG_BLOCK, position - floor)
+            step = min(block_size, position - floor)
+            block_size = min(BACKLOG_MAX_BLOCK, block_size * 2)
             position -= step
-            block = os.pread(self.fd, step, position)
+            block = os.pread(fd, step, position)
             index = len(block)
             while True:
                 index = block.rfind(b"\n", 0, index)
@@ -263,53 +361,59 @@ class Follower:
                 if found == wanted:
                     return position + index + 1
         if position > 0:
-            self.skipping = True
+            current.skipping = True
+            self.notes.append(f"{self.path}: a line longer than the backlog scan reaches "
+                              f"({BACKLOG_SCAN_LIMIT // (1024 * 1024)} MiB) was left out of "
+                              "the backlog")
         return position
 
-    def _read(self, now):
+    def _read(self, current, now):
         """Read from the offset towards the end (at most MAX_READ_PER_POLL) into lines."""
         lines = []
         total = 0
-        self.behind = False
+        current.behind = False
+        fd = current.fd
         while True:
             if total >= MAX_READ_PER_POLL:
-                self.behind = True
+                current.behind = True
                 break
-            chunk = os.pread(self.fd, CHUNK, self.offset)
+            chunk = os.pread(fd, CHUNK, current.offset)
             if not chunk:
                 break
-            self.offset += len(chunk)
-            self.seen = (self.seen + chunk[-SEEN_BYTES:])[-SEEN_BYTES:]
+            current.offset += len(chunk)
+            current.seen = (current.seen + chunk[-SEEN_BYTES:])[-SEEN_BYTES:]
             total += len(chunk)
-            self._feed(chunk, lines, now)
+            self._feed(current, chunk, lines, now)
             if len(chunk) < CHUNK:
                 break
+        if total:
+            current.active_at = now
         return [("lines", lines)] if lines else []
 
-    def _feed(self, chunk, out, now):
+    def _feed(self, current, chunk, out, now):
         """Add the whole lines of `pending + chunk` to `out`; keep the unfinished rest."""
-        if self.skipping:
+        if current.skipping:
             cut = chunk.find(b"\n")
             if cut < 0:
                 return
             chunk = chunk[cut + 1:]
-            self.skipping = False
-        if self.pending:
-            chunk = self.pending + chunk
+            current.skipping = False
+        if current.pending:
+            chunk = current.pending + chunk
         end = chunk.rfind(b"\n") + 1
         if end:
             out.extend(self._lines(chunk if end == len(chunk) else chunk[:end]))
-            self.pending = chunk[end:]
-            self.pending_since = now if self.pending else None
+            current.pending = chunk[end:]
+            current.pending_since = now if current.pending else None
         else:
-            if not self.pending:
-                self.pending_since = now
-            self.pending = chunk
-        if len(self.pending) > self.max_line:
-            out.append(self._cut(self.pending))
-            self.pending = b""
-            self.pending_since = None
-            self.skipping = True
+            if not current.pending:
+                current.pending_since = now
+            current.pending = chunk
+        if len(current.pending) > self.max_line:
+            out.append(self._cut(current.pending))
+            current.pending = b""
+            current.pending_since = None
+            current.skipping = True
 
     def _lines(self, block):
         """Decode a block of whole lines (ending in a newline) into a list of strings."""
@@ -344,65 +448,107 @@ class Follower:
         text = decoder.decode(raw[: self.max_line], final=False)
         return text + CUT_MARKER.format(limit=self.max_line)
 
-    def _flush_partial(self):
+    def _flush_partial(self, current):
         """Deliver the held unfinished line now."""
-        raw, self.pending, self.pending_since = self.pending, b"", None
+        raw, current.pending, current.pending_since = current.pending, b"", None
         if not raw:
             return []
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         return [("lines", [raw.decode(self.encoding, "replace")])]
 
-    def _flush_stale_partial(self, now):
-        if self.pending and self.pending_since is not None \
-                and now - self.pending_since >= self.partial_timeout:
-            return self._flush_partial()
+    def _flush_stale_partial(self, current, now):
+        if current.pending and current.pending_since is not None \
+                and now - current.pending_since >= self.partial_timeout:
+            return self._flush_partial(current)
         return []
 
-    def _restart(self):
+    def _restart(self, current):
         """After a truncation: deliver the held line, then read from the start."""
-        events = self._flush_partial()
-        self.offset = 0
-        self.seen = b""
-        self.skipping = False
+        events = self._flush_partial(current)
+        current.offset = 0
+        current.seen = b""
+        current.skipping = False
         events.append(("notice", f"{self.path} was truncated; reading from its new start"))
         return events
 
-    def _rewritten(self):
+    def _rewritten(self, current):
         """Whether the bytes just before the offset changed: truncated, then regrown past it."""
-        if not self.seen:
+        if not current.seen:
             return False
-        return os.pread(self.fd, len(self.seen), self.offset - len(self.seen)) != self.seen
+        seen = current.seen
+        return os.pread(current.fd, len(seen), current.offset - len(seen)) != seen
+
+    def _release_at(self, old):
+        """When a rotated file is let go: quiet for rotate_wait, at most 10 × that after."""
+        return min(old.active_at + self.rotate_wait,
+                   old.retired_at + GRACE_LIMIT_FACTOR * self.rotate_wait)
+
+    def _release(self, old):
+        """Close a file let go; remember (identity, offset) of the last few released."""
+        self.released = self.released[-(RELEASED_KEPT - 1):] + [(old.identity, old.offset)]
+        self._close_file(old)
+
+    def _poll_retired(self, now):
+        """Read the rotated files in their grace; let go of those quiet long enough."""
+        events = []
+        for old in list(self.retired):
+            events.extend(self._read(old, now))
+            events.extend(self._flush_stale_partial(old, now))
+            if not old.behind and now >= self._release_at(old):
+                events.extend(self._flush_partial(old))
+                quiet = now - old.active_at >= self.rotate_wait
+                why = f"quiet for {self.rotate_wait:g} s" if quiet else \
+                    f"after the {GRACE_LIMIT_FACTOR * self.rotate_wait:g} s limit"
+                events.append(("notice", f"{self.path}: stopped reading the rotated file "
+                                         f"({why})"))
+                self._release(old)
+                self.retired.remove(old)
+        return events
+
+    def _retire(self, current, now):
+        """Keep reading the old file for rotate_wait (or close it at once without a grace)."""
+        self.current = None
+        if self.rotate_wait <= 0:
+            events = self._flush_partial(current)
+            self._release(current)
+            return events
+        current.retired_at = current.active_at = now
+        self.retired.append(current)
+        return []
 
     def _check_name(self, now):
         """At the end of the open file: compare it with the name (rotation, truncation)."""
+        current = self.current
         try:
             info = os.stat(self.path)
         except OSError:
             info = None
-        if info is not None and (info.st_dev, info.st_ino) == self.identity:
-            if info.st_size >= self.offset:
+        if info is not None and (info.st_dev, info.st_ino) == current.identity:
+            if info.st_size >= current.offset:
                 return []
-            return self._restart() + self._read(now)
-        events = self._read(now)
-        if self.behind:
+            return self._restart(current) + self._read(current, now)
+        events = self._read(current, now)
+        if current.behind:
             return events
-        events.extend(self._flush_partial())
-        old_links = os.fstat(self.fd).st_nlink
-        self._close_file()
+        old_links = os.fstat(current.fd).st_nlink
+        events.extend(self._retire(current, now))
         self.lost = True
+        grace = f"; the old file is read for {self.rotate_wait:g} s more" \
+            if self.rotate_wait > 0 else ""
         if not self._open():
             self._watch_dirs()
             self.waiting = self._missing_reason()
             events.append(("notice", f"{self.path} was removed or renamed ({self.waiting} "
-                                     "now); waiting for it to reappear"))
+                                     f"now); waiting for it to reappear{grace}"))
             return events
         if os.path.islink(self.path):
-            text = f"{self.path} now points to another file; following it"
+            text = f"{self.path} now points to another file; following it{grace}"
         elif old_links:
-            text = f"{self.path} was rotated; the old file was read to its end, following " \
-                   "the new one"
+            text = f"{self.path} was rotated; following the new file{grace}" if grace else \
+                f"{self.path} was rotated; the old file was read to its end, following " \
+                "the new one"
         else:
-            text = f"{self.path} was recreated; following the new file"
+            text = f"{self.path} was recreated; following the new file{grace}"
         events.append(("notice", text))
-        return events + self._read(now)
+        return events + self._read(self.current, now)

@@ -3,8 +3,10 @@
 A waker watches the open file and the directories whose entries decide what the followed
 name points at, and blocks until one of them may have changed or a timeout passes: `idle()`
 in plain code, `aidle()` on an asyncio loop (it waits on the inotify descriptor with
-`loop.add_reader`, so an idle stream costs nothing between events). Pure: no Celery,
-Channels or Django.
+`loop.add_reader`, so an idle stream costs nothing between events). One waker (one inotify
+instance) serves a whole stream, however many files it follows. Without inotify it polls:
+every 10 ms after activity, doubling while quiet up to 0.1 s (POLL_MAX_SECONDS), and retries
+inotify every 30 s. Pure: no Celery, Channels or Django.
 
 inotify is bound with ctypes (three libc calls) rather than a third-party package: nothing to
 install or pin, and the fallback is needed anyway where libc or the kernel lacks inotify.
@@ -41,6 +43,7 @@ READ_SIZE = 64 * 1024
 INOTIFY_CHECK_SECONDS = 1.0
 POLL_MIN_SECONDS = 0.01
 POLL_MAX_SECONDS = 0.1
+RETRY_SECONDS = 30.0
 
 _libc = None
 
@@ -114,143 +117,201 @@ class Inotify:
             self.fd = -1
 
 
-class InotifyWaker:
-    """Wakes on inotify events for the open file and the watched directories."""
+class Waker:
+    """Wakes on inotify events for the watched files and directories, or polls when it cannot.
 
-    kind = "inotify"
-    interval = INOTIFY_CHECK_SECONDS
+    Many followers may share one waker (one inotify instance per stream): files are watched
+    by key, directories by owner (the union of all owners' sets is watched). When inotify
+    fails (no instance left, watch limit reached) the waker degrades in place to polling —
+    `kind` becomes "polling" and `reason` says why — and retries inotify every
+    RETRY_SECONDS, re-adding every watch; `reason` is "" again once it works.
+    """
 
-    def __init__(self):
-        self.inotify = Inotify()
-        self.file_wd = None
-        self.file_key = None
+    def __init__(self, reason=""):
+        self.files = {}
+        self.file_wds = {}
+        self.dir_sets = {}
         self.dir_wds = {}
+        self.dirs_changed = True
+        self.inotify = None
+        self.retry = not reason
+        self.failed_at = None
+        if reason:
+            self._degrade(reason)
+        else:
+            try:
+                self.inotify = Inotify()
+                self._healthy()
+            except OSError as exc:
+                self._degrade(f"inotify is unavailable ({exc.strerror or exc})")
+
+    def _healthy(self):
+        self.kind, self.reason, self.interval = "inotify", "", INOTIFY_CHECK_SECONDS
+
+    def _degrade(self, reason):
+        if self.inotify is not None:
+            self.inotify.close()
+            self.inotify = None
+        self.file_wds, self.dir_wds = {}, {}
+        self.kind, self.reason, self.interval = "polling", reason, POLL_MIN_SECONDS
+        self.failed_at = time.monotonic()
+
+    def _attempt(self, call, *args):
+        try:
+            return call(*args)
+        except OSError as exc:
+            self._degrade(f"inotify failed ({exc.strerror or exc})")
+            return None
 
     def watch_file(self, fd, key, path):
-        """Watch the file open at `fd`: through /proc, so it is that very inode, else `path`."""
-        if key == self.file_key and self.file_wd is not None:
-            return
-        self.unwatch_file()
+        """Watch the file open at `fd` under `key`: through /proc, so it is that very inode."""
+        self.files[key] = (fd, path)
+        if self.inotify is not None and key not in self.file_wds:
+            self._attempt(self._add_file, key)
+
+    def _add_file(self, key):
+        fd, path = self.files[key]
         target = f"/proc/self/fd/{fd}"
         if not os.path.exists(target):
             target = path
-        self.file_wd = self.inotify.add_watch(target, FILE_EVENTS)
-        self.file_key = key
+        self.file_wds[key] = self.inotify.add_watch(target, FILE_EVENTS)
 
-    def unwatch_file(self):
-        """Stop watching the file."""
-        if self.file_wd is not None:
-            wd, self.file_wd, self.file_key = self.file_wd, None, None
-            if wd not in self.dir_wds.values():
-                self.inotify.rm_watch(wd)
+    def unwatch_file(self, key):
+        """Stop watching the file under `key`."""
+        self.files.pop(key, None)
+        wd = self.file_wds.pop(key, None)
+        if wd is not None and self.inotify is not None and not self._in_use(wd):
+            self._attempt(self.inotify.rm_watch, wd)
 
-    def watch_dirs(self, dirs):
-        """Watch exactly these directories for entries created, moved or deleted."""
+    def _in_use(self, wd):
+        return wd in self.dir_wds.values() or wd in self.file_wds.values()
+
+    def watch_dirs(self, dirs, owner=None):
+        """Watch these directories for `owner` (replacing its previous set)."""
         dirs = set(dirs)
-        if dirs == set(self.dir_wds):
+        if self.dir_sets.get(owner) == dirs:
             return
-        wanted = {}
-        for path in dirs:
+        self.dir_sets[owner] = dirs
+        if self.inotify is not None:
+            self._attempt(self._sync_dirs)
+
+    def forget(self, owner):
+        """Drop the directories watched for `owner`."""
+        if self.dir_sets.pop(owner, None) is not None and self.inotify is not None:
+            self._attempt(self._sync_dirs)
+
+    def _sync_dirs(self):
+        wanted = set().union(*self.dir_sets.values()) if self.dir_sets else set()
+        for path in wanted - set(self.dir_wds):
             try:
-                wanted[path] = self.inotify.add_watch(path, DIR_EVENTS)
+                self.dir_wds[path] = self.inotify.add_watch(path, DIR_EVENTS)
             except (FileNotFoundError, NotADirectoryError):
                 continue
-        keep = set(wanted.values()) | {self.file_wd}
-        for wd in set(self.dir_wds.values()) - keep:
-            self.inotify.rm_watch(wd)
-        self.dir_wds = wanted
+        for path in set(self.dir_wds) - wanted:
+            wd = self.dir_wds.pop(path)
+            if not self._in_use(wd):
+                self.inotify.rm_watch(wd)
 
     def drain(self):
         """Consume queued events; forget watches the kernel dropped. Return True if any."""
+        if self.inotify is None:
+            return False
         events = self.inotify.read()
+        dir_wds = set(self.dir_wds.values())
         for wd, mask, _cookie, _name in events:
+            if wd in dir_wds:
+                self.dirs_changed = True
             if mask & IN_IGNORED:
-                if wd == self.file_wd:
-                    self.file_wd, self.file_key = None, None
+                self.file_wds = {key: known for key, known in self.file_wds.items()
+                                 if known != wd}
                 self.dir_wds = {path: known for path, known in self.dir_wds.items()
                                 if known != wd}
         return bool(events)
 
+    def take_dirs_changed(self):
+        """Whether a watched directory changed since the last call (always True when polling)."""
+        changed = self.dirs_changed or self.inotify is None
+        self.dirs_changed = False
+        return changed
+
     def settle(self, active):
-        """Nothing to adapt: inotify reports every change."""
+        """Polling: poll again soon after activity, back off while quiet; retry inotify."""
+        if self.inotify is not None:
+            return
+        if active:
+            self.interval = POLL_MIN_SECONDS
+        else:
+            self.interval = min(POLL_MAX_SECONDS, self.interval * 2)
+        if self.retry and time.monotonic() - self.failed_at >= RETRY_SECONDS:
+            self.recover()
+
+    def recover(self):
+        """Try inotify again and re-add every watch; return whether it works now."""
+        try:
+            self.inotify = Inotify()
+            for key in self.files:
+                self._add_file(key)
+            self._sync_dirs()
+        except OSError as exc:
+            self._degrade(f"inotify failed ({exc.strerror or exc})")
+            return False
+        self._healthy()
+        self.dirs_changed = True
+        return True
 
     def idle(self, timeout):
         """Block until an event is queued or `timeout` seconds pass."""
+        if self.inotify is None:
+            time.sleep(max(0.0, timeout))
+            return
         poller = select.poll()
         poller.register(self.inotify.fd, select.POLLIN)
         poller.poll(max(0, int(timeout * 1000 + 0.999)))
 
     async def aidle(self, timeout):
         """Wait on the event loop until an event is queued or `timeout` seconds pass."""
+        if self.inotify is None:
+            await asyncio.sleep(max(0.0, timeout))
+            return
         loop = asyncio.get_running_loop()
         ready = loop.create_future()
+        fd = self.inotify.fd
 
         def wake():
             if not ready.done():
                 ready.set_result(None)
 
-        loop.add_reader(self.inotify.fd, wake)
+        loop.add_reader(fd, wake)
         try:
             await asyncio.wait({ready}, timeout=max(0.0, timeout))
         finally:
-            loop.remove_reader(self.inotify.fd)
+            loop.remove_reader(fd)
             ready.cancel()
 
     def watch_count(self):
         """Return how many watches the kernel holds for this instance (from /proc)."""
+        if self.inotify is None:
+            return 0
         with open(f"/proc/self/fdinfo/{self.inotify.fd}") as info:
             return sum(1 for line in info if line.startswith("inotify wd:"))
 
     def close(self):
         """Close the inotify instance and all its watches."""
-        self.inotify.close()
-        self.file_wd, self.file_key, self.dir_wds = None, None, {}
+        if self.inotify is not None:
+            self.inotify.close()
+            self.inotify = None
+        self.retry = False
+        self.files, self.file_wds, self.dir_sets, self.dir_wds = {}, {}, {}, {}
 
 
-class PollWaker:
-    """The fallback: sleeps between checks, 10 ms after activity doubling up to 250 ms."""
+InotifyWaker = Waker
 
-    kind = "polling"
 
-    def __init__(self, reason=""):
-        self.reason = reason
-        self.interval = POLL_MIN_SECONDS
-
-    def watch_file(self, fd, key, path):
-        """Nothing to watch when polling."""
-
-    def unwatch_file(self):
-        """Nothing to unwatch when polling."""
-
-    def watch_dirs(self, dirs):
-        """Nothing to watch when polling."""
-
-    def drain(self):
-        """No events to consume."""
-        return False
-
-    def settle(self, active):
-        """Poll again soon after activity; back off while the file is quiet."""
-        if active:
-            self.interval = POLL_MIN_SECONDS
-        else:
-            self.interval = min(POLL_MAX_SECONDS, self.interval * 2)
-
-    def idle(self, timeout):
-        """Sleep for `timeout` seconds."""
-        time.sleep(max(0.0, timeout))
-
-    async def aidle(self, timeout):
-        """Sleep on the event loop for `timeout` seconds."""
-        await asyncio.sleep(max(0.0, timeout))
-
-    def close(self):
-        """Nothing to release."""
+def PollWaker(reason="polling"):  # noqa: N802 - kept as the former class name
+    """Return a waker that polls from the start (and does not try inotify)."""
+    return Waker(reason=reason)
 
 
 def open_waker():
-    """Return an inotify waker, or a polling one (with its `reason`) when inotify fails."""
-    try:
-        return InotifyWaker()
-    except OSError as exc:
-        return PollWaker(f"inotify is unavailable ({exc.strerror or exc})")
+    """Return a waker: inotify, or polling (with its `reason`) when inotify fails."""
+    return Waker()
