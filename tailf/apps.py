@@ -20,4 +20,7 @@ class TailfConfig(AppConfig):
                       default_queue="tailf", options_template="tailf/options.html",
                       resumable=True, fields=("path",),
                       add_argument=("path", "Absolute path under LOG_ROOTS (a glob may end it); "
-                                            "the file need not exist yet.")))
+                                            "the file need not exist yet."),
+                      add_options=(("--rotate-wait", "rotate_wait", int,
+                                    "Seconds a rotated file keeps being read "
+                                    "(default: TAILF_ROTATE_WAIT)."),)))

@@ -2,10 +2,13 @@
 
 import os
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from tailf.follow import check_encoding
+from tailf.multi import check_glob
+from tailf.roots import OutsideRoots, check_under_roots
 from webapp.models import Source, validate_queue
 
 
@@ -32,6 +35,20 @@ class LogSource(Source):
     queue = models.CharField(max_length=100, default="tailf", validators=[validate_queue],
                              help_text="Celery queue whose workers can read this file.")
     encoding = models.CharField(max_length=40, default="utf-8", validators=[validate_encoding])
+    rotate_wait = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds a renamed (rotated) file keeps being read "
+                                         "while it gets lines; empty: TAILF_ROTATE_WAIT.")
+
+    def clean(self):
+        """Refuse paths outside LOG_ROOTS (as given and as resolved) and misplaced globs."""
+        super().clean()
+        if not self.path:
+            return
+        try:
+            check_glob(self.path)
+            check_under_roots(self.path, settings.LOG_ROOTS)
+        except (OutsideRoots, ValueError) as exc:
+            raise ValidationError({"path": str(exc)}) from None
 
     class Meta(Source.Meta):
         verbose_name = "log source"

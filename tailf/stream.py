@@ -3,6 +3,7 @@
 import logging
 
 from tailf.follow import Follower
+from tailf.multi import MultiFollower, is_glob
 from webapp.streams import protocol
 
 log = logging.getLogger("tailboard.tasks")
@@ -13,13 +14,12 @@ async def follow(out, source, options, worker):
     from django.conf import settings
 
     matcher = compile_filter(options.get("grep"))
-    follower = Follower(source.path, backlog=options.get("lines", 50), encoding=source.encoding,
-                        max_line=settings.TAIL_MAX_LINE_BYTES)
+    follower = open_follower(source, backlog=options.get("lines", 50))
     try:
         log.info("tailing %s with %s wake-ups", source.path, follower.waker.kind)
-        await emit(out, follower.start(), matcher)
-        await out.send(protocol.status("running", f"following {source.name}",
-                                       worker=worker))
+        state = StreamState(source.name, worker)
+        await emit(out, follower.start(), matcher, state)
+        await state.report(out)
         while True:
             await follower.aidle()
             if not out.has_room():
@@ -28,25 +28,66 @@ async def follow(out, source, options, worker):
                 out.drop(follower.skip_ahead(settings.STREAM_MAX_LAG_BYTES // 2))
             events = follower.poll()
             if events:
-                await emit(out, events, matcher)
+                await emit(out, events, matcher, state)
     finally:
         follower.close()
 
 
-async def emit(out, events, matcher):
-    """Send engine events: lines (filtered) as `lines` frames, notices as `notice`.
+def open_follower(source, backlog, **extra):
+    """Return the engine for a log source: a Follower, or a MultiFollower for a glob path."""
+    from django.conf import settings
+
+    common = {"backlog": backlog, "encoding": source.encoding,
+              "max_line": settings.TAIL_MAX_LINE_BYTES, "roots": settings.LOG_ROOTS,
+              "rotate_wait": source.rotate_wait if source.rotate_wait is not None
+              else settings.TAILF_ROTATE_WAIT, **extra}
+    if is_glob(source.path):
+        return MultiFollower(source.path, max_files=settings.TAILF_MAX_FILES, **common)
+    return Follower(source.path, **common)
+
+
+class StreamState:
+    """The `running` status of a log stream and its `warning` while it is degraded."""
+
+    def __init__(self, name, worker):
+        self.name = name
+        self.worker = worker
+        self.running = False
+        self.warning = None
+
+    async def report(self, out):
+        """Send `status running` once, carrying the current warning if any."""
+        self.running = True
+        extra = {"warning": self.warning} if self.warning else {}
+        await out.send(protocol.status("running", f"following {self.name}", worker=self.worker,
+                                       **extra))
+
+    async def warn(self, out, warning):
+        """Record a new warning (or None: recovered); tell the viewer once running."""
+        self.warning = warning
+        if self.running:
+            message = warning or f"following {self.name}"
+            await out.send(protocol.status("running", message, warning=warning))
+
+
+async def emit(out, events, matcher, state):
+    """Send engine events: lines (filtered) as `lines` frames, notices, warnings.
 
     Lines go out in pieces the viewer has room for; while it has none, the task waits and
-    the rest of the file stays on disk, so a viewer who is behind loses nothing.
+    the rest of the file stays on disk, so a viewer who is behind loses nothing. Lines of a
+    multi-file stream carry their file.
     """
     step = max(1, out.buffer_lines // 2)
-    for kind, value in events:
+    for kind, value, *rest in events:
         if kind == "lines":
             batch = [line for line in value if matcher(line)] if matcher else value
+            file = rest[0] if rest else None
             for start in range(0, len(batch), step):
                 if not out.has_room():
                     await out.wait_room()
-                await out.send_lines(batch[start:start + step])
+                await out.send_lines(batch[start:start + step], file)
+        elif kind == "warning":
+            await state.warn(out, value)
         else:
             await out.notice(value)
 

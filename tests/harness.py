@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class Harness:
             "REDIS_URL": self.redis_url,
             "DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_ROOTS": f"{self.workdir}:{tempfile.gettempdir()}",
             "STATIC_ROOT": str(self.workdir / "static"),
             "STREAM_LEASE_SECONDS": "3",
             "PYTHONPATH": str(ROOT),

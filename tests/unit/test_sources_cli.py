@@ -45,8 +45,37 @@ def test_add_options_set_interval_and_queue():
                      "--queue", "feeds-eu")
     source = FeedSource.objects.get(pk=new_id(out))
     assert (source.interval, source.queue) == (5, "feeds-eu")
-    out, _ = sources("add-log", "app", "/srv/app.log", "--queue", "host-a")
-    assert LogSource.objects.get(pk=new_id(out)).queue == "host-a"
+    out, _ = sources("add-log", "app", "/var/log/app.log", "--queue", "host-a",
+                     "--rotate-wait", "12")
+    source = LogSource.objects.get(pk=new_id(out))
+    assert (source.queue, source.rotate_wait) == ("host-a", 12)
+
+
+@pytest.mark.parametrize("path", ["/etc/shadow", "/srv/app.log", "/var/logs/x.log",
+                                  "/proc/self/environ"])
+def test_add_log_refuses_paths_outside_the_log_roots_naming_them(path, settings):
+    settings.LOG_ROOTS = ["/var/log"]
+    with pytest.raises(CommandError, match="LOG_ROOTS"):
+        sources("add-log", "bad", path)
+    assert not LogSource.objects.exists()
+
+
+def test_add_log_refuses_a_link_in_a_root_that_resolves_outside(tmp_path, settings):
+    root = tmp_path / "logs"
+    root.mkdir()
+    (root / "app.log").symlink_to("/etc/passwd")
+    settings.LOG_ROOTS = [str(root)]
+    with pytest.raises(CommandError, match="LOG_ROOTS"):
+        sources("add-log", "bad", str(root / "app.log"))
+    assert not LogSource.objects.exists()
+
+
+def test_add_log_accepts_a_glob_under_a_root_and_refuses_one_in_a_folder(settings):
+    settings.LOG_ROOTS = ["/var/log"]
+    out, _ = sources("add-log", "nginx", "/var/log/nginx/*.log")
+    assert LogSource.objects.get(pk=new_id(out)).path == "/var/log/nginx/*.log"
+    with pytest.raises(CommandError, match="last component"):
+        sources("add-log", "bad", "/var/log/*/access.log")
 
 
 def test_add_feed_rejects_interval_below_5():

@@ -6,6 +6,7 @@ stays on disk) and nothing grows without bound.
 """
 
 import asyncio
+import collections
 import logging
 
 from channels.exceptions import ChannelFull
@@ -32,6 +33,7 @@ class Output:
         self.next_seq = 0
         self.acked = -1
         self.pending = []
+        self.runs = collections.deque()  # [file or None, count] of the pending lines, in order
         self.dropped = 0
         self.sent_lines = 0
         self.lock = asyncio.Lock()
@@ -83,16 +85,31 @@ class Output:
         """Count lines the producer skipped for this viewer; reported before the next lines."""
         self.dropped += count
 
-    async def send_lines(self, batch):
-        """Queue lines for the viewer and send what the window allows."""
+    async def send_lines(self, batch, file=None):
+        """Queue lines (of one file, for multi-file streams) and send what the window allows."""
+        if not batch:
+            return
         self.pending.extend(batch)
-        if self.pending:
-            self.drained.clear()
+        if self.runs and self.runs[-1][0] == file:
+            self.runs[-1][1] += len(batch)
+        else:
+            self.runs.append([file, len(batch)])
+        self.drained.clear()
         overflow = len(self.pending) - self.buffer_lines
         if overflow > 0:
             del self.pending[:overflow]
             self.dropped += overflow
+            self._forget(overflow)
         await self.flush()
+
+    def _forget(self, count):
+        """Take `count` lines off the front of the runs."""
+        while count and self.runs:
+            take = min(count, self.runs[0][1])
+            self.runs[0][1] -= take
+            count -= take
+            if not self.runs[0][1]:
+                self.runs.popleft()
 
     async def flush(self):
         """Send buffered lines while the viewer has credit."""
@@ -102,13 +119,17 @@ class Output:
                     if not await self._send_now(protocol.dropped(self.dropped)):
                         return
                     self.dropped = 0
-                seq, count, text = next(protocol.lines_frames(self.pending, self.next_seq))
+                file, run = self.runs[0]
+                seq, count, text = next(protocol.lines_frames(
+                    self.pending[:run] if run < len(self.pending) else self.pending,
+                    self.next_seq, file=file))
                 try:
                     await self.layer.send(self.channel_name,
                                           protocol.data_frame_event(text, seq, count))
                 except ChannelFull:
                     return
                 del self.pending[:count]
+                self._forget(count)
                 self.next_seq += 1
                 self.sent_lines += count
             if not self.pending:

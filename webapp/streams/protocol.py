@@ -77,11 +77,14 @@ def data_frame_event(text, seq, count):
     return {"type": EVENT_FRAME, "text": text, "seq": seq, "lines": count}
 
 
-def lines_frames(batch, seq, limit=MAX_FRAME_BYTES):
+def lines_frames(batch, seq, limit=MAX_FRAME_BYTES, file=None):
     """Encode lines as `lines` frames under the size limit; yield (seq, count, text).
 
-    Each frame carries `seq`, numbered from `seq`, which a client echoes in its acks.
+    Each frame carries `seq`, numbered from `seq`, which a client echoes in its acks, and
+    `file` (the path) when the lines come from one file of a multi-file stream.
     """
+    extra = {"file": file} if file is not None else {}
+    limit -= len(encode(extra)) if file is not None else 0
     start = 0
     total = len(batch)
     while start < total:
@@ -90,7 +93,7 @@ def lines_frames(batch, seq, limit=MAX_FRAME_BYTES):
             budget -= len(batch[end]) + 3
             end += 1
         while True:
-            text = encode({"type": "lines", "lines": batch[start:end], "seq": seq})
+            text = encode({"type": "lines", "lines": batch[start:end], "seq": seq, **extra})
             if len(text) <= limit // 4 or len(text.encode("utf-8")) <= limit or end - start == 1:
                 break
             end = start + max(1, (end - start) // 2)
