@@ -7,7 +7,8 @@ import redis
 import redis.asyncio as aioredis
 
 from feeds.cache import SharedFeed
-from feeds.watch import Upstream, make_client
+from feeds.fetch import make_client
+from feeds.upstream import Upstream
 from tests.feedserver import FeedServer, Reply, fixture
 from webapp import embedded
 

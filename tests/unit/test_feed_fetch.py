@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from feeds import watch
-from feeds.watch import FetchError, fetch, make_client
+from feeds import fetch as fetching
+from feeds.fetch import FetchError, fetch, make_client
 from tests.feedserver import FeedServer, Reply
 
 RSS = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
@@ -53,7 +53,7 @@ def test_client_connects_within_5_s_and_reads_within_15_s():
     assert client.timeout.connect == 5.0
     assert client.timeout.read == 15.0
     assert client.follow_redirects is False
-    assert watch.MAX_REDIRECTS == 5 and watch.MAX_BYTES == 5 * 1024 * 1024
+    assert fetching.MAX_REDIRECTS == 5 and fetching.MAX_BYTES == 5 * 1024 * 1024
 
 
 async def test_server_that_never_answers_times_out(server):
@@ -95,7 +95,7 @@ async def test_gzip_bomb_is_cut_at_the_cap_of_decoded_bytes(server):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 4 * watch.MAX_BYTES
+    assert peak < 4 * fetching.MAX_BYTES
 
 
 @pytest.mark.parametrize("encoding,encode", [

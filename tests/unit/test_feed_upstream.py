@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from feeds import watch
-from feeds.watch import (FeedGone, FeedState, FeedWatcher, Upstream, backoff_delay, make_client,
-                         retry_after)
+from feeds import upstream as shared
+from feeds.fetch import make_client
+from feeds.upstream import FeedState, Upstream, backoff_delay, retry_after
+from feeds.watch import FeedGone, FeedWatcher
 from tests.feedserver import FeedServer, Reply, fixture
 
 RSS_TYPE = {"Content-Type": "application/rss+xml"}
@@ -72,7 +73,7 @@ async def test_410_ends_the_stream_as_feed_gone(server, upstream):
     url = server.script("/gone", Reply(410))
     state = await upstream.refresh(url, None, 60)
     assert state.outcome == "gone"
-    assert state.due_at(60) - state.fetched_at == watch.GONE_HOLD
+    assert state.due_at(60) - state.fetched_at == shared.GONE_HOLD
     with pytest.raises(FeedGone, match="feed gone"):
         FeedWatcher(url).accept(state)
 
