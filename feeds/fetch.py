@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from feeds import addresses
+from feeds.pinning import ORIGIN, AddressRefused, HostUnresolvable, PinnedTransport
 
 USER_AGENT = ("Tailboard/1.0 feed watcher (polls only while someone has the feed open; "
               "honours ETag, Last-Modified, Cache-Control, ttl and Retry-After)")
@@ -61,12 +61,16 @@ def refuse(url):
                       "allowed")
 
 
-def make_client(read_timeout=READ_TIMEOUT, connect_timeout=CONNECT_TIMEOUT):
+def make_client(read_timeout=READ_TIMEOUT, connect_timeout=CONNECT_TIMEOUT, resolver=None,
+                is_public=None, verify=True):
     """Return the HTTP client for feed fetches: timeouts, manual redirects, no env proxies
-    or netrc, and a cookie jar that keeps nothing."""
+    or netrc, a cookie jar that keeps nothing, and connections only to addresses checked
+    against the SSRF policy (`feeds.pinning`; `resolver`, `is_public` and `verify` are
+    passed to its transport, the defaults being the system resolver and global addresses)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout),
         follow_redirects=False, trust_env=False,
+        transport=PinnedTransport(resolver=resolver, is_public=is_public, verify=verify),
         cookies=http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[])),
         headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"})
 
@@ -152,7 +156,8 @@ async def fetch(client, url, etag=None, last_modified=None, max_bytes=MAX_BYTES,
     """GET a feed politely; return a `Fetched` for any HTTP status, raise FetchError otherwise.
 
     Redirects are followed by hand, at most `max_redirects`, each target checked to be
-    http(s) and, from a public feed, not to lead to an internal address (feeds.addresses).
+    http(s); the client's transport checks, at connect time, that a public feed reaches
+    only public addresses on every hop (feeds.addresses, feeds.pinning).
     When every redirect up to some target was permanent (301/308), that target is returned
     as `moved_to`. Only 2xx bodies are read.
     """
@@ -172,31 +177,35 @@ async def fetch(client, url, etag=None, last_modified=None, max_bytes=MAX_BYTES,
 
 async def follow(client, start, headers, max_bytes, max_redirects):
     """Request `start` and the redirects it leads to; return the final answer."""
-    url, moved_to, permanent = start, None, True
+    if not is_http_url(start):
+        raise refuse(start)
+    origin = httpx.URL(start).host
+    url, came_from, moved_to, permanent = start, None, None, True
     for hops in range(max_redirects + 1):
-        fetched, target = await get_once(client, url, headers, max_bytes)
+        fetched, target = await get_once(client, url, came_from, origin, headers, max_bytes)
         if target is None:
             fetched.moved_to = moved_to
             return fetched
         if hops >= max_redirects:
             break
-        inward = await addresses.inward_redirect(start, target)
-        if inward:
-            raise FetchError(f"refusing to follow the redirect from {url} to {target[:200]}: "
-                             f"it leads from a public address to an internal one ({inward})")
         permanent = permanent and fetched.status in PERMANENT_CODES
         if permanent:
             moved_to = target
-        url = target
+        came_from, url = url, target
     raise FetchError(f"more than {max_redirects} redirects from {url}")
 
 
-async def get_once(client, url, headers, max_bytes):
-    """Make one GET; return (answer, None), or (answer without body, target) for a redirect."""
+async def get_once(client, url, came_from, origin, headers, max_bytes):
+    """Make one GET; return (answer, None), or (answer without body, target) for a redirect.
+
+    `came_from` is the URL that redirected here (None for the first hop), `origin` the
+    feed's configured host, which decides what addresses the hop may reach.
+    """
     if not is_http_url(url):
         raise refuse(url)
     try:
-        async with client.stream("GET", url, headers=headers) as response:
+        async with client.stream("GET", url, headers=headers,
+                                 extensions={ORIGIN: origin}) as response:
             status = response.status_code
             kept = {name: response.headers[name] for name in KEPT_HEADERS
                     if name in response.headers}
@@ -205,6 +214,14 @@ async def get_once(client, url, headers, max_bytes):
                 return Fetched(status, b"", kept, url), urljoin(url, location.strip())
             body = await read_body(response, max_bytes) if 200 <= status < 300 else b""
             return Fetched(status, body, kept, url), None
+    except AddressRefused as exc:
+        if came_from is None:
+            raise FetchError(f"refusing to fetch {url}: {exc}") from None
+        raise FetchError(f"refusing to follow the redirect from {came_from} to {url[:200]}: "
+                         f"it leads from a public address to an internal one "
+                         f"({exc.address})") from None
+    except HostUnresolvable as exc:
+        raise FetchError(f"could not fetch {url}: {exc}") from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL):
         raise FetchError(f"refusing to follow the redirect to {url}: only http and https "
                          "addresses are allowed") from None
