@@ -70,6 +70,9 @@ class FeedState:
     `outcome` is "ok" (then `feed` holds title, entries oldest first, ttl, bozo), "error"
     (then `error`, `failures` and `retry_at`) or "gone". Validators and the last good
     `feed` survive errors so the next success can still be a conditional request.
+    `fetched_at` is when the attempt started, `finished_at` when it ended: a good answer's
+    next request is due an interval after the start, a failure's retry (backoff,
+    Retry-After, the hold after 410) is measured from the end.
     """
 
     url: str
@@ -85,6 +88,7 @@ class FeedState:
     failures: int = 0
     retry_at: float = 0.0
     moved_to: str | None = None
+    finished_at: float = 0.0
 
     def to_json(self):
         """Serialise for the shared cache."""
@@ -142,35 +146,40 @@ class Upstream:
             fetched = await fetch(self.client, url, state.etag, state.last_modified,
                                   self.max_bytes, deadline=self.deadline)
             state.moved_to = fetched.moved_to
-            await self._apply(state, fetched, interval)
+            wait = await self._apply(state, fetched, interval)
         except FetchError as exc:
-            self._fail(state, str(exc), interval)
+            wait = self._fail(state, str(exc), interval)
+        state.finished_at = self.clock()
         if state.outcome == "ok":
             state.failures = 0
+        else:
+            state.retry_at = state.finished_at + wait
+        if state.outcome == "error":
+            log.warning("feed %s: %s (failure %d in a row); next attempt in %.0f s",
+                        state.url, state.error, state.failures, wait)
         return state
 
     async def _apply(self, state, fetched, interval):
+        """Record an HTTP answer in `state`; return the wait before a retry (None if ok)."""
         status, headers = fetched.status, fetched.headers
         if status == 410:
             state.outcome = "gone"
             state.error = f"feed gone: {fetched.url} answers HTTP 410 Gone"
-            state.retry_at = state.fetched_at + GONE_HOLD
             log.warning("feed %s is gone (HTTP 410); its streams end", state.url)
-            return
+            return GONE_HOLD
         if status == 304 and state.feed is not None:
             state.not_modified = True
             state.etag = headers.get("etag", state.etag)
             state.last_modified = headers.get("last-modified", state.last_modified)
             if "cache-control" in headers:
                 state.max_age = max_age(headers["cache-control"])
-            return
+            return None
         if status in (429, 503):
-            wait = retry_after(headers.get("retry-after"), state.fetched_at)
+            wait = retry_after(headers.get("retry-after"), self.clock())
             if wait is not None:
                 wait = min(MAX_RETRY_AFTER, max(MIN_INTERVAL, interval, wait))
-                self._fail(state, f"HTTP {status} from {fetched.url}: the server asks to wait",
-                           interval, wait)
-                return
+                return self._fail(state, f"HTTP {status} from {fetched.url}: the server asks "
+                                  "to wait", interval, wait)
         if not 200 <= status < 300:
             raise FetchError(f"HTTP {status} from {fetched.url}")
         state.feed = await parse(fetched.body, headers.get("content-type"), fetched.url,
@@ -178,13 +187,11 @@ class Upstream:
         state.etag = headers.get("etag")
         state.last_modified = headers.get("last-modified")
         state.max_age = max_age(headers.get("cache-control"))
+        return None
 
     def _fail(self, state, message, interval, wait=None):
+        """Record a failure in `state`; return the wait before a retry (backoff by default)."""
         state.outcome = "error"
         state.error = message
         state.failures += 1
-        if wait is None:
-            wait = backoff_delay(state.failures, interval, self.rand)
-        state.retry_at = state.fetched_at + wait
-        log.warning("feed %s: %s (failure %d in a row); next attempt in %.0f s", state.url,
-                    message, state.failures, wait)
+        return backoff_delay(state.failures, interval, self.rand) if wait is None else wait
