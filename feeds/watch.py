@@ -17,9 +17,11 @@ from feeds.fetch import FetchError, make_client
 from feeds.upstream import MIN_INTERVAL, FeedState, Upstream
 
 __all__ = ["FeedGone", "FeedState", "FeedWatcher", "FetchError", "MIN_INTERVAL", "PollResult",
-           "Upstream", "make_client"]
+           "Upstream", "WARN_AFTER_FAILURES", "make_client"]
 
 log = logging.getLogger("tailboard.feeds")
+
+WARN_AFTER_FAILURES = 3
 
 
 class FeedGone(Exception):
@@ -28,15 +30,31 @@ class FeedGone(Exception):
 
 @dataclasses.dataclass
 class PollResult:
-    """What one viewer should be sent: new or edited entries (oldest first) and notices."""
+    """What one viewer should be sent: new or edited entries (oldest first), notices, and
+    the stream's degraded-state `warning` (None when healthy), with `warning_changed`
+    telling when a `status` carrying it is due."""
 
     entries: list
     notices: list
     baseline: bool = False
+    warning: str | None = None
+    warning_changed: bool = False
+
+
+def warning_for(state):
+    """Return the degraded-state warning a shared state calls for, or None when healthy."""
+    if state.outcome == "gone":
+        return state.error
+    if state.outcome == "error" and state.failures >= WARN_AFTER_FAILURES:
+        return (f"the feed has failed {WARN_AFTER_FAILURES} or more times in a row; "
+                f"last error: {state.error}")
+    return None
 
 
 class FeedWatcher:
-    """One viewer's side of a feed: the entries already sent and the notices already shown."""
+    """One viewer's side of a feed: the entries already sent, the notices already shown and
+    the current `warning` (None when healthy; set after `WARN_AFTER_FAILURES` failed
+    fetches in a row or when the feed is gone, cleared by the next good fetch)."""
 
     def __init__(self, url, first_entries=10, window=SEEN_WINDOW):
         self.url = url
@@ -47,6 +65,7 @@ class FeedWatcher:
         self.failing = 0
         self.bozo = ""
         self.hinted = 0
+        self.warning = None
 
     def accept(self, state, interval=MIN_INTERVAL, now=None):
         """Take the latest shared state; return what to send. Raise FeedGone on 410."""
@@ -59,21 +78,29 @@ class FeedWatcher:
                            "using the new address from now on")
             self.url = state.moved_to
         if (state.url, state.seq) == self.last:
-            return PollResult([], notices)
+            return PollResult([], notices, warning=self.warning)
         self.last = (state.url, state.seq)
+        changed = self._warn(warning_for(state))
         if state.outcome == "gone":
             raise FeedGone(state.error)
         if state.outcome == "error":
             self.failing = state.failures
             wait = max(0.0, state.retry_at - now)
             notices.append(f"{state.error}; next attempt in {wait:.0f} s")
-            return PollResult([], notices)
+            return PollResult([], notices, warning=self.warning, warning_changed=changed)
         if self.failing:
             notices.append(f"the feed answers again after {self.failing} failed attempt"
                            f"{'s' if self.failing > 1 else ''}")
             self.failing = 0
         notices.extend(self._hint_notices(state, interval))
-        return self._entries(state.feed["entries"], notices)
+        result = self._entries(state.feed["entries"], notices)
+        result.warning, result.warning_changed = self.warning, changed
+        return result
+
+    def _warn(self, warning):
+        """Set the current warning; return whether it changed."""
+        changed, self.warning = warning != self.warning, warning
+        return changed
 
     def _hint_notices(self, state, interval):
         notices = []
