@@ -19,13 +19,17 @@ PUBLIC = "93.184.216.34"
 class Resolver:
     """A scripted resolver: host -> list of answers (used in order, the last repeats)."""
 
-    def __init__(self, **answers):
+    def __init__(self, system=False, **answers):
         self.answers = {host.replace("_", "."): list(value) for host, value in answers.items()}
+        self.system = system
         self.calls = []
 
     def __call__(self, host):
         self.calls.append(host)
         script = self.answers.get(host)
+        if not script and self.system:
+            return [info[4][0] for info in socket.getaddrinfo(host, None,
+                                                              type=socket.SOCK_STREAM)]
         if not script:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         answer = script.pop(0) if len(script) > 1 else script[0]
@@ -128,6 +132,17 @@ async def test_a_public_feed_may_not_redirect_into_internal_addresses(server, in
     with pytest.raises(FetchError, match="from a public address to an internal one"):
         await get(url, resolver, loopback_one_is_public)
     assert len(server.hits("/jump")) == 1 and inside.requests == 0
+
+
+@pytest.mark.parametrize("host", ["2130706434", "127.2", "0x7f.0.0.2", "[::ffff:7f00:2]"])
+async def test_obfuscated_internal_addresses_are_refused_by_what_they_resolve_to(server, inside,
+                                                                                host):
+    url = server.script("/jump", Reply(302, headers={
+        "Location": f"http://{host}:{inside.port}/inside"})).replace("127.0.0.1", "feed.test")
+    resolver = Resolver(system=True, feed_test=[["127.0.0.1"]])
+    with pytest.raises(FetchError, match=r"to an internal one \((127\.0\.0\.2|::ffff:7f00:2)\)"):
+        await get(url, resolver, loopback_one_is_public)
+    assert inside.requests == 0
 
 
 async def test_a_public_feed_may_redirect_to_another_public_host(server):
