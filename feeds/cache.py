@@ -13,7 +13,9 @@ import time
 
 from redis.exceptions import LockError
 
-from feeds.watch import FETCH_DEADLINE, PARSE_TIMEOUT, FeedState
+from feeds.fetch import FETCH_DEADLINE
+from feeds.sandbox import PARSE_TIMEOUT
+from feeds.upstream import FeedState
 
 PREFIX = "tailboard:feed:v1:"
 LOCK_SECONDS = int(FETCH_DEADLINE + PARSE_TIMEOUT + 10)

@@ -1,4 +1,5 @@
-"""A scriptable local feed server for tests (threaded, 127.0.0.1, free port).
+"""A scriptable local feed server for tests (threaded, 127.0.0.1 or another local address,
+free port, plain HTTP or TLS with a given `ssl.SSLContext`).
 
 By default `/feed.xml` serves `items` [(guid, title)] as RSS (or `raw` bytes), optionally
 with an ETag it honours. A test scripts any path with `script(path, Reply(...), ...)`:
@@ -47,7 +48,7 @@ class Request:
 class FeedServer:
     """Serves scripted replies; `/feed.xml` defaults to an RSS document of `items`."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1", tls=None):
         self.items = []
         self.title = "Test feed"
         self.raw = None
@@ -86,9 +87,12 @@ class FeedServer:
             def log_message(self, *args):
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.base = f"{'https' if tls else 'http'}://{host}:{self.port}"
         self.url = self.base + "/feed.xml"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
                                        daemon=True)

@@ -7,7 +7,8 @@ import redis
 import redis.asyncio as aioredis
 
 from feeds.cache import SharedFeed
-from feeds.watch import Upstream, make_client
+from feeds.fetch import make_client
+from feeds.upstream import Upstream
 from tests.feedserver import FeedServer, Reply, fixture
 from webapp import embedded
 
@@ -99,7 +100,7 @@ async def test_a_failure_and_its_backoff_are_shared_by_all_viewers(setup):
     states = await asyncio.gather(*(viewer.current(url, 5) for viewer in viewers))
     assert len(server.hits("/f")) == 1
     assert {state.outcome for state in states} == {"error"}
-    wait = states[0].retry_at - states[0].fetched_at
+    wait = states[0].retry_at - states[0].finished_at
     clock.now += wait - 0.1
     await asyncio.gather(*(viewer.current(url, 5) for viewer in viewers))
     assert len(server.hits("/f")) == 1

@@ -4,7 +4,8 @@ import itertools
 from xml.sax.saxutils import escape
 
 from feeds.parsing import parse_bytes
-from feeds.watch import FeedState, FeedWatcher
+from feeds.upstream import FeedState
+from feeds.watch import FeedWatcher
 from tests.feedserver import fixture
 
 URL = "https://feeds.example.test/feed.xml"

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from feeds.parsing import http_url, parse_bytes, plain_text
-from feeds.watch import PARSER, FetchError, parse
+from feeds.fetch import FetchError
+from feeds.sandbox import PARSER, parse
 from tests.feedserver import fixture
 
 URL = "https://feeds.example.test/feed.xml"

@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from feeds import watch
-from feeds.watch import (FeedGone, FeedState, FeedWatcher, Upstream, backoff_delay, make_client,
-                         retry_after)
+from feeds import upstream as shared
+from feeds.fetch import make_client
+from feeds.upstream import FeedState, Upstream, backoff_delay, retry_after
+from feeds.watch import FeedGone, FeedWatcher
 from tests.feedserver import FeedServer, Reply, fixture
 
 RSS_TYPE = {"Content-Type": "application/rss+xml"}
@@ -72,7 +73,7 @@ async def test_410_ends_the_stream_as_feed_gone(server, upstream):
     url = server.script("/gone", Reply(410))
     state = await upstream.refresh(url, None, 60)
     assert state.outcome == "gone"
-    assert state.due_at(60) - state.fetched_at == watch.GONE_HOLD
+    assert state.due_at(60) - state.finished_at == shared.GONE_HOLD
     with pytest.raises(FeedGone, match="feed gone"):
         FeedWatcher(url).accept(state)
 
@@ -82,8 +83,8 @@ async def test_retry_after_in_seconds_is_obeyed(server, upstream, status):
     url = server.script("/busy", Reply(status, headers={"Retry-After": "120"}))
     state = await upstream.refresh(url, None, 60)
     assert state.outcome == "error" and f"HTTP {status}" in state.error
-    assert state.retry_at - state.fetched_at == 120
-    notices = FeedWatcher(url).accept(state, now=state.fetched_at).notices
+    assert state.retry_at - state.finished_at == 120
+    notices = FeedWatcher(url).accept(state, now=state.finished_at).notices
     assert notices == [f"HTTP {status} from {url}: the server asks to wait; "
                        "next attempt in 120 s"]
 
@@ -92,7 +93,7 @@ async def test_retry_after_as_an_http_date_is_obeyed(server, upstream):
     when = email.utils.formatdate(time.time() + 300, usegmt=True)
     url = server.script("/busy", Reply(429, headers={"Retry-After": when}))
     state = await upstream.refresh(url, None, 60)
-    assert 295 <= state.retry_at - state.fetched_at <= 301
+    assert 295 <= state.retry_at - state.finished_at <= 301
 
 
 @pytest.mark.parametrize("value,wait", [("0", 60), ("86400", 3600), ("-5", None),
@@ -102,7 +103,7 @@ async def test_retry_after_is_kept_between_the_interval_and_one_hour(server, ups
     url = server.script("/busy", Reply(429, headers={"Retry-After": value}))
     state = await upstream.refresh(url, None, 60)
     expected = wait if wait is not None else backoff_delay(1, 60, lambda: 0.5)
-    assert state.retry_at - state.fetched_at == expected
+    assert state.retry_at - state.finished_at == expected
 
 
 def test_retry_after_parses_seconds_and_http_dates():
@@ -129,10 +130,10 @@ async def test_each_failure_and_the_recovery_are_notices(server, upstream):
     states, notices = [], []
     for _ in range(3):
         states.append(await upstream.refresh(url, states[-1] if states else None, 10))
-        result = viewer.accept(states[-1], 10, now=states[-1].fetched_at)
+        result = viewer.accept(states[-1], 10, now=states[-1].finished_at)
         notices.extend(result.notices)
     assert [state.failures for state in states] == [1, 2, 0]
-    assert states[1].retry_at - states[1].fetched_at == backoff_delay(2, 10, lambda: 0.5)
+    assert states[1].retry_at - states[1].finished_at == backoff_delay(2, 10, lambda: 0.5)
     assert notices == [f"HTTP 500 from {url}; next attempt in 11 s",
                        f"HTTP 502 from {url}; next attempt in 22 s",
                        "the feed answers again after 2 failed attempts"]
@@ -196,7 +197,7 @@ async def test_unparseable_body_is_a_failure_with_backoff(server, upstream):
                                        {"Content-Type": "text/html"}))
     state = await upstream.refresh(url, None, 60)
     assert state.outcome == "error" and "could not be parsed" in state.error
-    assert state.retry_at - state.fetched_at == backoff_delay(1, 60, lambda: 0.5)
+    assert state.retry_at - state.finished_at == backoff_delay(1, 60, lambda: 0.5)
 
 
 async def test_permanent_redirect_is_used_for_the_rest_of_the_stream(server, upstream, caplog):
@@ -243,3 +244,48 @@ async def test_304_without_cache_control_keeps_the_earlier_max_age(server, upstr
     first = await upstream.refresh(url, None, 60)
     second = await upstream.refresh(url, first, 60)
     assert second.not_modified and second.due_at(60) - second.fetched_at == 120
+
+
+class Clock:
+    """A clock the test (or the test server, mid-request) moves by hand."""
+
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize("reply, wait", [
+    (Reply(500), backoff_delay(1, 10, lambda: 0.5)),
+    (Reply(503, headers={"Retry-After": "40"}), 40),
+    (Reply(410), shared.GONE_HOLD),
+    (Reply(200, b"<html>not a feed</html>", {"Content-Type": "text/html"}),
+     backoff_delay(1, 10, lambda: 0.5)),
+], ids=["error", "retry-after", "gone", "unparseable"])
+async def test_retry_is_measured_from_the_end_of_a_slow_failed_attempt(server, reply, wait):
+    clock = Clock()
+
+    def slow(request):
+        clock.now += 30
+        return reply
+
+    url = server.script("/slow", slow)
+    async with make_client() as client:
+        state = await Upstream(client, clock=clock, rand=lambda: 0.5).refresh(url, None, 10)
+    assert state.outcome != "ok"
+    assert (state.fetched_at, state.finished_at) == (1_000_000.0, 1_000_030.0)
+    assert state.retry_at == 1_000_030.0 + wait == state.due_at(10)
+
+
+@pytest.mark.parametrize("reply, deadline", [(Reply(hang=True), 0.6), (Reply(500, delay=0.6), 5)],
+                         ids=["timed-out", "slow-error"])
+async def test_next_attempt_after_a_slow_failure_is_a_full_backoff_away(server, reply, deadline):
+    url = server.script("/slow", reply)
+    async with make_client() as client:
+        upstream = Upstream(client, deadline=deadline, rand=lambda: 0.0)
+        state = await upstream.refresh(url, None, 5)
+    ended = time.time()
+    assert state.outcome == "error" and state.finished_at - state.fetched_at >= 0.55
+    assert state.retry_at == state.finished_at + 5
+    assert FeedWatcher(url).wait_seconds(state, 5, now=ended) >= 4.9
