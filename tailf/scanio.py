@@ -12,7 +12,8 @@ import zlib
 from tailf.follow import CUT_MARKER
 
 BLOCK = 8 * 1024 * 1024
-GZ_INPUT = 1024 * 1024
+GZ_INPUT = 256 * 1024
+SALVAGE_STEP = 256
 
 
 class GzipError(Exception):
@@ -109,9 +110,11 @@ def gzip_chunks(fd, limit, block=BLOCK):
             if not pending:
                 break
             position += len(pending)
+        backup = decompressor.copy()
         try:
             out = decompressor.decompress(pending, block)
         except zlib.error as exc:
+            yield from _salvage(backup, pending, position, block)
             raise GzipError(f"corrupt gzip data near byte {position} ({exc})") from None
         started = started or bool(pending)
         more_output = len(out) == block
@@ -127,3 +130,19 @@ def gzip_chunks(fd, limit, block=BLOCK):
             yield out, position
     if started:
         raise GzipError("gzip data is truncated (unexpected end of file)")
+
+
+def _salvage(decompressor, data, position, block):
+    """Yield what decompresses before the damage in `data`, feeding it a little at a time."""
+    for start in range(0, len(data), SALVAGE_STEP):
+        piece = data[start:start + SALVAGE_STEP]
+        while piece:
+            try:
+                out = decompressor.decompress(piece, block)
+            except zlib.error:
+                return
+            if out:
+                yield out, position
+            if decompressor.eof:
+                return
+            piece = decompressor.unconsumed_tail
