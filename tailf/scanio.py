@@ -11,9 +11,25 @@ import zlib
 
 from tailf.follow import CUT_MARKER
 
+try:
+    import numpy
+except ImportError:  # the search still works, counting lines at about half the speed
+    numpy = None
+
 BLOCK = 8 * 1024 * 1024
 GZ_INPUT = 256 * 1024
 SALVAGE_STEP = 256
+
+
+NUMPY_FROM = 64 * 1024
+
+
+def count_newlines(data, start, end):
+    """Return how many b"\\n" bytes `data[start:end]` holds (vectorised for large spans)."""
+    if numpy is None or end - start < NUMPY_FROM:
+        return data.count(b"\n", start, end)
+    view = numpy.frombuffer(data, numpy.uint8, end - start, start)
+    return int(numpy.count_nonzero(view == 10))
 
 
 class GzipError(Exception):

@@ -391,3 +391,16 @@ def test_lines_around_counts_cut_lines_and_reads_gzip(tmp_path):
     assert [(x["line_no"], x["line"][:3]) for x in around] == [(2, "zzz"), (3, "b"), (4, "c")]
     with pytest.raises(ValueError):
         lines_around(str(path), 0)
+
+
+def test_line_numbers_are_the_same_without_numpy(tmp_path, monkeypatch):
+    from tailf import scanio
+
+    text = random_text("numpy", lines=60000)
+    path = tmp_path / "app.log"
+    path.write_text(text, encoding="utf-8")
+    with_numpy, _, _ = run([path], r"timeout$", block=300_000, max_matches=10 ** 6)
+    monkeypatch.setattr(scanio, "numpy", None)
+    without, _, _ = run([path], r"timeout$", block=300_000, max_matches=10 ** 6)
+    assert with_numpy == without
+    assert [m for _, m in without] == reference(text, r"timeout$", 0)
