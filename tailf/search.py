@@ -28,6 +28,8 @@ MAX_CONTEXT = 20
 MAX_FILES = 256
 MAX_AROUND = 1000
 RESCANS = 3
+SLOW_BLOCK = 0.2
+MIN_BLOCK = 1024 * 1024
 LINE_ANCHORED = re.compile(r"\\[Az]|\(\?[A-Za-z]*-[A-Za-z]*m")
 
 
@@ -77,6 +79,8 @@ class Search:
         check_encoding(encoding)
         if not 0 <= context <= MAX_CONTEXT:
             raise ValueError(f"context must be 0..{MAX_CONTEXT}")
+        if max_matches < 1:
+            raise ValueError("max_matches must be 1 or more")
         self.files = list(files)
         self.verify = (re2.compile(pattern) if isinstance(pattern, str) else pattern).search
         self.finder = block_pattern(pattern)
@@ -129,7 +133,7 @@ class Search:
 
     def _open_all(self):
         """Open every file up front (renames during the search then change nothing)."""
-        handles, notices, seen = [], [], set()
+        handles, notices = [], []
         files = self.files
         if len(files) > MAX_FILES:
             notices.append(("notice", f"only the newest {MAX_FILES} of {len(files)} files "
@@ -140,14 +144,16 @@ class Search:
             if isinstance(opened, str):
                 notices.append(("notice", opened))
                 continue
-            fd, info = opened
+            handles.append((path, opened[0], opened[1]))
+        unique, seen = [], set()
+        for path, fd, info in reversed(handles):  # the same file twice: keep the newer name
             if (info.st_dev, info.st_ino) in seen:
                 os.close(fd)
                 continue
             seen.add((info.st_dev, info.st_ino))
-            handles.append((path, fd, info))
+            unique.append((path, fd, info))
             self.total += info.st_size
-        return handles, notices
+        return unique[::-1], notices
 
     def _open(self, path):
         """Return (fd, stat) of a regular file, or the text of a notice saying why not."""
@@ -184,6 +190,7 @@ class Search:
                 state.truncated = True
                 return
             last = position + want >= limit
+            started = time.monotonic()
             pieces, consumed, line_end = state.splitter.split(chunk, final and last)
             if line_end >= 0:
                 state.complete = position + line_end
@@ -193,12 +200,19 @@ class Search:
                 seen = chunk[max(0, consumed - SEEN_BYTES):consumed]
             position += consumed
             self.scanned += consumed
+            self._pace(time.monotonic() - started)
             if last or not consumed or (self.full and not state.waiting()):
                 break
             yield from self._tick()
         self.scanned += limit - position
         if final:
             yield from self._flush_file(state)
+
+    def _pace(self, seconds):
+        """Halve the block when one took too long (a costly pattern), so steps stay short."""
+        if seconds > SLOW_BLOCK and self.block > MIN_BLOCK:
+            self.block = max(self.block // 2, MIN_BLOCK, self.max_line + 2)
+            self.buffer = None
 
     def _read(self, fd, size, position):
         """Read into one reused buffer (fresh 8 MiB buffers cost page faults every block)."""

@@ -404,3 +404,21 @@ def test_line_numbers_are_the_same_without_numpy(tmp_path, monkeypatch):
     without, _, _ = run([path], r"timeout$", block=300_000, max_matches=10 ** 6)
     assert with_numpy == without
     assert [m for _, m in without] == reference(text, r"timeout$", 0)
+
+
+def test_the_same_file_under_two_names_is_searched_once_as_the_live_one(tmp_path):
+    live = tmp_path / "app.log"
+    live.write_text("hit\n")
+    os.link(live, tmp_path / "app.log.1")
+    matches, _, done = run([tmp_path / "app.log.1", live], "hit")
+    assert [(os.path.basename(f), m["line_no"]) for f, m in matches] == [("app.log", 1)]
+    assert done[4][1] == os.stat(live).st_ino
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    with pytest.raises(ValueError):
+        next(scan([str(tmp_path / "x")], re2.compile("a"), context=21))
+    with pytest.raises(ValueError):
+        next(scan([str(tmp_path / "x")], re2.compile("a"), max_matches=0))
+    with pytest.raises(ValueError):
+        next(scan([str(tmp_path / "x")], re2.compile("a"), encoding="utf-16"))
