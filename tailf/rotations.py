@@ -1,4 +1,4 @@
-"""The rotated siblings of a log file (`NAME.1`, `NAME.2.gz`, `NAME-YYYYMMDD[.gz]`), oldest first."""
+"""The rotated siblings of a log file (`NAME.1`, `NAME.2.gz`, `NAME-YYYYMMDD`), oldest first."""
 
 import os
 import re
