@@ -3,7 +3,7 @@
 from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 
-from feeds.watch import MIN_INTERVAL
+from feeds.upstream import MIN_INTERVAL
 from webapp.models import Source, validate_queue
 
 

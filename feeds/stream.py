@@ -48,10 +48,14 @@ async def watch(out, source, options, worker):
                     await out.send(protocol.entries([]))
                 for message in entry_messages(result.entries):
                     await out.send(message)
+                watching = f"watching {source.name} every {interval} s"
                 if not running:
                     running = True
-                    await out.send(protocol.status(
-                        "running", f"watching {source.name} every {interval} s", worker=worker))
+                    extra = {"warning": result.warning} if result.warning else {}
+                    await out.send(protocol.status("running", watching, worker=worker, **extra))
+                elif result.warning_changed:
+                    await out.send(protocol.status("running", result.warning or watching,
+                                                   warning=result.warning))
                 await asyncio.sleep(viewer.wait_seconds(state, interval)
                                     + random.uniform(0, WAKE_SPREAD))
     finally:

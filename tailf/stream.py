@@ -2,24 +2,54 @@
 
 import logging
 
+from tailf import history
 from tailf.follow import Follower
 from tailf.multi import MultiFollower, is_glob
+from tailf.options import compile_grep
+from tailf.roots import OutsideRoots
+from webapp.models import Ending
 from webapp.streams import protocol
+from webapp.streams.options import OptionError
+from webapp.streams.task import StreamEnded
 
 log = logging.getLogger("tailboard.tasks")
 
 
 async def follow(out, source, options, worker):
+    """Run one log stream: a tail, a history search (then maybe a tail), or a view of lines."""
+    from django.conf import settings
+
+    state = StreamState(source.name, worker)
+    if options.get("around"):
+        await state.report(out, f"reading {source.name} around line {options['around']}")
+        try:
+            path, count = await history.around(out, source, options, settings)
+        except (OptionError, ValueError, OSError, OutsideRoots) as exc:
+            raise StreamEnded("error", f"cannot read around line {options['around']}: {exc}",
+                              code=protocol.CLOSE_BAD_OPTION, ending=Ending.ERROR) from None
+        raise StreamEnded("stopped", f"{count} lines of {path}")
+    start = {}
+    if options.get("search"):
+        await state.report(out, f"searching {source.name}")
+        position = await history.search(out, source, options,
+                                        compile_grep(options["search"], "search"), settings)
+        if not options.get("follow"):
+            raise StreamEnded("stopped", "search finished")
+        start = {"start_at": position} if position else {"backlog": 0}
+        options = {**options, "grep": options.get("grep") or options["search"]}
+    await tail(out, source, options, state, start)
+
+
+async def tail(out, source, options, state, start):
     """Send the backlog, report `running`, then send appended lines until cancelled."""
     from django.conf import settings
 
     matcher = compile_filter(options.get("grep"))
-    follower = open_follower(source, backlog=options.get("lines", 50))
+    follower = open_follower(source, **({"backlog": options.get("lines", 50)} | start))
     try:
         log.info("tailing %s with %s wake-ups", source.path, follower.waker.kind)
-        state = StreamState(source.name, worker)
         await emit(out, follower.start(), matcher, state)
-        await state.report(out)
+        await state.report(out, f"following {source.name}")
         while True:
             await follower.aidle()
             if not out.has_room():
@@ -33,11 +63,14 @@ async def follow(out, source, options, worker):
         follower.close()
 
 
-def open_follower(source, backlog, **extra):
+def open_follower(source, **extra):
     """Return the engine for a log source: a Follower, or a MultiFollower for a glob path."""
     from django.conf import settings
 
-    common = {"backlog": backlog, "encoding": source.encoding,
+    if is_glob(source.path):
+        extra.pop("start_at", None)
+        extra.setdefault("backlog", 0)
+    common = {"encoding": source.encoding,
               "max_line": settings.TAIL_MAX_LINE_BYTES, "roots": settings.LOG_ROOTS,
               "rotate_wait": source.rotate_wait if source.rotate_wait is not None
               else settings.TAILF_ROTATE_WAIT, **extra}
@@ -54,20 +87,20 @@ class StreamState:
         self.worker = worker
         self.running = False
         self.warning = None
+        self.message = ""
 
-    async def report(self, out):
-        """Send `status running` once, carrying the current warning if any."""
+    async def report(self, out, message):
+        """Send `status running` (what the stream does now), with the warning if any."""
         self.running = True
+        self.message = message
         extra = {"warning": self.warning} if self.warning else {}
-        await out.send(protocol.status("running", f"following {self.name}", worker=self.worker,
-                                       **extra))
+        await out.send(protocol.status("running", message, worker=self.worker, **extra))
 
     async def warn(self, out, warning):
         """Record a new warning (or None: recovered); tell the viewer once running."""
         self.warning = warning
         if self.running:
-            message = warning or f"following {self.name}"
-            await out.send(protocol.status("running", message, warning=warning))
+            await out.send(protocol.status("running", warning or self.message, warning=warning))
 
 
 async def emit(out, events, matcher, state):
@@ -96,6 +129,4 @@ def compile_filter(pattern):
     """Return a predicate for the `grep` option, or None when there is none."""
     if not pattern:
         return None
-    from tailf.options import compile_grep
-
     return compile_grep(pattern).search

@@ -109,25 +109,26 @@ export class Stream {
       this.handlers.notice?.("the server sent a frame that is not JSON");
       return;
     }
+    let rendered;
     switch (message.type) {
       case "status":
         if (message.state === "running") this.attempt = 0;
         this.handlers.status?.(message);
         break;
-      case "lines": {
-        const rendered = this.handlers.lines?.(message.lines || []);
-        if (Number.isInteger(message.seq)) {
-          const seq = message.seq;
-          if (rendered && typeof rendered.then === "function") rendered.then(() => ack(seq));
-          else if (document.hidden) ack(seq);
-          else requestAnimationFrame(() => ack(seq));
-        }
-        break;
-      }
+      case "lines": rendered = this.handlers.lines?.(message.lines || [], message.file); break;
+      case "matches": rendered = this.handlers.matches?.(message); break;
+      case "progress": this.handlers.progress?.(message); break;
       case "notice": this.handlers.notice?.(String(message.message)); break;
       case "dropped": this.handlers.dropped?.(Number(message.count) || 0); break;
       case "entries": this.handlers.entries?.(message.entries || []); break;
       default: this.handlers.notice?.(`unknown message type ${String(message.type)}`);
+    }
+    // Data frames carry a seq: acknowledge each once it has been rendered (flow control).
+    if (Number.isInteger(message.seq)) {
+      const seq = message.seq;
+      if (rendered && typeof rendered.then === "function") rendered.then(() => ack(seq));
+      else if (document.hidden) ack(seq);
+      else requestAnimationFrame(() => ack(seq));
     }
   }
 

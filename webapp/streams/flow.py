@@ -67,6 +67,23 @@ class Output:
             return False
         return True
 
+    async def send_frame(self, message):
+        """Send a data message (matches, a view of lines) inside the window, numbered by seq.
+
+        Waits for credit like lines do, after the lines queued before it, so a viewer who is
+        behind holds the producer back instead of the server's memory.
+        """
+        if self.pending:
+            await self.drained.wait()
+        while self.in_flight >= self.window:
+            self.room.clear()
+            await self.room.wait()
+        async with self.lock:
+            seq = self.next_seq
+            text = protocol.encode({**message, "seq": seq})
+            await self.layer.send(self.channel_name, protocol.data_frame_event(text, seq, 0))
+            self.next_seq += 1
+
     def has_room(self):
         """True when the viewer can take more now: a producer should read more only then."""
         return self.in_flight < self.window or len(self.pending) < self.buffer_lines // 2

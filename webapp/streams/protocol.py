@@ -48,6 +48,52 @@ def entries(items):
     return {"type": "entries", "entries": list(items)}
 
 
+def matches(file, items):
+    """Build a `matches` message: search hits of one file, in file order, with their context."""
+    return {"type": "matches", "file": file, "matches": list(items)}
+
+
+def progress(scanned, total, found, done=False):
+    """Build a `progress` message: bytes scanned of total (as stored) and matches so far."""
+    message = {"type": "progress", "scanned": int(scanned), "total": int(total),
+               "matches": int(found)}
+    if done:
+        message["done"] = True
+    return message
+
+
+def matches_messages(file, items, limit=MAX_FRAME_BYTES):
+    """Split matches of one file into `matches` messages whose frames stay under the limit.
+
+    A single match too large for a frame keeps its line and loses context lines, farthest
+    first, until it fits.
+    """
+    chunk, size = [], len(encode(matches(file, []))) + 32
+    for item in items:
+        item = fit_match(item, limit - size)
+        cost = len(encode(item).encode()) + 1
+        if chunk and size + cost > limit:
+            yield matches(file, chunk)
+            chunk, size = [], len(encode(matches(file, []))) + 32
+        chunk.append(item)
+        size += cost
+    if chunk:
+        yield matches(file, chunk)
+
+
+def fit_match(item, budget):
+    """Return the match, with its farthest context lines dropped until it encodes in budget."""
+    if len(encode(item).encode()) <= budget:
+        return item
+    item = {**item, "before": list(item["before"]), "after": list(item["after"])}
+    while (item["before"] or item["after"]) and len(encode(item).encode()) > budget:
+        if len(item["before"]) >= len(item["after"]):
+            item["before"].pop(0)
+        else:
+            item["after"].pop()
+    return item
+
+
 def encode(message):
     """Serialise a message to the JSON text of one WebSocket frame."""
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
