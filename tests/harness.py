@@ -22,6 +22,9 @@ from webapp import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-key-" + "x" * 40
+HEALTHZ_TOKEN = "test-healthz-token-" + "h" * 20
+METRICS_TOKEN = "test-metrics-token-" + "m" * 20
+STAFF_HEALTHZ = {"Authorization": f"Bearer {HEALTHZ_TOKEN}"}
 
 
 class Harness:
@@ -44,6 +47,8 @@ class Harness:
             "DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_ROOTS": f"{self.workdir}:{tempfile.gettempdir()}",
+            "HEALTHZ_TOKEN": HEALTHZ_TOKEN,
+            "METRICS_TOKEN": METRICS_TOKEN,
             "STATIC_ROOT": str(self.workdir / "static"),
             "STREAM_LEASE_SECONDS": "3",
             "PYTHONPATH": str(ROOT),

@@ -63,6 +63,7 @@ class Ending(models.TextChoices):
     ADMIN_STOP = "admin_stop", "stopped by an administrator"
     LEASE_LAPSED = "lease_lapsed", "lease lapsed (viewer gone)"
     WORKER_LOST = "worker_lost", "worker lost"
+    TOO_SLOW = "too_slow", "viewer too slow (not reading)"
     MAX_DURATION = "max_duration", "duration limit reached"
     ACCESS_LOST = "access_lost", "viewer lost access"
     SOURCE_GONE = "source_gone", "source gone"

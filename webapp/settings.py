@@ -182,6 +182,11 @@ STREAM_LEASE_SECONDS = env_int("STREAM_LEASE_SECONDS", 20, minimum=3, maximum=30
 STREAM_WINDOW_FRAMES = env_int("STREAM_WINDOW_FRAMES", 8, minimum=1, maximum=64)
 STREAM_BUFFER_LINES = env_int("STREAM_BUFFER_LINES", 20000, minimum=100)
 STREAM_MAX_LAG_BYTES = env_int("STREAM_MAX_LAG_BYTES", 64 * 1024 * 1024, minimum=65536)
+# Bytes Daphne may hold for one viewer that does not read its socket: above the first, its
+# credit is held back (the lag stays on disk); above the second, the stream ends with 4408.
+STREAM_SEND_BUFFER_BYTES = env_int("STREAM_SEND_BUFFER_BYTES", 4 * 1024 * 1024, minimum=65536)
+STREAM_MAX_BUFFER_BYTES = env_int("STREAM_MAX_BUFFER_BYTES", 48 * 1024 * 1024,
+                                  minimum=1024 * 1024, maximum=64 * 1024 * 1024)
 STREAM_HEARTBEAT_SECONDS = 2
 STREAM_WORKER_LOST_SECONDS = env_int("STREAM_WORKER_LOST_SECONDS", 7, minimum=3)
 TAIL_MAX_BACKLOG = 5000

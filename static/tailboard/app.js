@@ -1,9 +1,18 @@
 // The dashboard: panes side by side, the page URL that records them, keyboard shortcuts.
+import { kindOfSource, optionNames } from "./kinds.js";
 import { DEFAULT_CAP } from "./logview.js";
 import { Pane, defaultSpec } from "./pane.js";
 
 const MIN_CAP = 100;
 const MAX_CAP = 200000;
+const PANE_KEYS = ["filter", "hl"];
+
+/** The option names of the kind of source value `src` ("tailf:3"), from the pane template. */
+function kindOptionNames(src) {
+  const template = document.getElementById("pane-template");
+  const kind = kindOfSource(src);
+  return template && kind ? optionNames(template.content, kind.url) : [];
+}
 
 /** Encode pane specs as the page hash: one `p` parameter per pane, defaults left out. */
 export function encodePanes(specs) {
@@ -12,8 +21,7 @@ export function encodePanes(specs) {
   for (const spec of specs) {
     const params = new URLSearchParams();
     params.set("src", spec.src);
-    const keys = spec.src.startsWith("feeds:") ? ["entries"] : ["lines", "grep"];
-    for (const key of [...keys, "filter", "hl", "cap"]) {
+    for (const key of [...kindOptionNames(spec.src), ...PANE_KEYS, "cap"]) {
       if (String(spec[key]) !== String(defaults[key])) params.set(key, spec[key]);
     }
     if (!spec.wrap) params.set("wrap", "0");
@@ -29,7 +37,8 @@ export function decodePanes(hash) {
   return top.getAll("p").map((value) => {
     const params = new URLSearchParams(value);
     const spec = defaultSpec();
-    for (const key of ["src", "lines", "grep", "entries", "filter", "hl"]) {
+    if (params.has("src")) spec.src = params.get("src");
+    for (const key of [...kindOptionNames(spec.src), ...PANE_KEYS]) {
       if (params.has(key)) spec[key] = params.get(key);
     }
     const cap = Number(params.get("cap"));
@@ -37,7 +46,7 @@ export function decodePanes(hash) {
     spec.wrap = params.get("wrap") !== "0";
     spec.run = params.get("run") === "1";
     return spec;
-  }).filter((spec) => /^(tailf|feeds):\d+$/.test(spec.src));
+  }).filter((spec) => kindOfSource(spec.src) !== null);
 }
 
 class Board {

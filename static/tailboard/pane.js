@@ -1,6 +1,9 @@
 // One pane: a source with its options, Start/Stop, the status badge, and its LogView.
 import { formatCount, formatRate, t } from "./i18n.js";
 import { DEFAULT_CAP, LogView, unseenLines } from "./logview.js";
+import {
+  allOptionFields, fieldValue, kindByUrl, optionDefaults, optionFields, setFieldValue,
+} from "./kinds.js";
 import { compileFilter, compileHighlights } from "./matchers.js";
 import { RateMeter } from "./sparkline.js";
 import { Stream, streamUrl } from "./stream.js";
@@ -17,8 +20,9 @@ export function closeReason(code) {
 
 /** Options a pane is opened with; everything a link must carry to reopen it. */
 export function defaultSpec() {
-  return { src: "", lines: "50", grep: "", entries: "10", filter: "", hl: "", wrap: true,
-    run: false, cap: DEFAULT_CAP };
+  const template = document.getElementById("pane-template");
+  const options = template ? optionDefaults(template.content) : {};
+  return { src: "", ...options, filter: "", hl: "", wrap: true, run: false, cap: DEFAULT_CAP };
 }
 
 export class Pane {
@@ -35,9 +39,7 @@ export class Pane {
     const $ = (selector) => this.el.querySelector(selector);
     this.form = $(".pane-form");
     this.source = $(".source");
-    this.linesInput = $(".lines");
-    this.grepInput = $(".grep");
-    this.entriesInput = $(".entries");
+    this.optionInputs = allOptionFields(this.el);
     this.startButton = $(".start");
     this.stopButton = $(".stop");
     this.status = $(".status");
@@ -80,9 +82,9 @@ export class Pane {
     }
     if (spec.src) this.source.value = spec.src;
     else this.source.selectedIndex = this.source.options.length ? 0 : -1;
-    this.linesInput.value = spec.lines;
-    this.grepInput.value = spec.grep;
-    this.entriesInput.value = spec.entries;
+    for (const input of this.optionInputs) {
+      if (spec[input.name] !== undefined) setFieldValue(input, String(spec[input.name]));
+    }
     this.filterInput.value = spec.filter;
     this.highlightInput.value = spec.hl;
     this.setWrap(spec.wrap !== false);
@@ -93,9 +95,13 @@ export class Pane {
 
   /** The spec of this pane now (for the page URL). */
   spec() {
-    return { src: this.source.value, lines: this.linesInput.value, grep: this.grepInput.value,
-      entries: this.entriesInput.value, filter: this.filterInput.value,
-      hl: this.highlightInput.value, wrap: this.wrapButton.getAttribute("aria-pressed") === "true",
+    const options = {};
+    for (const input of this.optionInputs) {
+      if (!(input.name in options)) options[input.name] = fieldValue(input);
+    }
+    return { src: this.source.value, ...options, ...this.options(false),
+      filter: this.filterInput.value, hl: this.highlightInput.value,
+      wrap: this.wrapButton.getAttribute("aria-pressed") === "true",
       run: this.stream !== null, cap: this.cap };
   }
 
@@ -103,9 +109,7 @@ export class Pane {
     const changed = () => this.board.changed();
     this.form.addEventListener("submit", (event) => { event.preventDefault(); this.start(); });
     this.source.addEventListener("change", () => { this.syncKind(); changed(); });
-    for (const input of [this.linesInput, this.grepInput, this.entriesInput]) {
-      input.addEventListener("change", changed);
-    }
+    for (const input of this.optionInputs) input.addEventListener("change", changed);
     this.stopButton.addEventListener("click", () => this.stop());
     this.retryButton.addEventListener("click", () => this.stream?.retryNow());
     this.el.querySelector(".close").addEventListener("click", () => this.board.close(this));
@@ -128,6 +132,7 @@ export class Pane {
     this.el.addEventListener("pointerdown", () => this.board.activate(this));
   }
 
+  /** The URL segment of the chosen source's kind ("tailf", "feeds", …). */
   get kind() { return this.source.value.split(":")[0]; }
   get sourceId() { return this.source.value.split(":")[1]; }
   get sourceName() {
@@ -138,8 +143,9 @@ export class Pane {
   syncKind() {
     const kind = this.kind;
     this.el.dataset.kind = kind;
-    for (const el of this.el.querySelectorAll(".opt-log")) el.hidden = kind !== "tailf";
-    for (const el of this.el.querySelectorAll(".opt-feed")) el.hidden = kind !== "feeds";
+    for (const group of this.el.querySelectorAll(".kind-options")) {
+      group.hidden = group.dataset.kind !== kind;
+    }
     this.el.setAttribute("aria-label", t("pane_label", { n: this.number, source: this.sourceName }));
     this.output.setAttribute("aria-label", t("output_label", { source: this.sourceName }));
   }
@@ -188,7 +194,8 @@ export class Pane {
   }
 
   updateCounts() {
-    const held = t(this.kind === "feeds" ? "held_entries" : "held_lines",
+    const kind = kindByUrl(this.kind);
+    const held = t(kind && !kind.resumable ? "held_entries" : "held_lines",
       { n: formatCount(this.view.lines) });
     if (held !== this.shown.held) this.heldLabel.textContent = this.shown.held = held;
     if (!this.view.follow) {
@@ -215,9 +222,7 @@ export class Pane {
     const live = this.stream !== null;
     this.startButton.disabled = live || !this.source.value;
     this.stopButton.disabled = !live;
-    for (const input of [this.source, this.linesInput, this.grepInput, this.entriesInput]) {
-      input.disabled = live;
-    }
+    for (const input of [this.source, ...this.optionInputs]) input.disabled = live;
     if (state !== "reconnecting") {
       this.retryAt = 0;
       this.countdown.textContent = "";
@@ -225,13 +230,14 @@ export class Pane {
     }
   }
 
+  /** The query options of the chosen kind: its named inputs (a resume asks for more backlog). */
   options(resuming) {
-    if (this.kind === "feeds") return { entries: this.entriesInput.value };
-    const lines = Number(this.linesInput.value) || 0;
-    return {
-      lines: resuming ? Math.max(lines, RESUME_BACKLOG) : this.linesInput.value,
-      grep: this.grepInput.value,
-    };
+    const options = {};
+    for (const input of optionFields(this.el, this.kind)) options[input.name] = fieldValue(input);
+    if (resuming && kindByUrl(this.kind)?.resumable && "lines" in options) {
+      options.lines = Math.max(Number(options.lines) || 0, RESUME_BACKLOG);
+    }
+    return options;
   }
 
   /** Open the stream of the chosen source. */
@@ -268,7 +274,7 @@ export class Pane {
   handlers() {
     return {
       connecting: ({ resuming }) => {
-        this.resume = resuming && this.kind === "tailf" ? { lines: [] } : null;
+        this.resume = resuming && kindByUrl(this.kind)?.resumable ? { lines: [] } : null;
         this.wasResumed = resuming;
         this.setStatus("connecting", resuming ? t("state_reconnecting") : t("state_connecting"));
       },
@@ -344,7 +350,7 @@ export class Pane {
     this.resume = null;
     const held = this.view.tail(RESUME_BACKLOG);
     let { lines, gap } = unseenLines(held, backlog);
-    if (!held.length) lines = lines.slice(-(Number(this.linesInput.value) || 0) || lines.length);
+    if (!held.length) lines = lines.slice(-(Number(this.options(false).lines) || 0) || lines.length);
     this.view.addNotice(`— ${gap ? t("reconnected_gap") : t("reconnected")}`, gap ? "dropped" : "info");
     if (lines.length) this.view.addLines(lines);
   }

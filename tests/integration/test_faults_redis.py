@@ -8,7 +8,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.harness import started_installation
+from tests.harness import STAFF_HEALTHZ, started_installation
 from tests.integration.conftest import Client, open_stream
 from webapp import embedded
 
@@ -90,12 +90,12 @@ async def test_redis_restart_mid_stream_shows_status_error_and_a_reconnect_works
 def test_healthz_answers_503_while_redis_is_down_and_200_when_it_is_back(installation):
     harness = installation
     url = harness.web.base_url + "/healthz"
-    healthy = httpx.get(url, timeout=15)
+    healthy = httpx.get(url, headers=STAFF_HEALTHZ, timeout=15)
     assert healthy.status_code == 200, healthy.text
     stop_redis(harness)
     try:
         started = time.monotonic()
-        down = httpx.get(url, timeout=15)
+        down = httpx.get(url, headers=STAFF_HEALTHZ, timeout=15)
         took = time.monotonic() - started
     finally:
         start_redis(harness)
@@ -107,5 +107,5 @@ def test_healthz_answers_503_while_redis_is_down_and_200_when_it_is_back(install
     assert body["checks"]["channel_layer"].startswith("error")
     print(f"healthz with Redis down: {down.status_code} in {took:.1f} s: {body['checks']}")
     assert took < 8
-    back = harness.wait_for(lambda: httpx.get(url, timeout=15).status_code == 200, 20, 0.5)
-    assert back, httpx.get(url, timeout=15).text
+    back = harness.wait_for(lambda: httpx.get(url, headers=STAFF_HEALTHZ, timeout=15).status_code == 200, 20, 0.5)
+    assert back, httpx.get(url, headers=STAFF_HEALTHZ, timeout=15).text

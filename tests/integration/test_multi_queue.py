@@ -5,7 +5,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.harness import started_installation
+from tests.harness import STAFF_HEALTHZ, started_installation
 from tests.integration.conftest import Client, open_stream
 
 
@@ -43,7 +43,7 @@ async def test_each_source_streams_on_the_worker_of_its_queue(two_hosts, tmp_pat
     assert await stream_once(system, source_b, "from b", log_b) == system.worker_b.hostname
 
     system.stop(system.worker_b)
-    health = httpx.get(system.web.base_url + "/healthz", timeout=10).json()
+    health = httpx.get(system.web.base_url + "/healthz", headers=STAFF_HEALTHZ, timeout=10).json()
     missing = {s["name"] for s in health["sources_without_worker"]}
     assert "app-on-b" in missing and "app-on-a" not in missing
     page = httpx.get(system.web.base_url + "/", headers={"Cookie": system.admin_cookie},

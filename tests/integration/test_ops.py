@@ -11,7 +11,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.harness import ROOT, started_installation
+from tests.harness import ROOT, STAFF_HEALTHZ, started_installation
 from tests.integration.conftest import Client, open_stream
 
 PER_USER = 2
@@ -197,7 +197,8 @@ async def test_limits_refuse_with_4429_and_say_which_limit(installation, log_sou
 def test_healthz_reports_each_check_and_the_workers_per_queue(installation, tmp_path):
     harness = installation
     harness.add_log("orphan", tmp_path / "orphan.log", "--queue", "tailf.nobody")
-    response = httpx.get(harness.web.base_url + "/healthz", timeout=15)
+    response = httpx.get(harness.web.base_url + "/healthz", headers=STAFF_HEALTHZ,
+                         timeout=15)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     body = response.json()
@@ -209,3 +210,16 @@ def test_healthz_reports_each_check_and_the_workers_per_queue(installation, tmp_
     assert body["workers_online"]["tailf"] == 1
     assert [s["name"] for s in body["sources_without_worker"]] == ["orphan"]
     assert isinstance(body["open_streams"], int)
+
+
+def test_healthz_tells_anonymous_callers_only_the_status(installation, tmp_path):
+    harness = installation
+    harness.add_log("secret-source", tmp_path / "secret.log", "--queue", "tailf.hidden",
+                    "--group", "restricted")
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        response = httpx.get(harness.web.base_url + "/healthz", headers=headers, timeout=15)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+        assert "secret-source" not in response.text and "tailf" not in response.text
+    staff = httpx.get(harness.web.base_url + "/healthz", headers=STAFF_HEALTHZ, timeout=15)
+    assert "secret-source" in staff.text

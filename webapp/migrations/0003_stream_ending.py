@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='stream',
             name='ending',
-            field=models.CharField(blank=True, choices=[('viewer_stop', 'stopped by the viewer'), ('disconnect', 'viewer disconnected'), ('admin_stop', 'stopped by an administrator'), ('lease_lapsed', 'lease lapsed (viewer gone)'), ('worker_lost', 'worker lost'), ('max_duration', 'duration limit reached'), ('access_lost', 'viewer lost access'), ('source_gone', 'source gone'), ('source_ended', 'the stream ended'), ('error', 'error')], db_index=True, max_length=20),
+            field=models.CharField(blank=True, choices=[('viewer_stop', 'stopped by the viewer'), ('disconnect', 'viewer disconnected'), ('admin_stop', 'stopped by an administrator'), ('lease_lapsed', 'lease lapsed (viewer gone)'), ('worker_lost', 'worker lost'), ('too_slow', 'viewer too slow (not reading)'), ('max_duration', 'duration limit reached'), ('access_lost', 'viewer lost access'), ('source_gone', 'source gone'), ('source_ended', 'the stream ended'), ('error', 'error')], db_index=True, max_length=20),
         ),
         migrations.AlterField(
             model_name='stream',

@@ -23,11 +23,13 @@ from django.conf import settings
 
 from webapp.streams import access, leases, protocol, records, workers
 from webapp.streams.aio import cancel_and_wait
+from webapp.streams.backpressure import SendGauge
 from webapp.streams.options import OptionError, source_id
 from webapp.streams.records import Ending
 
 log = logging.getLogger("tailboard.streams")
 
+DRAIN_CHECK_SECONDS = 0.05
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 ConnectionError, TimeoutError)
 
@@ -75,6 +77,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.worker = ""
         self.finished = False
         self.lines_sent = 0
+        self.gauge = None
+        self.credit = -1
+        self.draining = None
 
     async def __call__(self, scope, receive, send):
         """Run the consumer; a failure under a live stream is told to the viewer and logged.
@@ -82,6 +87,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         Channels lets an exception from the channel layer's receive end the consumer, and
         Daphne then closes the socket with 1011 without a word; the viewer is told instead.
         """
+        self.gauge = SendGauge(send)
         try:
             await super().__call__(scope, receive, send)
         except Exception as exc:
@@ -203,12 +209,50 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 "ignored a message the server does not understand"))
 
     async def forward_ack(self, seq):
-        """Pass the viewer's credit on to the task."""
-        if self.ack_channel and not self.finished and seq >= 0:
-            try:
-                await self.channel_layer.send(self.ack_channel, protocol.ack_event(seq))
-            except Exception as exc:
-                log.warning("stream %s: could not forward an ack: %s", self.stream_id, exc)
+        """Pass the viewer's credit on to the task, unless the viewer's socket is backed up.
+
+        While Daphne holds more than STREAM_SEND_BUFFER_BYTES for this viewer (it does not
+        read, whether or not it acks), the credit waits here, so the task waits too and the
+        lag stays on disk.
+        """
+        if not self.ack_channel or self.finished or seq < 0:
+            return
+        self.credit = max(self.credit, seq)
+        if self.draining is not None:
+            return
+        if self.gauge.pending() > settings.STREAM_SEND_BUFFER_BYTES:
+            self.draining = asyncio.create_task(self.wait_for_drain())
+            self.helpers.append(self.draining)
+            return
+        await self.send_credit()
+
+    async def send_credit(self):
+        """Send the credit gathered so far to the task."""
+        try:
+            await self.channel_layer.send(self.ack_channel, protocol.ack_event(self.credit))
+        except Exception as exc:
+            log.warning("stream %s: could not forward an ack: %s", self.stream_id, exc)
+
+    async def wait_for_drain(self):
+        """Hold the credit until the viewer's socket takes what Daphne holds for it."""
+        low = settings.STREAM_SEND_BUFFER_BYTES // 2
+        while not self.finished:
+            pending = self.gauge.pending()
+            if pending > settings.STREAM_MAX_BUFFER_BYTES:
+                return await self.too_slow(pending)
+            if pending <= low:
+                self.draining = None
+                return await self.send_credit()
+            await asyncio.sleep(DRAIN_CHECK_SECONDS)
+
+    async def too_slow(self, pending):
+        """End a stream whose viewer does not read its socket (4408)."""
+        message = (f"viewer too slow: {pending // (1024 * 1024)} MiB waiting for this "
+                   "connection; reconnect to catch up")
+        log.warning("stream %s: %s", self.stream_id, message)
+        await self.finish(Ending.TOO_SLOW, message)
+        await self.send_message(protocol.status("error", message, code=protocol.CLOSE_TOO_SLOW))
+        await self.close(protocol.CLOSE_TOO_SLOW)
 
     async def stream_hello(self, event):
         """The task has started: remember its ack channel and watch its heartbeat."""
@@ -249,6 +293,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
         await self.send(text_data=event["text"])
         self.lines_sent += event.get("lines", 0)
+        pending = self.gauge.pending()
+        if pending > settings.STREAM_MAX_BUFFER_BYTES:
+            return await self.too_slow(pending)
         if "seq" in event and not self.client_acks:
             await self.forward_ack(event["seq"])
         if "close" in event:
