@@ -60,7 +60,7 @@ async def expect_admin_stop(client, harness, task_id):
     assert await asyncio.to_thread(harness.wait_for, lambda: harness.task_end(task_id), 3)
     assert await asyncio.to_thread(
         harness.wait_for, lambda: task_id not in harness.active_task_ids(harness.worker), 3)
-    assert record(harness, task_id) == "admin"
+    assert record(harness, task_id) == "admin_stop"
 
 
 async def test_streams_lists_open_streams_with_user_source_worker_and_task(installation,
@@ -160,7 +160,7 @@ async def test_admin_shows_open_streams_stops_them_and_keeps_the_history(install
                 "index": "0", "csrfmiddlewaretoken": admin.cookies["csrftoken"]})
             assert stop.status_code in (200, 302)
             await expect_admin_stop(client, harness, queued["task_id"])
-        history = await admin.get("/admin/webapp/stream/?state=ended&ending=admin")
+        history = await admin.get("/admin/webapp/stream/?state=ended&ending=admin_stop")
         assert history.status_code == 200
         assert f'value="{queued["stream"]}"' in history.text
         assert "viewer" in history.text

@@ -92,7 +92,7 @@ async def test_no_query_parameter_becomes_a_path(system, tmp_path):
     decoy = tmp_path / "decoy.log"
     decoy.write_text("decoy line\n")
     source = system.add_log("param-test", real)
-    query = f"lines=5&path={decoy}&file={decoy}&source={decoy}&filename={decoy}"
+    query = f"lines=5&path={decoy}&source={decoy}&filename={decoy}&name={decoy}"
     async with open_stream(system, f"/ws/tailf/{source}/?{query}") as socket:
         client = Client(socket)
         task_id = (await client.status("queued"))["task_id"]
