@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "webapp",
     "tailf",
     "feeds",
+    # Further source kinds: each is one app that registers its kind (docs/architecture.md).
+    *env_list("TAILBOARD_EXTRA_APPS"),
     "axes",
 ]
 
