@@ -425,3 +425,50 @@ def test_a_non_staff_or_inactive_session_is_refused(metrics_settings, flags):
 def test_writing_methods_are_refused(metrics_settings):
     response = Client().post("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert response.status_code == 405
+
+
+def test_the_documented_scrape_config_and_alert_rules_use_only_exposed_metrics():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    scrape, rules = blocks
+    job = scrape["scrape_configs"][0]
+    assert job["metrics_path"] == "/metrics" and job["authorization"]["type"] == "Bearer"
+    exposed = {"tailboard_" + name for name in ("open_streams", "sources_enabled",
+                                                 "workers_online", "metrics_source_up")}
+    for found in metrics.METRICS.values():
+        suffixes = ("_total",) if found.type == "counter" else ("_bucket", "_sum", "_count")
+        exposed |= {f"tailboard_{found.name}{suffix}" for suffix in suffixes}
+    alerts = rules["groups"][0]["rules"]
+    assert {"TailboardNoWorkerForQueue", "TailboardStreamsRefusedAtLimit",
+            "TailboardDroppedLines"} <= {rule["alert"] for rule in alerts}
+    for rule in alerts:
+        used = set(re.findall(r"tailboard_\w+", rule["expr"]))
+        assert used and used <= exposed, (rule["alert"], used - exposed)
+
+
+def test_a_redis_that_never_answers_costs_a_scrape_seconds_not_minutes(sources, settings):
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        settings.REDIS_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        settings.METRICS_TOKEN = TOKEN
+        started = time.monotonic()
+        response = get_metrics(Client(), HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert response.status_code == 200
+    assert took < metrics_view.READ_TIMEOUT_SECONDS + 2
+    parsed = families(response.content)
+    assert samples(parsed["tailboard_metrics_source_up"]) == {
+        (("source", "database"),): 1, (("source", "redis"),): 0, (("source", "workers"),): 0}
+    assert "tailboard_sources_enabled" in parsed
