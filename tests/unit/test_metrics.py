@@ -1,5 +1,6 @@
 """The shared metrics: record functions on a real Redis, the exposition text, /metrics auth."""
 
+import asyncio
 import logging
 import math
 import multiprocessing
@@ -80,7 +81,6 @@ def test_counters_add_up_across_sync_and_async_writers(redis_client, aclient):
                                                                "queue": "feeds"}, 4)
         await aclient.aclose()
 
-    import asyncio
     asyncio.run(more())
     series = metrics.snapshot(redis_client)
     assert series["lines_sent"] == {("log", "tailf"): 43}
