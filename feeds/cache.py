@@ -16,6 +16,7 @@ from redis.exceptions import LockError
 from feeds.fetch import FETCH_DEADLINE
 from feeds.sandbox import PARSE_TIMEOUT
 from feeds.upstream import FeedState
+from webapp import metrics
 
 PREFIX = "tailboard:feed:v1:"
 LOCK_SECONDS = int(FETCH_DEADLINE + PARSE_TIMEOUT + 10)
@@ -77,6 +78,8 @@ class SharedFeed:
                     if state is None or self.clock() >= state.due_at(interval):
                         state = await self.upstream.refresh(url, state, interval)
                         await self.store(state, interval)
+                        await metrics.arecord(self.redis, "feed_fetches",
+                                              {"result": metrics.feed_fetch_result(state)})
                     return state
                 finally:
                     try:

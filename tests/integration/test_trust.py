@@ -183,3 +183,38 @@ async def test_a_viewer_that_never_reads_keeps_daphne_bounded(installation, tmp_
             assert told
         except ConnectionClosed:
             assert socket.close_code == 4408
+
+
+async def test_refused_connects_leave_no_redis_connection_behind(installation, tmp_path):
+    harness = installation
+    log = tmp_path / "refuse.log"
+    log.write_text("r\n")
+    source = harness.add_log("refuse-me", log)
+
+    async def refused(path):
+        async with open_stream(harness, path) as socket:
+            client = Client(socket)
+            error = await client.status("error")
+            await closed_code(client)
+            return error["code"]
+
+    held = [await open_stream(harness, f"/ws/tailf/{source}/?lines=0") for _ in range(8)]
+    try:
+        for socket in held:
+            await Client(socket).status("queued")
+        warm = await refused(f"/ws/tailf/{source}/?lines=-1")
+        assert warm == 4400
+        await asyncio.sleep(0.5)
+        before = len(harness.redis.client_list())
+        codes = []
+        for n in range(100):
+            path = [f"/ws/tailf/{424242 + n}/", f"/ws/tailf/{source}/?grep=(",
+                    f"/ws/tailf/{source}/?lines=0"][n % 3]
+            codes.append(await refused(path))
+        await asyncio.sleep(0.5)
+        after = len(harness.redis.client_list())
+    finally:
+        for socket in held:
+            await socket.close()
+    assert set(codes) == {4400, 4404, 4429}
+    assert after <= before + 2, (before, after)

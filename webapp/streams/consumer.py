@@ -21,6 +21,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from webapp import metrics
 from webapp.streams import access, leases, protocol, records, workers
 from webapp.streams.aio import cancel_and_wait
 from webapp.streams.backpressure import SendGauge
@@ -80,6 +81,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.gauge = None
         self.credit = -1
         self.draining = None
+        self.tally = metrics.Tally()
+        self.connected_at = time.monotonic()
+        self.running_seen = False
 
     async def __call__(self, scope, receive, send):
         """Run the consumer; a failure under a live stream is told to the viewer and logged.
@@ -115,6 +119,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         """Accept, then authorize and start the stream or close with a code."""
         await self.accept()
+        self.redis = leases.async_client()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.refuse(protocol.CLOSE_NOT_LOGGED_IN, "not logged in")
@@ -131,7 +136,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except OptionError as exc:
             return await self.refuse(protocol.CLOSE_BAD_OPTION, f"bad option: {exc}")
         self.user, self.source = user, source
-        self.redis = leases.async_client()
         await self.start(options)
 
     async def find_source(self, raw_id):
@@ -185,6 +189,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 return await self.end_access(lost)
             await leases.arenew(self.redis, self.task_id, self.channel_name, self.user.pk,
                                 self.lines_sent)
+            await self.tally.aflush(self.redis)
 
     async def end_access(self, lost):
         """End a stream whose viewer lost access (4403) or whose source went away (4410)."""
@@ -291,8 +296,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if event.get("worker") and self.stream_id:
             self.worker = event["worker"]
             await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
+            if not self.running_seen:
+                self.running_seen = True
+                await metrics.aobserve(self.redis, "connect_to_running_seconds", self.labels(),
+                                       time.monotonic() - self.connected_at)
         await self.send(text_data=event["text"])
         self.lines_sent += event.get("lines", 0)
+        self.count(event)
         pending = self.gauge.pending()
         if pending > settings.STREAM_MAX_BUFFER_BYTES:
             return await self.too_slow(pending)
@@ -302,6 +312,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.finish(event.get("ending", Ending.SOURCE_ENDED), event.get("reason", ""),
                               revoke=False)
             await self.close(event["close"])
+
+    def labels(self):
+        """The metric labels of this stream: its kind and its source's queue."""
+        return {"kind": self.kind.slug, "queue": self.source.queue}
+
+    def count(self, event):
+        """Add a relayed frame's lines, entries and drops to the metrics tally."""
+        for field, name in (("lines", "lines_sent"), ("entries", "entries_sent"),
+                            ("dropped", "dropped_lines")):
+            if event.get(field):
+                self.tally.add(name, self.labels(), event[field])
 
     async def stream_stop(self, event):
         """Stop on behalf of an administrator or a limit, telling the viewer why."""
@@ -320,6 +341,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         log.warning("refused %s stream %s for %s: %s %s", self.kind.slug,
                     self.scope["url_route"]["kwargs"].get("source_id"), self.scope.get("user"),
                     code, message)
+        await metrics.arecord(self.redis, "streams_refused",
+                              {"kind": self.kind.slug, "code": str(code)})
         await self.finish(Ending.ERROR, message, revoke=False)
         await self.send_message(protocol.status("error", message, code=code))
         await self.close(code)
@@ -355,6 +378,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(records.end)(self.stream_id, ending, detail,
                                                       self.lines_sent)
             log.info("stream %s ended: %s %s", self.stream_id, ending, detail)
+            await metrics.arecord(self.redis, "stream_ends",
+                                  {"kind": self.kind.slug, "ending": str(ending)})
+            await self.tally.aflush(self.redis)
         if self.redis is not None:
             await self.redis.aclose()
             self.redis = None

@@ -115,6 +115,10 @@ def frame_event(message, final=False, reason="", close_code=None, ending=None):
             event["ending"] = str(ending)
     if message.get("type") == "status" and message.get("worker"):
         event["worker"] = message["worker"]
+    elif message.get("type") == "entries":
+        event["entries"] = len(message["entries"])
+    elif message.get("type") == "dropped":
+        event["dropped"] = message["count"]
     return event
 
 
