@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from webapp.streams import control
 from webapp.streams.aio import duration_text
-from webapp.streams.kinds import all_kinds
+from webapp.streams.kinds import on_register
 from webapp.models import Stream
 
 
@@ -136,12 +136,11 @@ class SourceAdmin(admin.ModelAdmin):
         return super().get_queryset(request).visible_to(request.user)
 
 
-def register_sources(site=admin.site):
-    """Register an admin for every registered source kind's model."""
-    for kind in all_kinds():
-        if not site.is_registered(kind.source_model):
-            site.register(kind.source_model, type(f"{kind.source_model.__name__}Admin",
-                                                  (SourceAdmin,), {"kind": kind}))
+def register_source(kind, site=admin.site):
+    """Register the admin of one source kind's model (once)."""
+    if not site.is_registered(kind.source_model):
+        site.register(kind.source_model, type(f"{kind.source_model.__name__}Admin",
+                                              (SourceAdmin,), {"kind": kind}))
 
 
-register_sources()
+on_register(register_source)

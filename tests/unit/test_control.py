@@ -196,3 +196,31 @@ def test_admin_never_adds_edits_or_deletes_streams(admin_client, viewer, log_sou
     assert page.status_code == 403
     stream.refresh_from_db()
     assert stream.worker == ""
+
+
+def test_staff_see_in_the_admin_only_the_sources_they_may_view(client, viewer, log_source):
+    from django.contrib.auth.models import Group, Permission
+
+    from tailf.models import LogSource
+
+    hidden = LogSource.objects.create(name="payroll", path="/var/log/payroll/secret.log")
+    hidden.groups.add(Group.objects.create(name="finance"))
+    staff = User.objects.create_user("auditor", password="x", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_logsource"))
+    staff.groups.add(Group.objects.get(name="ops"))
+    client.force_login(staff)
+    listing = client.get("/admin/tailf/logsource/").content.decode()
+    assert "app" in listing and "/var/log/app.log" in listing
+    assert "payroll" not in listing and "secret.log" not in listing
+    assert client.get(f"/admin/tailf/logsource/{hidden.pk}/change/").status_code in (302, 404)
+
+
+def test_the_admin_refuses_a_log_path_outside_the_log_roots(admin_client, settings):
+    settings.LOG_ROOTS = ["/var/log"]
+    page = admin_client.post("/admin/tailf/logsource/add/", {
+        "name": "shadow", "path": "/etc/shadow", "queue": "tailf", "encoding": "utf-8",
+        "enabled": "on"})
+    assert page.status_code == 200 and "LOG_ROOTS" in page.content.decode()
+    from tailf.models import LogSource
+
+    assert not LogSource.objects.filter(name="shadow").exists()

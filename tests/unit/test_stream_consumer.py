@@ -115,6 +115,7 @@ async def test_lapsed_lease_frees_the_stream_slot(fakes, viewer, log_source, set
 async def test_queued_status_carries_the_task_id_and_starts_the_task(fakes, viewer, log_source):
     communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/?lines=7&grep=ERR")
     assert message["state"] == "queued" and message["task_id"]
+    await task_channel(fakes)
     name, task_id, kwargs, queue = fakes.started[0]
     assert (name, task_id, queue) == ("tailf.tail_file", message["task_id"], "tailf")
     assert kwargs["options"] == {"lines": 7, "grep": "ERR"}
@@ -173,8 +174,12 @@ async def test_lines_relayed_are_counted_published_with_the_lease_and_recorded_a
         await get_channel_layer().send(channel, protocol.data_frame_event(text, seq, count))
         relayed = json.loads(await communicator.receive_from())
         assert relayed["type"] == "lines" and len(relayed["lines"]) == count
-    await asyncio.sleep(leases.refresh_interval() + 0.5)
-    assert int(leases.sync_client().get(leases.sent_key(message["task_id"]))) == 7
+    key = leases.sent_key(message["task_id"])
+    for _ in range(int((leases.refresh_interval() + 2) / 0.05)):
+        if leases.sync_client().get(key) is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert int(leases.sync_client().get(key)) == 7
     await communicator.disconnect()
     stream = await Stream.objects.aget(task_id=message["task_id"])
     assert stream.lines_sent == 7 and stream.ended is not None

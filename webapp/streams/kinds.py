@@ -56,6 +56,7 @@ class Kind:
 
 
 _KINDS = {}
+_LISTENERS = []
 
 
 def register(kind):
@@ -67,7 +68,19 @@ def register(kind):
     from webapp.streams.task import task_for
 
     task_for(kind)
+    for listener in _LISTENERS:
+        listener(kind)
     return kind
+
+
+def on_register(listener):
+    """Call `listener(kind)` for every kind registered so far and every one registered later.
+
+    Apps whose ready() runs before the kinds' apps (the admin's autodiscovery) use this.
+    """
+    _LISTENERS.append(listener)
+    for kind in list(_KINDS.values()):
+        listener(kind)
 
 
 def all_kinds():
