@@ -76,6 +76,11 @@ class Board {
     return pane;
   }
 
+  /** The page URL that opens one pane with `spec` (a link to a view, e.g. around a line). */
+  hrefFor(spec) {
+    return `${window.location.pathname}${window.location.search}#${encodePanes([spec])}`;
+  }
+
   /** Open a pane on the first source no pane shows yet. */
   add() {
     const open = new Set(this.panes.map((pane) => pane.source.value));
@@ -157,6 +162,9 @@ function shortcuts(board) {
     } else if (event.key === " " && !target.closest("button, a, summary")) {
       event.preventDefault();
       pane.toggleFollow();
+    } else if (event.key === "n" || event.key === "N" || event.key === "p") {
+      event.preventDefault();
+      pane.search.jump(event.key === "n" ? 1 : -1);
     } else if (event.key === "End") {
       event.preventDefault();
       pane.view.resume();
