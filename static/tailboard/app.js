@@ -22,6 +22,7 @@ export function encodePanes(specs) {
     const params = new URLSearchParams();
     params.set("src", spec.src);
     for (const key of [...kindOptionNames(spec.src), ...PANE_KEYS, "cap"]) {
+      if (spec[key] === undefined || spec[key] === null) continue;
       if (String(spec[key]) !== String(defaults[key])) params.set(key, spec[key]);
     }
     if (!spec.wrap) params.set("wrap", "0");
