@@ -83,14 +83,60 @@ def engine_count(path):
     return done[3]
 
 
-def measure_websocket_search(source_id, pattern):
-    """End-to-end figure: open `/ws/tailf/<source_id>/?search=<pattern>` on a running system,
-    time from open to the `progress` frame with `"done": true`, and return (seconds, matches).
+def measure_websocket_search(source_id, pattern, path=None, harness=None):
+    """End-to-end figure through the real stack: open `/ws/tailf/<id>/?search=<pattern>`.
 
-    To be filled in when the search is wired into the task and the consumer (see
-    bench/tail_bench.py and tests/harness.py for starting Redis, a worker and Daphne).
+    Starts an installation (Redis, a prefork worker, Daphne; tests/harness.py) unless
+    `harness` is given, adds `path` as a log source when `source_id` is None, connects with
+    the admin's session cookie and the page's Origin, acknowledges every frame like the
+    dashboard, and times from just before the connect to the first `matches` frame and to
+    the `progress` frame with `"done": true`. Prints both; returns (seconds to done, matches).
     """
-    raise NotImplementedError("WebSocket search is not wired into the task yet")
+    import asyncio
+    import json
+    from urllib.parse import quote
+
+    from websockets.asyncio.client import connect
+
+    if harness is None:
+        from tests.harness import started_installation
+
+        with tempfile.TemporaryDirectory(prefix="search-bench-stack-") as workdir, \
+                started_installation(Path(workdir), workers=({"concurrency": 2},)) as system:
+            return measure_websocket_search(source_id, pattern, path, system)
+    if source_id is None:
+        source_id = harness.add_log("search-bench", path)
+    base = harness.web.base_url
+    url = f"ws{base[4:]}/ws/tailf/{source_id}/?search={quote(pattern)}"
+
+    async def run():
+        started = time.perf_counter()
+        first, received = None, 0
+        async with connect(url, additional_headers={"Origin": base,
+                                                    "Cookie": harness.admin_cookie},
+                           max_size=2 ** 21, open_timeout=30) as socket:
+            await socket.send('{"action":"ack","seq":-1}')
+            while True:
+                message = json.loads(await asyncio.wait_for(socket.recv(), 900))
+                if isinstance(message.get("seq"), int):
+                    await socket.send('{"action":"ack","seq":%d}' % message["seq"])
+                kind = message.get("type")
+                if kind == "matches":
+                    received += len(message["matches"])
+                    if first is None:
+                        first = time.perf_counter() - started
+                elif kind == "progress" and message.get("done"):
+                    return time.perf_counter() - started, first, message["matches"], received
+                elif kind == "status" and message.get("state") in ("error", "stopped"):
+                    raise RuntimeError(f"search stream ended early: {message}")
+
+    done, first, count, received = asyncio.run(run())
+    if received != count:
+        raise RuntimeError(f"progress counted {count} matches but {received} arrived")
+    first_text = "no match" if first is None else f"{first:.3f}s"
+    print(f"  websocket search: open -> first match {first_text}, open -> done {done:.3f}s "
+          f"({count} matches)", flush=True)
+    return done, count
 
 
 def main():
@@ -122,7 +168,7 @@ def main():
             rows.append((name, count, best, median, log.stat().st_size))
             print(f"  {name}: {best:.3f}s", flush=True)
         try:
-            seconds, count = measure_websocket_search(None, PATTERN)
+            seconds, count = measure_websocket_search(None, PATTERN, log)
             rows.append(("websocket search (plain)", count, seconds, seconds,
                          log.stat().st_size))
         except NotImplementedError as exc:

@@ -22,6 +22,7 @@ export function encodePanes(specs) {
     const params = new URLSearchParams();
     params.set("src", spec.src);
     for (const key of [...kindOptionNames(spec.src), ...PANE_KEYS, "cap"]) {
+      if (spec[key] === undefined || spec[key] === null) continue;
       if (String(spec[key]) !== String(defaults[key])) params.set(key, spec[key]);
     }
     if (!spec.wrap) params.set("wrap", "0");
@@ -74,6 +75,11 @@ class Board {
     if (spec.run) pane.start();
     this.changed();
     return pane;
+  }
+
+  /** The page URL that opens one pane with `spec` (a link to a view, e.g. around a line). */
+  hrefFor(spec) {
+    return `${window.location.pathname}${window.location.search}#${encodePanes([spec])}`;
   }
 
   /** Open a pane on the first source no pane shows yet. */
@@ -157,6 +163,9 @@ function shortcuts(board) {
     } else if (event.key === " " && !target.closest("button, a, summary")) {
       event.preventDefault();
       pane.toggleFollow();
+    } else if (event.key === "n" || event.key === "N" || event.key === "p") {
+      event.preventDefault();
+      pane.search.jump(event.key === "n" ? 1 : -1);
     } else if (event.key === "End") {
       event.preventDefault();
       pane.view.resume();

@@ -31,3 +31,17 @@ export function t(key, params = {}) {
   const text = strings.has(key) ? strings.get(key) : key;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
+
+/** Format a byte count for people: 950 B, 12.3 KB, 4.5 MB, 1.20 GB (decimal units). */
+export function formatBytes(n) {
+  const value = Math.max(0, Number(n) || 0);
+  if (value < 1000) return `${Math.round(value)} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let scaled = value / 1000;
+  let unit = 0;
+  while (scaled >= 1000 && unit < units.length - 1) {
+    scaled /= 1000;
+    unit += 1;
+  }
+  return `${scaled.toFixed(scaled < 10 ? 2 : scaled < 100 ? 1 : 0)} ${units[unit]}`;
+}

@@ -2,7 +2,9 @@
 // their rows in the DOM, rendered in requestAnimationFrame batches with a time budget, so a
 // firehose never blocks the page. Follow mode, the pause buffer, filter and highlights live here.
 import { entryNode, entryText } from "./entries.js";
+import { fileTag } from "./files.js";
 import { highlightSegments, leadingTimestamp, lineLevel } from "./matchers.js";
+import { matchNode, numberedNode } from "./matchrows.js";
 
 export const DEFAULT_CAP = 10000;
 const CHUNK_ROWS = 200;
@@ -10,7 +12,13 @@ const FRAME_BUDGET_MS = 8;
 const BOTTOM_SLACK_PX = 24;
 
 function countsAsLine(record) {
-  return record.kind === "line" || record.kind === "entry";
+  return record.kind !== "notice" && record.kind !== "dropped" && record.kind !== "error"
+    && record.kind !== "info";
+}
+
+function filtered(record) {
+  return record.kind === "line" || record.kind === "entry" || record.kind === "match"
+    || record.kind === "numbered";
 }
 
 /** A queue that drops from the front in O(1) (amortised). */
@@ -34,8 +42,12 @@ class Deque {
 
 /** One pane's output: call addLines/addNotice/addEntries; it renders when the page can. */
 export class LogView {
-  constructor(output, { cap = DEFAULT_CAP, onUpdate = () => {}, onFollow = () => {}, signal } = {}) {
+  constructor(output, { cap = DEFAULT_CAP, onUpdate = () => {}, onFollow = () => {}, signal,
+    hrefFor = () => "" } = {}) {
     this.output = output;
+    this.hrefFor = hrefFor;
+    this.hiddenFiles = new Set();
+    this.anchor = null;
     this.cap = cap;
     this.onUpdate = onUpdate;
     this.onFollow = onFollow;
@@ -53,7 +65,7 @@ export class LogView {
     // Only a person scrolling pauses or resumes: layout changes (resizes, more panes) scroll too.
     this.intentUntil = 0;
     this.dragging = false;
-    const intent = () => { this.intentUntil = performance.now() + 800; };
+    const intent = () => { this.intentUntil = performance.now() + 800; this.anchor = null; };
     output.addEventListener("scroll", () => this.scrolled(), { passive: true });
     output.addEventListener("wheel", (event) => {
       intent();
@@ -75,8 +87,14 @@ export class LogView {
     signal?.addEventListener("abort", () => resized.disconnect());
   }
 
-  /** Scroll to the newest row. */
+  /** Scroll to the newest row (or keep the row revealed by reveal() in view). */
   stick() {
+    if (this.anchor && this.anchor.isConnected) {
+      this.anchor.scrollIntoView({ block: "center" });
+      this.autoTop = this.output.scrollTop;
+      return;
+    }
+    this.anchor = null;
     this.output.scrollTop = this.output.scrollHeight;
     this.autoTop = this.output.scrollTop;
   }
@@ -84,12 +102,23 @@ export class LogView {
   /** Lines held now (not counting notices). */
   get lines() { return this.lineCount; }
 
-  /** Take a batch of log lines; the Promise settles once they are rendered (or set aside). */
-  addLines(lines) {
+  /** Keep `row` in view (centred) while records arrive, until a person scrolls or resumes. */
+  reveal(row) {
+    this.anchor = row;
+    this.stick();
+  }
+
+  /**
+   * Take a batch of log lines (of `file` in a multi-file stream); the Promise settles once
+   * they are rendered (or set aside).
+   */
+  addLines(lines, file) {
     const start = Math.max(0, lines.length - this.cap);
     const records = [];
     for (let i = start; i < lines.length; i += 1) {
-      records.push({ n: this.nextN++, kind: "line", text: String(lines[i]) });
+      const record = { n: this.nextN++, kind: "line", text: String(lines[i]) };
+      if (file) record.file = String(file);
+      records.push(record);
     }
     if (!this.follow) this.newWhilePaused += lines.length;
     return this.take(records, lines.length - start);
@@ -98,6 +127,26 @@ export class LogView {
   /** Show a notice inline: kind is "notice", "dropped", "error" or "info". */
   addNotice(text, kind = "notice") {
     return this.take([{ n: this.nextN++, kind, text }], 0);
+  }
+
+  /**
+   * Take search matches of one file ({line_no, line, before, after}), or with `numbered` the
+   * lines of a view around `target` (line numbers shown, the target marked).
+   */
+  addMatches(file, items, { numbered = false, target = 0 } = {}) {
+    const records = items.slice(-this.cap).map((item) => {
+      const lineNo = Number(item.line_no) || 0;
+      const record = { n: this.nextN++, kind: numbered ? "numbered" : "match", file: String(file),
+        lineNo, text: String(item.line ?? "") };
+      if (numbered) record.target = lineNo === target;
+      else {
+        record.before = Array.isArray(item.before) ? item.before.map(String) : [];
+        record.after = Array.isArray(item.after) ? item.after.map(String) : [];
+      }
+      return record;
+    });
+    if (!this.follow) this.newWhilePaused += records.length;
+    return this.take(records, records.length);
   }
 
   /** Take feed entries (oldest first). */
@@ -157,7 +206,7 @@ export class LogView {
     while (this.pending.length) {
       const record = this.pending.shift();
       done = record.n;
-      if (record.kind !== "line" && record.kind !== "entry" || !this.filter || this.filter.test(record.text)) {
+      if (this.shows(record)) {
         const row = this.row(record);
         if (room > 0) {
           (newChunk ? newChunk : fragment).appendChild(row);
@@ -180,6 +229,13 @@ export class LogView {
     this.settle(this.pending.length ? done : Infinity);
     if (this.pending.length) this.schedule();
     this.onUpdate();
+  }
+
+  /** Whether a record passes the filter and the hidden files. */
+  shows(record) {
+    if (!filtered(record)) return true;
+    if (record.file && this.hiddenFiles.has(record.file)) return false;
+    return !this.filter || this.filter.test(record.text);
   }
 
   /** Resolve the render promises of records up to `n`. */
@@ -217,12 +273,21 @@ export class LogView {
       node.tbN = record.n;
       return node;
     }
+    if (record.kind === "match" || record.kind === "numbered") {
+      const decorate = (element, text) => this.fill(element, text);
+      const node = record.kind === "match"
+        ? matchNode(record, decorate, this.hrefFor(record.file, record.lineNo))
+        : numberedNode(record, decorate);
+      node.tbN = record.n;
+      return node;
+    }
     const row = document.createElement("div");
     row.tbN = record.n;
     if (record.kind === "line") {
       const text = record.text;
       const level = lineLevel(text);
       row.className = level ? `line lvl-${level}` : "line";
+      if (record.file) row.appendChild(fileTag(record.file));
       const stamp = leadingTimestamp(text);
       if (stamp) {
         const span = document.createElement("span");
@@ -276,6 +341,12 @@ export class LogView {
     this.rerender();
   }
 
+  /** Hide the records of these files (a Set of paths). */
+  setHiddenFiles(files) {
+    this.hiddenFiles = files;
+    this.rerender();
+  }
+
   /** Highlight with compiled rules ([{regex, colour}]). */
   setRules(rules) {
     this.rules = rules;
@@ -302,6 +373,7 @@ export class LogView {
 
   /** Render what arrived while paused and stick to the bottom again. */
   resume() {
+    this.anchor = null;
     if (this.follow) return;
     this.setFollow(true);
     this.schedule();

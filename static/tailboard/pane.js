@@ -4,7 +4,9 @@ import { DEFAULT_CAP, LogView, unseenLines } from "./logview.js";
 import {
   allOptionFields, fieldValue, kindByUrl, optionDefaults, optionFields, setFieldValue,
 } from "./kinds.js";
+import { FileToggles } from "./files.js";
 import { compileFilter, compileHighlights } from "./matchers.js";
+import { SearchPanel, aroundFields } from "./search.js";
 import { RateMeter } from "./sparkline.js";
 import { Stream, streamUrl } from "./stream.js";
 
@@ -63,7 +65,16 @@ export class Pane {
       signal: this.lifetime.signal,
       onUpdate: () => this.updateCounts(),
       onFollow: (on) => this.showFollow(on),
+      hrefFor: (file, lineNo) => this.search.linkFor(file, lineNo),
     });
+    this.files = new FileToggles($(".files-bar"), (hidden) => this.view.setHiddenFiles(hidden));
+    this.search = new SearchPanel(this, {
+      aroundSpec: (file, lineNo) => ({ ...defaultSpec(), src: this.source.value,
+        ...aroundFields(file, lineNo), hl: this.highlightInput.value, run: true }),
+      hrefFor: (spec) => this.board.hrefFor(spec),
+    });
+    this.warning = "";
+    this.worker = "";
     this.shown = { held: "", newLines: "" };
     this.apply(spec);
     this.wire();
@@ -91,6 +102,7 @@ export class Pane {
     this.syncKind();
     this.applyFilter(false);
     this.applyHighlights(false);
+    this.search?.syncChip();
   }
 
   /** The spec of this pane now (for the page URL). */
@@ -219,6 +231,7 @@ export class Pane {
     this.el.dataset.state = state;
     this.badge.textContent = badge;
     this.message.textContent = message;
+    this.badge.title = state === "warning" ? message : "";
     const live = this.stream !== null;
     this.startButton.disabled = live || !this.source.value;
     this.stopButton.disabled = !live;
@@ -230,10 +243,18 @@ export class Pane {
     }
   }
 
-  /** The query options of the chosen kind: its named inputs (a resume asks for more backlog). */
+  /**
+   * The query options of the chosen kind: its named inputs (a resume asks for more backlog).
+   * A field with data-requires="NAME" is left out while field NAME is empty.
+   */
   options(resuming) {
     const options = {};
-    for (const input of optionFields(this.el, this.kind)) options[input.name] = fieldValue(input);
+    const fields = optionFields(this.el, this.kind);
+    for (const input of fields) options[input.name] = fieldValue(input);
+    for (const input of fields) {
+      const needs = input.dataset.requires;
+      if (needs && !options[needs]) options[input.name] = "";
+    }
     if (resuming && kindByUrl(this.kind)?.resumable && "lines" in options) {
       options.lines = Math.max(Number(options.lines) || 0, RESUME_BACKLOG);
     }
@@ -251,6 +272,8 @@ export class Pane {
     const kind = this.kind;
     const id = this.sourceId;
     this.seen.clear();
+    this.warning = "";
+    this.files.reset();
     this.meter.reset((n) => t("rate", { n: formatRate(n) }));
     this.stream = new Stream((resuming) => streamUrl(kind, id, this.options(resuming)), this.handlers());
     this.stream.start();
@@ -276,17 +299,22 @@ export class Pane {
       connecting: ({ resuming }) => {
         this.resume = resuming && kindByUrl(this.kind)?.resumable ? { lines: [] } : null;
         this.wasResumed = resuming;
+        this.warning = "";
+        this.search.begin(resuming);
         this.setStatus("connecting", resuming ? t("state_reconnecting") : t("state_connecting"));
       },
       status: (message) => this.onStatus(message),
-      lines: (lines) => {
-        if (this.state === "running") this.meter.add(lines.length);
+      lines: (lines, file) => {
+        if (this.state === "running" || this.state === "warning") this.meter.add(lines.length);
+        if (file) this.files.add(file);
         if (this.resume) {
           this.resume.lines = this.resume.lines.concat(lines).slice(-5000);
           return undefined;
         }
-        return this.view.addLines(lines);
+        return this.view.addLines(lines, file);
       },
+      matches: (message) => this.search.matches(message),
+      progress: (message) => this.search.progress(message),
       notice: (text) => { this.view.addNotice(`— ${text}`, "notice"); },
       dropped: (count) => {
         this.view.addNotice(t("dropped", { n: formatCount(count) }), "dropped");
@@ -323,7 +351,14 @@ export class Pane {
       case "running":
         this.lastError = "";
         this.finishResume();
-        this.setStatus("running", t("running_on", { host: message.worker || "?" }), text);
+        if (message.worker) this.worker = String(message.worker);
+        // A warning stays until a status says `"warning": null` (the stream recovered).
+        if ("warning" in message) this.warning = message.warning ? String(message.warning) : "";
+        if (this.warning) {
+          this.setStatus("warning", t("state_warning", { host: this.worker || "?" }), this.warning);
+        } else {
+          this.setStatus("running", t("running_on", { host: this.worker || "?" }), text);
+        }
         break;
       case "stopped":
         this.setStatus("stopped", t("state_stopped"), text);
