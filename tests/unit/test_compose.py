@@ -120,7 +120,7 @@ def test_every_worker_mounts_its_logs_read_only(workers):
 def test_log_roots_are_exactly_the_workers_read_only_log_mounts(workers):
     for name, service in workers.items():
         roots = service["environment"]["LOG_ROOTS"].split(":")
-        mounts = [volume.split(":")[1] for volume in service["volumes"]]
+        mounts = [volume.rsplit(":", 2)[1] for volume in service["volumes"]]
         assert all(any(mount == root or mount.startswith(root + "/") for root in roots)
                    for mount in mounts), (name, roots, mounts)
         assert "/var/log" not in roots and "/" not in roots
