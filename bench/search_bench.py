@@ -8,7 +8,6 @@ and the ratio to grep (best of `--runs`; page cache warm for everyone).
 """
 
 import argparse
-import os
 import random
 import shutil
 import statistics

@@ -52,3 +52,20 @@ def log_source(viewer):
     source = LogSource.objects.create(name="app", path="/var/log/app.log")
     source.groups.add(Group.objects.get(name="ops"))
     return source
+
+
+@pytest.fixture
+def follower(tmp_path):
+    """Factory: `follower(path, **options)`, a Follower confined to tmp_path, closed after."""
+    from tailf.follow import Follower
+
+    made = []
+
+    def make(path, **options):
+        options.setdefault("roots", [str(tmp_path)])
+        made.append(Follower(str(path), **options))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()

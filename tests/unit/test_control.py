@@ -136,7 +136,7 @@ def test_admin_lists_open_streams_with_user_source_and_worker(admin_client, view
 
 def test_admin_shows_lines_sent_live_for_open_streams_and_recorded_for_ended_ones(
         admin_client, viewer, log_source, ops):
-    live = open_record(viewer, log_source, "t-live")
+    open_record(viewer, log_source, "t-live")
     leases.sync_client().set(leases.sent_key("t-live"), b"4242")
     done = open_record(viewer, log_source, "t-done")
     records.end(done.pk, Ending.VIEWER_STOP, "", 977)

@@ -9,21 +9,6 @@ from tailf import follow as follow_module
 from tailf.follow import CUT_MARKER, MAX_READ_PER_POLL, Follower
 
 
-@pytest.fixture
-def follower(tmp_path):
-    """Factory: `follower(path, **options)` confined to tmp_path; all are closed afterwards."""
-    made = []
-
-    def make(path, **options):
-        options.setdefault("roots", [str(tmp_path)])
-        made.append(Follower(str(path), **options))
-        return made[-1]
-
-    yield make
-    for each in made:
-        each.close()
-
-
 def write(path, data, mode="ab"):
     """Append (or write) bytes or text to a file."""
     with open(path, mode) as handle:

@@ -9,21 +9,6 @@ import pytest
 from tailf.follow import Follower
 
 
-@pytest.fixture
-def follower(tmp_path):
-    """Factory for Followers confined to tmp_path, closed afterwards."""
-    made = []
-
-    def make(path, **options):
-        options.setdefault("roots", [str(tmp_path)])
-        made.append(Follower(str(path), **options))
-        return made[-1]
-
-    yield make
-    for each in made:
-        each.close()
-
-
 def append(path, text):
     """Append text to a file."""
     with open(path, "a") as handle:

@@ -2,23 +2,7 @@
 
 import os
 
-import pytest
 
-from tailf.follow import Follower
-
-
-@pytest.fixture
-def follower(tmp_path):
-    """Factory for Followers confined to tmp_path, closed afterwards."""
-    made = []
-
-    def make(path, **options):
-        made.append(Follower(str(path), roots=[str(tmp_path)], **options))
-        return made[-1]
-
-    yield make
-    for each in made:
-        each.close()
 
 
 def lines_of(events):

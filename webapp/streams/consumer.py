@@ -26,7 +26,7 @@ from webapp.streams import access, leases, protocol, records, workers
 from webapp.streams.aio import cancel_and_wait
 from webapp.streams.backpressure import SendGauge
 from webapp.streams.options import OptionError, source_id
-from webapp.streams.records import Ending
+from webapp.models import Ending
 
 log = logging.getLogger("tailboard.streams")
 

@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from webapp.models import Ending, Stream
+from webapp.models import Stream
 
 
 
