@@ -235,3 +235,38 @@ async def test_ids_int_would_accept_but_are_not_plain_digits_get_4404(fakes, vie
 
     await refused_with(viewer, f"/ws/tailf/{quote(raw_id)}/", 4404)
     assert fakes.started == []
+
+
+@pytest.mark.parametrize("error, text, retry", [
+    (ValueError("a plain bug"), "server error; see the server log", True),
+    (__import__("redis").exceptions.ConnectionError("Connection refused"),
+     "lost contact with Redis: Connection refused", True),
+])
+async def test_a_failure_under_a_live_stream_says_honestly_what_failed(
+        fakes, viewer, log_source, monkeypatch, error, text, retry):
+    from channels.layers import get_channel_layer
+    from webapp.streams import protocol, records
+
+    def broken(stream_id, worker):
+        raise error
+
+    import logging
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logging.getLogger("tailboard.streams").addHandler(handler)
+    monkeypatch.setattr(records, "set_worker", broken)
+    communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    channel = await task_channel(fakes)
+    await get_channel_layer().send(channel, protocol.frame_event(
+        protocol.status("running", "following app", worker="w1")))
+    told = json.loads(await communicator.receive_from())
+    assert told == {"type": "status", "state": "error", "message": text, "retry": retry}
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4500}
+    stream = await Stream.objects.aget(task_id=message["task_id"])
+    assert stream.ending == "error" and stream.ended is not None
+    assert fakes.revoked == [message["task_id"]]
+    logging.getLogger("tailboard.streams").removeHandler(handler)
+    errors = [record for record in seen if record.levelno >= logging.ERROR]
+    assert errors and (errors[0].exc_info is not None) == isinstance(error, ValueError)
