@@ -259,7 +259,7 @@ class Harness:
         """Drop this installation's PostgreSQL database, or stop the server it started."""
         if self.own_postgres:
             self.own_postgres.stop()
-        elif self.postgres and self.database_url.startswith("postgres"):
+        elif self.postgres and getattr(self, "database_url", "").startswith("postgres"):
             self.postgres.drop_database(self.database_url)
         self.postgres = self.own_postgres = None
 
