@@ -27,13 +27,50 @@ METRICS_TOKEN = "test-metrics-token-" + "m" * 20
 STAFF_HEALTHZ = {"Authorization": f"Bearer {HEALTHZ_TOKEN}"}
 
 
-class Harness:
-    """A Tailboard installation in a temp folder, with its processes."""
+DATABASES = ("sqlite", "postgres")
 
-    def __init__(self, workdir, **env):
+
+class Databases:
+    """Which database new installations get: a SQLite file each, or a PostgreSQL database each.
+
+    The integration tests switch `databases` (below) per test module; a harness created while
+    "postgres" is in use gets a fresh database on the shared `server`, or on a server of its own
+    when there is none.
+    """
+
+    def __init__(self):
+        self.kind = "sqlite"
+        self.server = None
+
+    @contextlib.contextmanager
+    def using(self, kind, server=None):
+        """Make new installations use this kind (and PostgreSQL server) inside the block."""
+        if kind not in DATABASES:
+            raise ValueError(f"unknown database {kind!r}; expected one of {DATABASES}")
+        previous = self.kind, self.server
+        self.kind, self.server = kind, server
+        try:
+            yield
+        finally:
+            self.kind, self.server = previous
+
+
+databases = Databases()
+
+
+class Harness:
+    """A Tailboard installation in a temp folder, with its processes.
+
+    `database` is "sqlite" or "postgres"; by default the one `databases` has in use.
+    """
+
+    def __init__(self, workdir, database=None, **env):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.processes = []
+        self.database = database or databases.kind
+        self.postgres = self.own_postgres = None
+        self.database_url = env.pop("DATABASE_URL", None) or self._create_database()
         self.redis_port = embedded.free_port()
         self.redis_process = embedded.start_redis(self.redis_port, self.workdir / "redis")
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
@@ -44,7 +81,7 @@ class Harness:
             "DEBUG": "0",
             "SECRET_KEY": SECRET,
             "REDIS_URL": self.redis_url,
-            "DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
+            "DATABASE_URL": self.database_url,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_ROOTS": f"{self.workdir}:{tempfile.gettempdir()}",
             "HEALTHZ_TOKEN": HEALTHZ_TOKEN,
@@ -57,7 +94,28 @@ class Harness:
         }
         self.redis = redis.Redis.from_url(self.redis_url)
         self.celery = Celery(broker=self.redis_url)
-        self.manage("migrate", "--noinput")
+        try:
+            self.manage("migrate", "--noinput")
+        except BaseException:
+            self.close()
+            raise
+
+    def _create_database(self):
+        """Make this installation's empty database; return its DATABASE_URL."""
+        if self.database == "sqlite":
+            return f"sqlite:///{self.workdir / 'db.sqlite3'}"
+        if self.database != "postgres":
+            raise ValueError(f"unknown database {self.database!r}; expected one of {DATABASES}")
+        from tests.postgres import PostgresServer
+
+        self.postgres = databases.server
+        if self.postgres is None:
+            self.postgres = self.own_postgres = PostgresServer()
+        try:
+            return self.postgres.create_database()
+        except BaseException:
+            self._drop_database()
+            raise
 
     def manage(self, *args, check=True):
         """Run `manage.py ARGS` in this installation; return its stdout."""
@@ -202,6 +260,15 @@ class Harness:
             self.redis_process.wait(10)
         except subprocess.TimeoutExpired:
             self.redis_process.kill()
+        self._drop_database()
+
+    def _drop_database(self):
+        """Drop this installation's PostgreSQL database, or stop the server it started."""
+        if self.own_postgres:
+            self.own_postgres.stop()
+        elif self.postgres and getattr(self, "database_url", "").startswith("postgres"):
+            self.postgres.drop_database(self.database_url)
+        self.postgres = self.own_postgres = None
 
 
 @contextlib.contextmanager

@@ -1,10 +1,80 @@
-"""Fixtures for integration tests: one real Redis + prefork worker + Daphne per module."""
+"""Fixtures for integration tests: one real Redis + prefork worker + Daphne per module.
 
+Every integration test runs twice: once on SQLite and once on PostgreSQL (test ids end in
+`[sqlite]` / `[postgres]`; `-k sqlite` or `-k postgres` picks one).
+"""
+
+import functools
 import json
+import os
 import time
 
 import pytest
 from websockets.asyncio.client import connect
+
+from tests.harness import DATABASES, databases
+
+
+def in_ci():
+    """Tell whether this run is CI's (`CI` set to anything but empty, 0 or false)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the session (skipped where there is none, failed in CI)."""
+    from tests.postgres import PostgresServer, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        reason = ("PostgreSQL binaries not found in /usr/lib/postgresql/*/bin, on PATH or in "
+                  "PG_BIN_DIR (apt-get install postgresql)")
+        if in_ci():
+            pytest.fail(reason + ": .ci/run must install Debian's postgresql", pytrace=False)
+        pytest.skip(reason)
+    server = PostgresServer(bin_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def database(request):
+    """The database kind this run of the integration tests uses: "sqlite" or "postgres"."""
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    return request.param, server
+
+
+class InstallationDatabase:
+    """The database kind in use for one test module, and the fixtures that must go with it."""
+
+    def __init__(self, kind, request):
+        self.kind = kind
+        self.request = request
+
+    def tie(self, fixturedef, request):
+        """Tear this fixture down whenever the database kind is torn down."""
+        self.request.addfinalizer(functools.partial(fixturedef.finish, request=request))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def installation_database(database, request):
+    """Make every installation a test module starts use the current database kind."""
+    kind, server = database
+    with databases.using(kind, server):
+        yield InstallationDatabase(kind, request)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    """Tie each module/class fixture (e.g. `system`) to the database kind it was built on.
+
+    Otherwise a module's `[sqlite]` installation would be reused by its `[postgres]` tests: a
+    fixture that does not itself request `database` is not rebuilt when that changes.
+    """
+    if (fixturedef.scope in ("module", "class") and fixturedef.argname != "installation_database"
+            and "installation_database" in request.fixturenames):
+        request.getfixturevalue("installation_database").tie(fixturedef, request)
+    return (yield)
 
 
 
