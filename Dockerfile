@@ -17,7 +17,7 @@ RUN groupadd --system --gid 10001 tailboard \
 WORKDIR /app
 
 COPY requirements.txt .
-RUN pip install -r requirements.txt "psycopg[binary]==3.3.9"
+RUN pip install -r requirements.txt
 
 # The code and the collected static files stay owned by root: the app user can read, not change them.
 COPY . .
