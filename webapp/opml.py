@@ -15,7 +15,7 @@ import defusedxml
 import defusedxml.ElementTree
 
 # Characters XML 1.0 cannot carry at all (not even escaped): dropped on export.
-NOT_XML = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF])
+NOT_XML = dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF])
 MAX_BYTES = 10 * 1024 * 1024
 MAX_FEEDS = 10000
 

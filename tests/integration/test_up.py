@@ -90,7 +90,7 @@ class Up:
     def pids(self):
         """The pid of each child, as `up` printed it."""
         return {name: int(pid) for name, pid in
-                re.findall(r"^started (\w+) \(pid (\d+)\)", self.output(), re.M)}
+                re.findall(r"^started (\w+) \(pid (\d+)\)", self.output(), re.MULTILINE)}
 
     def stop_and_check(self, signum, to_group=False, timeout=60):
         """Send the signal, then prove a clean, ordered, complete stop; return the output."""
@@ -108,7 +108,7 @@ class Up:
         assert "Traceback" not in output
         assert "could not withdraw worker" not in output
         assert f"{signal.Signals(signum).name} received" in output
-        stopped = re.findall(r"^stopped (\w+) \(pid \d+\)", output, re.M)
+        stopped = re.findall(r"^stopped (\w+) \(pid \d+\)", output, re.MULTILINE)
         assert stopped == [name for name in STOP_ORDER if name in pids], output
         for name, pid in pids.items():
             assert not Path(f"/proc/{pid}").exists() or group_members(pid) == [], (name, pid)
