@@ -207,3 +207,43 @@ def test_other_host_warns_about_production_and_still_serves(up):
     assert "docs/deploy.md" in run.output()
     assert "listening on 0.0.0.0" in run.output()
     run.stop_and_check(signal.SIGTERM)
+
+
+def test_stop_signal_during_startup_still_stops_what_was_started(tmp_path):
+    """TERM while `up` is still starting children: exit 0, every started child gone."""
+    run = Up(tmp_path, "--no-demo")
+    try:
+        deadline = time.monotonic() + 120
+        while "started worker" not in run.output():
+            assert time.monotonic() < deadline and run.process.poll() is None, run.output()
+            time.sleep(0.05)
+        run.process.send_signal(signal.SIGTERM)
+        assert run.process.wait(60) == 0, run.output()
+        assert "Traceback" not in run.output()
+        for name, pid in run.pids().items():
+            assert group_members(pid) == [], f"{name} outlived up"
+    finally:
+        if run.process.poll() is None:
+            run.kill()
+
+
+def test_a_child_that_cannot_start_stops_the_others_and_fails(tmp_path):
+    """Web cannot bind its port: `up` says so, stops the rest in order, exits non-zero."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = Up(tmp_path, "--no-demo", "--port", str(port))  # the last --port wins
+        try:
+            code = run.process.wait(120)
+        finally:
+            if run.process.poll() is None:
+                run.kill()
+    output = run.output()
+    assert code != 0
+    assert "web exited with code" in output
+    assert re.findall(r"^stopped (\w+) ", output, re.MULTILINE) == ["web", "worker", "redis"]
+    for name, pid in run.pids().items():
+        assert group_members(pid) == [], f"{name} outlived up"
