@@ -6,6 +6,8 @@ selected streams", goes through webapp.streams.control, so the viewer is told wh
 
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from webapp.streams import control
 from webapp.streams.aio import duration_text
@@ -36,8 +38,10 @@ class StateFilter(admin.SimpleListFilter):
 class StreamAdmin(admin.ModelAdmin):
     """Who watched what, on which worker, from when to when, and how it ended."""
 
-    list_display = ("id", "state", "username", "source", "worker", "started", "ended",
-                    "duration", "sent", "ending", "end_reason")
+    # Few, narrow columns so the list fits a laptop screen (the end time is in the record,
+    # the reason is cut with the full text on hover); templates/admin/webapp/stream/ wraps.
+    list_display = ("id", "state", "username", "source", "worker", "started", "duration",
+                    "sent", "how_ended")
     list_display_links = ("id",)
     list_filter = (StateFilter, "ending", "kind", "queue")
     search_fields = ("username", "source_name", "task_id", "worker")
@@ -61,6 +65,15 @@ class StreamAdmin(admin.ModelAdmin):
     def duration(self, obj):
         """How long the stream has been or was open."""
         return duration_text(((obj.ended or timezone.now()) - obj.started).total_seconds())
+
+    @admin.display(description="how it ended", ordering="ending")
+    def how_ended(self, obj):
+        """The typed ending and its detail, cut to a short line (the whole text on hover)."""
+        if obj.ended is None:
+            return "-"
+        label = obj.get_ending_display() or "-"
+        text = f"{label}: {obj.end_reason}" if obj.end_reason else label
+        return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(60))
 
     @admin.display(description="lines sent", ordering="lines_sent")
     def sent(self, obj):

@@ -101,3 +101,61 @@ def test_stop_of_a_stream_that_is_not_open_is_an_error(streams, which):
     stream_id = streams[2].pk if which == "ended" else 999999
     with pytest.raises(CommandError, match=f"no open stream with id {stream_id}"):
         run("stop", str(stream_id))
+
+
+@pytest.fixture
+def ended(db):
+    """Four ended streams (newest last) and one open one; no Redis needed for history."""
+    user = User.objects.create_user("bob")
+    source = LogSource.objects.create(name="app", path="/var/log/app.log")
+    made = []
+    for n, (ending, detail, lines) in enumerate([
+            (Ending.VIEWER_STOP, "", 10), (Ending.WORKER_LOST, "worker w1@h silent 8 s", 20),
+            (Ending.ADMIN_STOP, "", 30), (Ending.TOO_SLOW, "4408 after 48 MiB", 40)]):
+        stream = records.create(user, "log", source, {}, f"task-{n}", f"chan-{n}")
+        records.end(stream.pk, ending, detail, lines)
+        made.append(stream)
+    records.create(user, "log", source, {}, "task-open", "chan-open")
+    return made
+
+
+def test_history_lists_ended_streams_newest_first_with_their_typed_ending(ended):
+    lines = run("history").splitlines()
+    assert lines[0].split() == ["id", "user", "source", "started", "duration", "lines",
+                                "ending", "detail"]
+    assert [line.split()[0] for line in lines[1:]] == [str(s.pk) for s in reversed(ended)]
+    assert "too_slow" in lines[1] and "4408 after 48 MiB" in lines[1] and " 40 " in lines[1]
+    assert "worker_lost" in lines[3] and "worker w1@h silent 8 s" in lines[3]
+    assert "task-open" not in run("history", "--json")
+
+
+def test_history_filters_by_ending_and_limits(ended):
+    only = json.loads(run("history", "--ending", "worker_lost", "--json"))
+    assert [(i["id"], i["ending"], i["end_reason"], i["lines_sent"]) for i in only] == [
+        (ended[1].pk, "worker_lost", "worker w1@h silent 8 s", 20)]
+    newest = json.loads(run("history", "--limit", "2", "--json"))
+    assert [i["id"] for i in newest] == [ended[3].pk, ended[2].pk]
+    assert set(newest[0]) >= {"id", "user", "source", "started", "ended", "worker", "task_id",
+                              "lines_sent", "ending", "end_reason"}
+
+
+def test_history_without_matches_says_so(ended):
+    assert run("history", "--ending", "max_duration").strip() == \
+        "no ended streams with ending max_duration"
+
+
+@pytest.mark.parametrize("args", [("--ending", "exploded"), ("--limit", "0"),
+                                  ("--limit", "x")])
+def test_history_refuses_unknown_endings_and_bad_limits(ended, args):
+    with pytest.raises(CommandError):
+        run("history", *args)
+
+
+def test_history_table_neutralises_terminal_escapes_in_details(ended):
+    records.end(records.create(User.objects.get(username="bob"), "log",
+                               LogSource.objects.get(name="app"), {}, "t-esc", "c").pk,
+                Ending.ERROR, "bad \x1b[2J\x1b]0;pwned\x07 name\nnext")
+    output = run("history", "--limit", "1")
+    assert "\x1b" not in output and "\x07" not in output
+    assert "bad \\x1b[2J\\x1b]0;pwned\\x07 name\\x0anext" in output
+    assert len(output.strip().splitlines()) == 2

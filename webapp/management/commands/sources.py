@@ -1,12 +1,16 @@
-"""`manage.py sources`: add, list and remove log and feed sources."""
+"""`manage.py sources`: add, list and remove log and feed sources; import and export OPML."""
 
 import json
+import os
+import sys
+import tempfile
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from webapp import opml
 from webapp.streams.kinds import all_kinds, get
 
 
@@ -30,10 +34,11 @@ def as_dict(kind, source):
 class Command(BaseCommand):
     """Add, list and remove log and feed sources."""
 
-    help = "Manage log and feed sources: add-log, add-feed, list, remove."
+    help = ("Manage log and feed sources: add-log, add-feed, list, remove, import-opml, "
+            "export-opml.")
 
     def add_arguments(self, parser):
-        """Declare the add-log, add-feed, list and remove subcommands."""
+        """Declare the add-<kind>, list, remove, import-opml and export-opml subcommands."""
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         for kind in all_kinds():
             add = sub.add_parser(f"add-{kind.slug}",
@@ -54,6 +59,18 @@ class Command(BaseCommand):
         remove.add_argument("kind", choices=[kind.slug for kind in all_kinds()])
         remove.add_argument("id", type=int)
 
+        opml_in = sub.add_parser("import-opml", help="Add every feed of an OPML file, or none.")
+        opml_in.add_argument("file", help="OPML file (- reads stdin).")
+        opml_in.add_argument("--group", action="append", dest="groups", metavar="GROUP",
+                             help="Group allowed to view the feeds (repeatable; created if "
+                                  "missing). OPML categories never grant access.")
+        opml_in.add_argument("--queue", help="Celery queue serving these feeds.")
+        opml_in.add_argument("--interval", type=int, help="Seconds between polls (min 5).")
+
+        opml_out = sub.add_parser("export-opml", help="Write all feed sources as OPML.")
+        opml_out.add_argument("file", nargs="?", default="-",
+                              help="Where to write (default: stdout).")
+
     def handle(self, *args, **options):
         """Dispatch to the chosen subcommand."""
         action = options["action"]
@@ -61,6 +78,10 @@ class Command(BaseCommand):
             self.add(get(options["kind"]), options)
         elif action == "list":
             self.list_sources(options["json"])
+        elif action == "import-opml":
+            self.import_opml(options)
+        elif action == "export-opml":
+            self.export_opml(options["file"])
         else:
             self.remove(get(options["kind"]), options["id"])
 
@@ -124,3 +145,102 @@ class Command(BaseCommand):
             raise CommandError(f"No {kind.slug} source with id {pk}.")
         source.delete()
         self.stdout.write(f"Removed {kind.slug} source {pk} ({source.name!r}).")
+
+    def feed_kind(self):
+        """Return the registered feed kind (OPML lists feeds only)."""
+        try:
+            return get("feed")
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
+
+    def import_opml(self, options):
+        """Validate every feed of the file first, then add them all in one transaction."""
+        kind = self.feed_kind()
+        model = kind.source_model
+        feeds = self.read_opml(options["file"])
+        repeated = opml.duplicates(feeds)
+        if repeated:
+            raise CommandError(f"Nothing imported: duplicate names in the file: "
+                               f"{', '.join(map(repr, repeated))}")
+        taken = set(model.objects.filter(name__in=[f.name for f in feeds])
+                    .values_list("name", flat=True))
+        if taken:
+            raise CommandError(f"Nothing imported: sources with these names exist already: "
+                               f"{', '.join(repr(f.name) for f in feeds if f.name in taken)}")
+        fields = {key: options[key] for key in ("queue", "interval") if options[key] is not None}
+        sources = []
+        for number, feed in enumerate(feeds, 1):
+            source = model(name=feed.name, url=feed.url, **fields)
+            try:
+                source.full_clean()
+            except ValidationError as exc:
+                raise CommandError(f"Nothing imported: feed {number} ({feed.name!r}, "
+                                   f"{feed.url!r}): {describe(exc)}") from None
+            sources.append(source)
+        for name in options["groups"] or []:
+            if not Group.objects.filter(name=name).exists():
+                try:
+                    Group(name=name).full_clean()
+                except ValidationError as exc:
+                    raise CommandError(f"Nothing imported: invalid group {name!r}: "
+                                       f"{describe(exc)}") from None
+        try:
+            with transaction.atomic():
+                groups = [self.group(name) for name in options["groups"] or []]
+                for source in sources:
+                    source.save()
+                    source.groups.set(groups)
+        except IntegrityError as exc:
+            raise CommandError(f"Nothing imported: a name was taken meanwhile ({exc})") from None
+        for source in sources:
+            self.stdout.write(f"Added feed source {source.name!r}: {kind.describe(source)} "
+                              f"(queue {source.queue}) id {source.pk}")
+        self.stdout.write(f"Imported {len(sources)} feed source"
+                          f"{'s' if len(sources) != 1 else ''}.")
+
+    def read_opml(self, path):
+        """Read and parse an OPML file (or stdin), turning every failure into a CommandError."""
+        try:
+            if path == "-":
+                data = opml.read_limited(sys.stdin.buffer)
+            else:
+                with open(path, "rb") as stream:
+                    data = opml.read_limited(stream)
+            return opml.parse(data)
+        except opml.OpmlError as exc:
+            raise CommandError(f"Nothing imported: {path}: {exc}") from None
+        except OSError as exc:
+            raise CommandError(f"Nothing imported: cannot read {path}: "
+                               f"{exc.strerror or exc}") from None
+
+    def export_opml(self, path):
+        """Write every feed source as OPML, under a category named after its groups."""
+        model = self.feed_kind().source_model
+        feeds = []
+        for source in model.objects.prefetch_related("groups").order_by("name"):
+            groups = ", ".join(sorted(group.name for group in source.groups.all()))
+            feeds.append(opml.Feed(name=source.name, url=source.url,
+                                   categories=(groups,) if groups else ()))
+        document = opml.render(feeds)
+        if path == "-":
+            self.stdout.write(document.decode("utf-8"), ending="")
+            return
+        self.write_atomically(path, document)
+        self.stderr.write(f"Exported {len(feeds)} feed source{'s' if len(feeds) != 1 else ''} "
+                          f"to {path}.")
+
+    def write_atomically(self, path, data):
+        """Replace the file at path in one step (a symlink there is replaced, not followed)."""
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            handle, temporary = tempfile.mkstemp(dir=folder, prefix=".opml-")
+        except OSError as exc:
+            raise CommandError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except OSError as exc:
+            os.unlink(temporary)
+            raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -1,5 +1,6 @@
-"""`manage.py up`: run the whole system on embedded defaults until Ctrl-C."""
+"""`manage.py up`: run the whole system on embedded defaults until Ctrl-C, TERM or HUP."""
 
+import ipaddress
 import os
 import secrets
 import signal
@@ -18,33 +19,97 @@ from django.core.management.base import BaseCommand, CommandError
 from webapp import embedded
 from webapp.streams.kinds import get as get_kind
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Children are stopped in this order, each waited for, so nothing that still talks to Redis
+# outlives it. Seconds each may take after TERM. A worker still running stream tasks after
+# its grace (their viewers are gone with web) gets QUIT, Celery's cold stop, then KILL.
+STOP_ORDER = ("demo", "web", "worker", "redis")
+GRACE = {"demo": 5, "web": 10, "worker": 3, "redis": 5}
+PR_SET_PDEATHSIG = 1
 
-def interrupt(signum, frame):
-    """Treat SIGTERM like Ctrl-C so every child is stopped too."""
-    raise KeyboardInterrupt
+
+class StopRequested(BaseException):
+    """A stop signal (INT, TERM or HUP) arrived (a BaseException, like KeyboardInterrupt)."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def request_stop(signum, frame):
+    """Signal handler: unwind the main loop so every child is stopped in order."""
+    raise StopRequested(signum)
+
+
+def die_with_parent():
+    """In a child before exec: get SIGTERM if `up` itself dies (Linux), so nothing is orphaned."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def is_loopback(host):
+    """Tell whether a listen address only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def group_alive(pgid):
+    """Tell whether any process is left in this process group."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def signal_group(pgid, signum):
+    """Send a signal to a whole process group; a group already gone is fine."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
 
 
 class Command(BaseCommand):
     """Start Redis if none answers, migrate, create the demo, run web + worker + demo."""
 
-    help = "Run web (Daphne), a prefork Celery worker, Redis if needed and the demo data."
+    help = ("Run web (Daphne), a prefork Celery worker, Redis if needed and the demo data; "
+            "Ctrl-C, SIGTERM or SIGHUP stops them in order (demo, web, worker, Redis).")
 
     def add_arguments(self, parser):
-        """Declare --port, --feed-port and --no-demo."""
+        """Declare --host, --port, --feed-port, --no-demo and --var-dir."""
+        parser.add_argument("--host", default="127.0.0.1",
+                            help="address Daphne listens on (default 127.0.0.1; anything "
+                                 "else: see docs/deploy.md)")
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
         parser.add_argument("--feed-port", type=int, default=8765)
         parser.add_argument("--no-demo", action="store_true", help="no demo user or sources")
+        parser.add_argument("--var-dir", type=Path, default=None,
+                            help="folder for the embedded Redis and the demo log "
+                                 "(default: var/ next to manage.py)")
 
     def handle(self, *args, **options):
-        """Run everything; Ctrl-C stops all of it."""
-        signal.signal(signal.SIGTERM, interrupt)
-        var = Path(settings.BASE_DIR) / "var"
-        var.mkdir(exist_ok=True)
-        children = []
+        """Run everything until a stop signal or a child's exit; then stop all in order."""
+        for signum in STOP_SIGNALS:
+            # Explicitly, for INT too: `nohup` and `cmd &` in scripts start us with INT ignored.
+            signal.signal(signum, request_stop)
+        var = (options["var_dir"] or Path(settings.BASE_DIR) / "var").resolve()
+        var.mkdir(parents=True, exist_ok=True)
+        children = {}
         try:
             redis_process = self.ensure_redis(var)
             if redis_process:
-                children.append(("redis", redis_process))
+                children["redis"] = redis_process
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
             python = sys.executable
@@ -52,35 +117,62 @@ class Command(BaseCommand):
                 log_path = var / "demo" / "app.log"
                 log_path.parent.mkdir(exist_ok=True)
                 self.create_demo(str(log_path), options["feed_port"], options["port"])
-                children.append(("demo", self.spawn([
+                children["demo"] = self.spawn("demo", [
                     python, "manage.py", "demo", "--log", str(log_path),
-                    "--feed-port", str(options["feed_port"])])))
-            children.append(("worker", self.spawn([
+                    "--feed-port", str(options["feed_port"])])
+            children["worker"] = self.spawn("worker", [
                 python, "-m", "celery", "-A", "celery_app", "worker", "-l", "info",
-                "-Q", "tailf,feeds", "--pool", "prefork"])))
-            children.append(("web", self.spawn([
-                python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(options["port"]),
-                "webapp.asgi:application"])))
-            self.stdout.write(self.style.SUCCESS(
-                f"Tailboard is up: http://127.0.0.1:{options['port']}/  (Ctrl-C stops everything)"))
+                "-Q", "tailf,feeds", "--pool", "prefork"])
+            children["web"] = self.spawn("web", [
+                python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
+                "webapp.asgi:application"])
+            self.announce(options)
             self.wait(children)
-        except KeyboardInterrupt:
-            self.stdout.write("stopping…")
+        except StopRequested as stop:
+            self.say(f"{stop} received: stopping demo, web, worker, then Redis…")
         finally:
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
             self.stop(children)
+        self.say("stopped.")
+
+    def say(self, text, style=None):
+        """Write one line to stdout now (it is often a pipe)."""
+        self.stdout.write(style(text) if style else text)
+        self.stdout.flush()
+
+    def announce(self, options):
+        """Print where Tailboard answers, and what to know about the chosen setup."""
+        host, port = options["host"], options["port"]
+        shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        self.say(f"Tailboard is up: http://{shown}:{port}/  (Ctrl-C stops everything)",
+                 self.style.SUCCESS)
+        if not is_loopback(host):
+            self.say(f"warning: listening on {host}, reachable from other machines over plain "
+                     "HTTP with development settings; for production (TLS proxy, "
+                     "TAILBOARD_ENV=production, SECRET_KEY, ALLOWED_HOSTS) see docs/deploy.md",
+                     self.style.WARNING)
+            if "*" not in settings.ALLOWED_HOSTS:
+                self.say("note: only these host names are served: "
+                         f"{', '.join(settings.ALLOWED_HOSTS) or '(none)'}; add the name or "
+                         "address you browse to with ALLOWED_HOSTS=...", self.style.WARNING)
+        if options["no_demo"]:
+            self.say("no demo login (--no-demo): create one with "
+                     "`.venv/bin/python manage.py createsuperuser`")
 
     def ensure_redis(self, var):
         """Use the Redis at REDIS_URL if it answers; else start one on that port."""
         url = settings.REDIS_URL
         if embedded.redis_answers(url):
-            self.stdout.write(f"using the Redis at {url}")
+            self.say(f"using the Redis at {url}")
             return None
         parts = urlsplit(url)
         if parts.hostname not in ("127.0.0.1", "localhost"):
             raise CommandError(f"REDIS_URL={url} does not answer and is not local: start it first")
         port = parts.port or 6379
         process = embedded.start_redis(port, var / "redis")
-        self.stdout.write(f"started {embedded.redis_server_binary()} on 127.0.0.1:{port}")
+        self.say(f"started redis (pid {process.pid}): {embedded.redis_server_binary()} on "
+                 f"127.0.0.1:{port}")
         return process
 
     def create_demo(self, log_path, feed_port, web_port):
@@ -99,29 +191,59 @@ class Command(BaseCommand):
                                            "interval": 10, "queue": "feeds", "enabled": True})
         log.groups.add(group)
         feed.groups.add(group)
-        self.stdout.write(self.style.SUCCESS(
-            f"demo login: user 'demo', password '{password}' at http://127.0.0.1:{web_port}/"))
+        self.say(f"demo login: user 'demo', password '{password}' at "
+                 f"http://127.0.0.1:{web_port}/", self.style.SUCCESS)
 
-    def spawn(self, argv):
-        """Start a child process in this folder with this environment."""
-        return subprocess.Popen(argv, cwd=settings.BASE_DIR)
+    def spawn(self, name, argv):
+        """Start a child in a process group of its own, so a terminal's Ctrl-C reaches only us.
+
+        We then stop the children one by one, in order, instead of all at once.
+        """
+        process = subprocess.Popen(argv, cwd=settings.BASE_DIR, start_new_session=True,
+                                   preexec_fn=die_with_parent if sys.platform == "linux"
+                                   else None)
+        self.say(f"started {name} (pid {process.pid})")
+        return process
 
     def wait(self, children):
         """Return when any child exits (then everything is stopped)."""
         while True:
-            for name, process in children:
+            for name, process in children.items():
                 if process.poll() is not None:
                     raise CommandError(f"{name} exited with code {process.returncode}")
             time.sleep(0.5)
 
     def stop(self, children):
-        """Terminate children, newest first; kill what does not stop in 10 s."""
-        for _, process in reversed(children):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _, process in reversed(children):
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
+        """Stop demo, web, worker, then Redis, each (and its process group) before the next."""
+        for name in STOP_ORDER:
+            process = children.get(name)
+            if process is not None:
+                self.stop_one(name, process, GRACE[name])
+
+    def stop_one(self, name, process, grace):
+        """TERM the child itself and wait; then QUIT (worker: cold stop) and KILL its group.
+
+        Only the child gets TERM: a Celery worker stops its own pool processes (a pool process
+        killed under it is reported as a lost worker, with a traceback).
+        """
+        steps = [(signal.SIGTERM, grace)]
+        if name == "worker":
+            steps.append((signal.SIGQUIT, 10))
+        steps.append((signal.SIGKILL, 5))
+        waited = 0
+        for signum, seconds in steps:
+            if signum == signal.SIGTERM:
+                if process.poll() is None:
+                    process.send_signal(signum)
+            elif process.poll() is None or group_alive(process.pid):
+                self.say(f"{name} (pid {process.pid}) still running after {waited} s: "
+                         f"sending {signal.Signals(signum).name}")
+                signal_group(process.pid, signum)
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                if process.poll() is not None and not group_alive(process.pid):
+                    self.say(f"stopped {name} (pid {process.pid})")
+                    return
+                time.sleep(0.05)
+            waited += seconds
+        self.say(f"could not stop {name} (pid {process.pid})", self.style.ERROR)
