@@ -31,6 +31,7 @@ from webapp.models import Ending
 log = logging.getLogger("tailboard.streams")
 
 DRAIN_CHECK_SECONDS = 0.05
+RELEASE_SECONDS = 10.0
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 ConnectionError, TimeoutError)
 
@@ -94,6 +95,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.gauge = SendGauge(send)
         try:
             await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            if not self.finished:  # Daphne is stopping: revoke and record before going
+                await self.finish(Ending.DISCONNECT, "the web server stopped")
+            raise
         except Exception as exc:
             if self.finished:
                 raise
@@ -355,12 +360,26 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.close(protocol.CLOSE_SERVER_ERROR)
 
     async def finish(self, ending, detail="", revoke=True):
-        """Release everything this connection holds and record the end; runs once."""
+        """Release everything this connection holds and record the end; runs once.
+
+        The release goes on when the consumer is cancelled meanwhile (Daphne stopping), so
+        the task is still revoked and the record still closed.
+        """
         if self.finished:
             return
         self.finished = True
+        work = asyncio.ensure_future(self.release(ending, detail, revoke,
+                                                  asyncio.current_task()))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await asyncio.wait({work}, timeout=RELEASE_SECONDS)
+            raise
+
+    async def release(self, ending, detail, revoke, caller):
+        """Stop the helpers (not the caller), drop slot and lease, revoke, record, close Redis."""
         for helper in self.helpers:
-            if helper is not asyncio.current_task():
+            if helper is not caller:
                 await cancel_and_wait(helper)
         if self.claimed:
             try:
