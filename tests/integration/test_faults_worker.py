@@ -25,10 +25,11 @@ def installation(tmp_path_factory):
 
 def stream_record(harness, task_id):
     """Return 'worker|ending' of the stream record of a task."""
-    return harness.shell(
+    out = harness.shell(
         "from webapp.models import Stream\n"
         f"s = Stream.objects.get(task_id={task_id!r})\n"
-        "print(f'record={s.worker}|{s.ending}')").strip().splitlines()[-1].removeprefix("record=")
+        "print(f'record={s.worker}|{s.ending}')")
+    return next(line for line in out.splitlines() if line.startswith("record="))[7:]
 
 
 async def test_stream_duration_limit_tells_the_viewer_then_closes(installation, tmp_path):

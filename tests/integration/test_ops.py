@@ -44,10 +44,11 @@ def manage(harness, *args):
 
 
 def record(harness, task_id):
-    """Return the end reason of the stream record of a task."""
-    return harness.shell(
+    """Return how the stream record of a task ended (its Ending value)."""
+    out = harness.shell(
         "from webapp.models import Stream\n"
-        f"print(Stream.objects.get(task_id={task_id!r}).end_reason)").strip().splitlines()[-1]
+        f"print('ending=' + Stream.objects.get(task_id={task_id!r}).ending)")
+    return next(line for line in out.splitlines() if line.startswith("ending="))[7:]
 
 
 async def expect_admin_stop(client, harness, task_id):
