@@ -106,8 +106,12 @@ async def arrived(client, start, wanted, timeout=10):
     missing = set(wanted) - set(lines_of(client.messages[start:]))
     deadline = time.monotonic() + timeout
     while missing:
-        message = await client.until(lambda m: m["type"] == "lines",
-                                     max(0.01, deadline - time.monotonic()))
+        try:
+            message = await client.until(lambda m: m["type"] == "lines",
+                                         max(0.01, deadline - time.monotonic()))
+        except (TimeoutError, asyncio.TimeoutError):
+            raise AssertionError(f"{len(missing)} lines never arrived, e.g. "
+                                 f"{sorted(missing)[:5]}") from None
         missing -= set(message["lines"])
 
 
