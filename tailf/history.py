@@ -36,7 +36,9 @@ def confined_opener(roots):
 async def search(out, source, options, pattern, settings):
     """Scan the log for `pattern`, sending matches and progress; return the end position.
 
-    The position is (dev, ino, offset) of the live file after its last complete line, or None.
+    With `follow`, the live file's unfinished last line is left to the follower and the
+    position is (dev, ino, offset) of the live file after its last complete line, or None;
+    without it, the files are searched to their end, last line included, and it is None.
     Each step of the engine is bounded (one block), and the loop yields between steps, so Stop
     and the lease watchdog act at once.
     """
@@ -44,7 +46,8 @@ async def search(out, source, options, pattern, settings):
     events = scan(files, pattern, context=options.get("context", 0),
                   max_matches=settings.SEARCH_MAX_MATCHES, encoding=source.encoding,
                   max_line=settings.TAIL_MAX_LINE_BYTES,
-                  opener=confined_opener(settings.LOG_ROOTS), live=not is_glob(source.path))
+                  opener=confined_opener(settings.LOG_ROOTS),
+                  live=bool(options.get("follow")) and not is_glob(source.path))
     try:
         for event in events:
             kind = event[0]

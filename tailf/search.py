@@ -29,7 +29,8 @@ MAX_FILES = 256
 MAX_AROUND = 1000
 RESCANS = 3
 SLOW_BLOCK = 0.2
-MIN_BLOCK = 1024 * 1024
+FAST_BLOCK = SLOW_BLOCK / 4
+MIN_BLOCK = 256 * 1024
 LINE_ANCHORED = re.compile(r"\\[Az]|\(\?[A-Za-z]*-[A-Za-z]*m")
 
 
@@ -90,7 +91,9 @@ class Search:
         self.max_line = max_line
         self.opener = opener
         self.live = live and bool(self.files) and not self.files[-1].endswith(".gz")
-        self.block = max(block, max_line + 2)
+        self.max_block = max(block, max_line + 2)
+        self.min_block = min(self.max_block, max(MIN_BLOCK, max_line + 2))
+        self.block = self.min_block
         self.clock = clock
         self.ascii_safe = _ascii_safe(encoding)
         self.utf8 = codecs.lookup(encoding).name == "utf-8"
@@ -209,9 +212,17 @@ class Search:
             yield from self._flush_file(state)
 
     def _pace(self, seconds):
-        """Halve the block when one took too long (a costly pattern), so steps stay short."""
-        if seconds > SLOW_BLOCK and self.block > MIN_BLOCK:
-            self.block = max(self.block // 2, MIN_BLOCK, self.max_line + 2)
+        """Size the next block by how long this one took, so every step stays short.
+
+        The search starts with a small block (a costly pattern can hold the process for
+        seconds on 8 MiB, and a Stop waits for the step under way), doubles it while steps
+        are quick and halves it when one is slow.
+        """
+        if seconds > SLOW_BLOCK and self.block > self.min_block:
+            self.block = max(self.block // 2, self.min_block)
+            self.buffer = None
+        elif seconds < FAST_BLOCK and self.block < self.max_block:
+            self.block = min(self.block * 2, self.max_block)
             self.buffer = None
 
     def _read(self, fd, size, position):
@@ -263,12 +274,20 @@ class Search:
         state = _FileState(self, path, False)
         carry, read = b"", 0
         try:
-            for out, read_now in gzip_chunks(fd, info.st_size, self.block):
-                data = carry + out if carry else out
-                pieces, consumed, _ = state.splitter.split(data, False)
-                carry = data[consumed:]
-                for piece in pieces:
-                    yield from state.piece(piece)
+            for out, read_now in gzip_chunks(fd, info.st_size, self.max_block):
+                offset = 0
+                while offset < len(out) and not (self.full and not state.waiting()):
+                    started = time.monotonic()
+                    part = out[offset:offset + self.block]
+                    offset += len(part)
+                    data = carry + part if carry else part
+                    pieces, consumed, _ = state.splitter.split(data, False)
+                    carry = data[consumed:]
+                    for piece in pieces:
+                        yield from state.piece(piece)
+                    self._pace(time.monotonic() - started)
+                    if offset < len(out):
+                        yield from self._tick()
                 self.scanned += read_now - read
                 read = read_now
                 if self.full and not state.waiting():
