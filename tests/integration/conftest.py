@@ -100,7 +100,11 @@ class Client:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"no matching message; got {self.messages[-10:]}")
-            message = await self.next(remaining)
+            try:
+                message = await self.next(remaining)
+            except TimeoutError:
+                raise AssertionError(f"no matching message within {timeout} s; "
+                                     f"got {self.messages[-10:]}") from None
             if predicate(message):
                 return message
 
