@@ -7,6 +7,7 @@ from feeds.cache import SharedFeed
 from feeds.watch import MIN_INTERVAL, FeedGone, FeedWatcher, Upstream, make_client
 from webapp.streams import leases, protocol
 from webapp.streams.task import StreamEnded
+from webapp.streams.text import say
 
 WAKE_SPREAD = 0.25
 
@@ -48,7 +49,7 @@ async def watch(out, source, options, worker):
                     await out.send(protocol.entries([]))
                 for message in entry_messages(result.entries):
                     await out.send(message)
-                watching = f"watching {source.name} every {interval} s"
+                watching = say("watching", name=source.name, interval=interval)
                 if not running:
                     running = True
                     extra = {"warning": result.warning} if result.warning else {}

@@ -26,6 +26,7 @@ import time
 
 from tailf import roots as confinement
 from tailf import wake
+from webapp.streams.text import say
 
 CHUNK = 1024 * 1024
 MAX_READ_PER_POLL = 8 * CHUNK
@@ -136,8 +137,8 @@ class Follower:
         self._watch_dirs()
         if not self._open():
             self.waiting = self._missing_reason()
-            return self._with_state([("notice", f"{self.path} {self.waiting}; "
-                                                 "waiting for it")])
+            return self._with_state([("notice", say("file_waiting", path=self.path,
+                                                     reason=self.waiting))])
         current = self.current
         size = os.fstat(current.fd).st_size
         events = []
@@ -255,8 +256,8 @@ class Follower:
         """Queued notices, the events, then a warning event if the degraded state changed."""
         reason = self.waker.reason
         if reason != self.waker_reason:
-            self.notes.append(f"{reason}; checking {self.path} by polling" if reason
-                              else f"inotify works again; watching {self.path}")
+            self.notes.append(say("polling", reason=reason, path=self.path) if reason
+                              else say("inotify_back", path=self.path))
             self.waker_reason = reason
         events = [("notice", text) for text in self.notes] + events
         self.notes = []
@@ -323,7 +324,7 @@ class Follower:
             if reason == self.waiting:
                 return []
             self.waiting = reason
-            return [("notice", f"{self.path} {reason}; waiting for it")]
+            return [("notice", say("file_waiting", path=self.path, reason=reason))]
         self.waiting = None
         if self.lost:
             text = f"{self.path} was recreated; following the new file"
@@ -469,7 +470,7 @@ class Follower:
         current.offset = 0
         current.seen = b""
         current.skipping = False
-        events.append(("notice", f"{self.path} was truncated; reading from its new start"))
+        events.append(("notice", say("file_truncated", path=self.path)))
         return events
 
     def _rewritten(self, current):
@@ -500,8 +501,7 @@ class Follower:
                 quiet = now - old.active_at >= self.rotate_wait
                 why = f"quiet for {self.rotate_wait:g} s" if quiet else \
                     f"after the {GRACE_LIMIT_FACTOR * self.rotate_wait:g} s limit"
-                events.append(("notice", f"{self.path}: stopped reading the rotated file "
-                                         f"({why})"))
+                events.append(("notice", say("rotated_released", path=self.path, why=why)))
                 self._release(old)
                 self.retired.remove(old)
         return events

@@ -22,6 +22,7 @@ import time
 from tailf import roots as confinement
 from tailf import wake
 from tailf.follow import Follower, check_encoding
+from webapp.streams.text import say
 
 MAX_FILES = 64
 RESCAN_SECONDS = 1.0
@@ -81,9 +82,8 @@ class MultiFollower:
         found = self._scan(now)
         found.sort(reverse=True)
         if len(found) > self.max_files:
-            self.notes.append(f"{len(found)} files match {self.pattern}; following the "
-                              f"{self.max_files} most recently written (TAILF_MAX_FILES="
-                              f"{self.max_files})")
+            self.notes.append(say("glob_limit", count=len(found), pattern=self.pattern,
+                                  limit=self.max_files))
             self.skipped.update(path for _, path in found[self.max_files:])
         remaining, started = self.backlog, []
         for _, path in found[: self.max_files]:
@@ -96,7 +96,7 @@ class MultiFollower:
                 remaining = max(0, remaining - got - held)
         events = [event for events in reversed(started) for event in events]
         if not self.children:
-            events.append(("notice", f"no file matches {self.pattern} yet; waiting for one"))
+            events.append(("notice", say("glob_nothing", pattern=self.pattern)))
         return self._with_state(events)
 
     def poll(self, now=None):
@@ -111,7 +111,7 @@ class MultiFollower:
             child.waker_reason = self.waker.reason  # the stream names the waker once
             events.extend(self._tag(path, child.collect(now)))
             if path not in self.matched and child.current is None and not child.retired:
-                events.append(("notice", f"{path} is gone; no longer following it"))
+                events.append(("notice", say("glob_gone", path=path)))
                 self._drop(path)
         events = self._with_state(events)
         self.waker.settle(bool(events))
@@ -188,8 +188,7 @@ class MultiFollower:
                 odd.add(path)
         for path in sorted(odd - self.skipped):
             if path not in self.children:
-                self.notes.append(f"{path} matches {self.pattern} but is not a regular file; "
-                                  "skipped")
+                self.notes.append(say("glob_not_regular", path=path, pattern=self.pattern))
         self.matched = {path for _, path in found}
         self.skipped = (self.skipped & self.matched) | odd
         return found
@@ -203,9 +202,8 @@ class MultiFollower:
                 continue
             if len(self.children) >= self.max_files:
                 self.skipped.add(path)
-                events.append(("notice", f"{path} matches {self.pattern} but "
-                                         f"{self.max_files} files are followed already "
-                                         f"(TAILF_MAX_FILES={self.max_files}); not following it"))
+                events.append(("notice", say("glob_full", path=path, pattern=self.pattern,
+                                             limit=self.max_files)))
                 continue
             try:
                 info = os.stat(path)
@@ -239,8 +237,8 @@ class MultiFollower:
         """Queued notices, the events, then a warning event if the degraded state changed."""
         reason = self.waker.reason
         if reason != self.waker_reason:
-            self.notes.append(f"{reason}; checking {self.pattern} by polling" if reason
-                              else f"inotify works again; watching {self.pattern}")
+            self.notes.append(say("polling", reason=reason, path=self.pattern) if reason
+                              else say("inotify_back", path=self.pattern))
             self.waker_reason = reason
         events = [("notice", text) for text in self.notes] + events
         self.notes = []

@@ -18,6 +18,7 @@ import re2
 
 from tailf.follow import check_encoding
 from tailf.scanio import BLOCK, GzipError, Splitter, count_newlines, gzip_chunks
+from webapp.streams.text import say
 
 SEEN_BYTES = 64
 PROGRESS_EVERY = 0.25
@@ -127,8 +128,7 @@ class Search:
                     break
             if self.full:
                 position = None
-                yield ("notice", f"stopped after {self.max_matches} matches; use a narrower "
-                                 "search pattern to see the rest")
+                yield ("notice", say("search_max_matches", limit=self.max_matches))
             yield ("done", self.scanned, self.total, self.count, position)
         finally:
             for fd in [fd for _, fd, _ in handles] + self.extra_fds:
@@ -188,8 +188,7 @@ class Search:
             chunk = self._read(fd, want, position)
             if len(chunk) < want:
                 yield from self._flush_file(state)
-                yield ("notice", f"{state.path} was truncated during the search; its search "
-                                 "ends here")
+                yield ("notice", say("search_truncated", path=state.path))
                 state.truncated = True
                 return
             last = position + want >= limit
@@ -256,8 +255,7 @@ class Search:
             if isinstance(opened, str):
                 yield ("notice", opened)
                 return None
-            yield ("notice", f"{state.path} was rotated during the search; searching the new "
-                             "file too")
+            yield ("notice", say("search_rotated", path=state.path))
             fd, info = opened
             self.extra_fds.append(fd)
             self.total += info.st_size

@@ -11,6 +11,7 @@ from webapp.models import Ending
 from webapp.streams import protocol
 from webapp.streams.options import OptionError
 from webapp.streams.task import StreamEnded
+from webapp.streams.text import say
 
 log = logging.getLogger("tailboard.tasks")
 
@@ -21,7 +22,7 @@ async def follow(out, source, options, worker):
 
     state = StreamState(source.name, worker)
     if options.get("around"):
-        await state.report(out, f"reading {source.name} around line {options['around']}")
+        await state.report(out, say("reading_around", name=source.name, line=options["around"]))
         try:
             path, count = await history.around(out, source, options, settings)
         except (OptionError, ValueError, OSError, OutsideRoots) as exc:
@@ -30,11 +31,11 @@ async def follow(out, source, options, worker):
         raise StreamEnded("stopped", f"{count} lines of {path}")
     start = {}
     if options.get("search"):
-        await state.report(out, f"searching {source.name}")
+        await state.report(out, say("searching", name=source.name))
         position = await history.search(out, source, options,
                                         compile_grep(options["search"], "search"), settings)
         if not options.get("follow"):
-            raise StreamEnded("stopped", "search finished")
+            raise StreamEnded("stopped", say("search_finished"))
         start = {"start_at": position} if position else {"backlog": 0}
         options = {**options, "grep": options.get("grep") or options["search"]}
     await tail(out, source, options, state, start)
@@ -49,7 +50,7 @@ async def tail(out, source, options, state, start):
     try:
         log.info("tailing %s with %s wake-ups", source.path, follower.waker.kind)
         await emit(out, follower.start(), matcher, state)
-        await state.report(out, f"following {source.name}")
+        await state.report(out, say("following", name=source.name))
         while True:
             await follower.aidle()
             if not out.has_room():

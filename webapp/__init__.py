@@ -1,5 +1,2 @@
-"""Tailboard's Django project; importing it loads the Celery app so shared tasks use it."""
-
-from celery_app import app as celery_app
-
-__all__ = ("celery_app",)
+"""Tailboard's Django project. The Celery app is loaded when Django is ready (apps.py), so
+the pure modules under `webapp.streams` import without Celery."""

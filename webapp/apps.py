@@ -8,3 +8,7 @@ class WebappConfig(AppConfig):
 
     name = "webapp"
     verbose_name = "Tailboard"
+
+    def ready(self):
+        """Load the Celery app, so the stream tasks the kinds make are bound to it."""
+        import celery_app  # noqa: F401

@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 
 from webapp.streams import leases, records, workers
 from webapp.streams.kinds import all_kinds
+from webapp.streams.text import CATALOGUE
 
 log = logging.getLogger("tailboard.health")
 
@@ -43,7 +44,7 @@ def dashboard(request):
     kinds = [{"slug": kind.slug, "url": kind.url, "label": kind.label,
               "resumable": kind.resumable} for kind in all_kinds()]
     return render(request, "dashboard.html", {
-        "groups": groups, "kinds": kinds,
+        "groups": groups, "kinds": kinds, "stream_messages": sorted(CATALOGUE.items()),
         "has_sources": any(group["sources"] for group in groups)})
 
 

@@ -32,6 +32,21 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
+/**
+ * The text of a status or notice in the page's language: the server's message code
+ * (`message_code`, `message_params`) when the page has a translation for it, else its English
+ * `message`.
+ */
+export function localized(message) {
+  const key = `msg_${message.message_code}`;
+  if (message.message_code && strings.has(key)) {
+    const params = message.message_params && typeof message.message_params === "object"
+      ? message.message_params : {};
+    return t(key, params);
+  }
+  return String(message.message ?? "");
+}
+
 /** Format a byte count for people: 950 B, 12.3 KB, 4.5 MB, 1.20 GB (decimal units). */
 export function formatBytes(n) {
   const value = Math.max(0, Number(n) || 0);

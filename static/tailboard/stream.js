@@ -1,16 +1,17 @@
 // The browser side of the stream protocol: the one place that builds stream URLs, switches on
 // message `type`, acknowledges data frames (flow control) and reconnects with backoff.
+import { localized } from "./i18n.js";
 
 /** Close codes after which the server refused the stream: reconnecting would not help. */
 export const REFUSALS = new Set([4400, 4401, 4403, 4404, 4429]);
 
 /** Close codes after which a new connection is worth trying (dropped socket, lost worker). */
-export const RETRYABLE = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014, 4500, 4503]);
+export const RETRYABLE = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014, 4408, 4500, 4503]);
 
 export const BACKOFF_MIN_SECONDS = 1;
 export const BACKOFF_MAX_SECONDS = 30;
 
-/** Build the WebSocket URL of a stream: kind is "tailf" or "feeds". */
+/** Build the WebSocket URL of a stream: kind is a registered kind's url ("tailf", "feeds"). */
 export function streamUrl(kind, id, options) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   const query = new URLSearchParams();
@@ -113,12 +114,12 @@ export class Stream {
     switch (message.type) {
       case "status":
         if (message.state === "running") this.attempt = 0;
-        this.handlers.status?.(message);
+        this.handlers.status?.({ ...message, message: localized(message) });
         break;
       case "lines": rendered = this.handlers.lines?.(message.lines || [], message.file); break;
       case "matches": rendered = this.handlers.matches?.(message); break;
       case "progress": this.handlers.progress?.(message); break;
-      case "notice": this.handlers.notice?.(String(message.message)); break;
+      case "notice": this.handlers.notice?.(localized(message)); break;
       case "dropped": this.handlers.dropped?.(Number(message.count) || 0); break;
       case "entries": this.handlers.entries?.(message.entries || []); break;
       default: this.handlers.notice?.(`unknown message type ${String(message.type)}`);

@@ -43,7 +43,8 @@ def test_stop_tells_the_consumer_through_its_channel(ops, viewer, log_source):
     leases.sync_client().set(leases.lease_key("t-2"), channel)
     result = control.stop_stream(stream.pk, wait=0.2)
     event = async_to_sync(get_channel_layer().receive)(channel)
-    assert event == protocol.stop_event("stopped by an administrator", "admin_stop")
+    assert event == protocol.stop_event(control.ADMIN_MESSAGE, "admin_stop")
+    assert event["message_code"] == "stopped_by_admin"
     assert result.viewer_told and result.had_lease
     assert not leases.sync_client().exists(leases.lease_key("t-2"))
     assert ops == ["t-2"]
@@ -66,7 +67,8 @@ async def test_live_consumer_tells_its_viewer_and_closes(ops, viewer, log_source
     result = await sync_to_async(control.stop_stream, thread_sensitive=False)(queued["stream"])
     stopped = json.loads(await communicator.receive_from())
     assert stopped == {"type": "status", "state": "stopped",
-                       "message": "stopped by an administrator"}
+                       "message": "stopped by an administrator",
+                       "message_code": "stopped_by_admin", "message_params": {}}
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 1000}
     assert result.ended_by == "consumer"
     stream = await Stream.objects.aget(pk=queued["stream"])

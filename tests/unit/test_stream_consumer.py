@@ -262,7 +262,9 @@ async def test_a_failure_under_a_live_stream_says_honestly_what_failed(
     await get_channel_layer().send(channel, protocol.frame_event(
         protocol.status("running", "following app", worker="w1")))
     told = json.loads(await communicator.receive_from())
-    assert told == {"type": "status", "state": "error", "message": text, "retry": retry}
+    assert told.items() >= {"type": "status", "state": "error", "message": text,
+                            "retry": retry}.items()
+    assert told["message_code"] in ("server_error", "redis_lost")
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 4500}
     stream = await Stream.objects.aget(task_id=message["task_id"])
     assert stream.ending == "error" and stream.ended is not None

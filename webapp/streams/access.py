@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 
 from webapp.streams import protocol
+from webapp.streams.text import say
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,13 @@ def lost(user_id, session, source):
     """Return a Lost when the viewer may no longer see the source, else None (blocking)."""
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None or not user.is_active:
-        return Lost(protocol.CLOSE_FORBIDDEN, "your account was deactivated or removed")
+        return Lost(protocol.CLOSE_FORBIDDEN, say("access_deactivated"))
     key = getattr(session, "session_key", None)
     if session is not None and (key is None or not session.exists(key)):
-        return Lost(protocol.CLOSE_FORBIDDEN, "you were logged out; log in again to continue")
+        return Lost(protocol.CLOSE_FORBIDDEN, say("access_logged_out"))
     current = type(source).objects.filter(pk=source.pk, enabled=True).first()
     if current is None:
-        return Lost(protocol.CLOSE_GONE, f"source {source.name} was removed or disabled")
+        return Lost(protocol.CLOSE_GONE, say("source_removed", name=source.name))
     if not current.allows(user):
-        return Lost(protocol.CLOSE_FORBIDDEN, f"you may no longer view {source.name}")
+        return Lost(protocol.CLOSE_FORBIDDEN, say("access_revoked", name=source.name))
     return None

@@ -26,6 +26,7 @@ from webapp.streams import access, leases, protocol, records, workers
 from webapp.streams.aio import cancel_and_wait
 from webapp.streams.backpressure import SendGauge
 from webapp.streams.options import OptionError, source_id
+from webapp.streams.text import from_fields, say
 from webapp.models import Ending
 
 log = logging.getLogger("tailboard.streams")
@@ -111,10 +112,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return await self.finish(Ending.DISCONNECT, "dropped as a frame was sent")
         if isinstance(exc, REDIS_ERRORS):
             log.error("stream %s: lost contact with Redis: %s", self.stream_id, exc)
-            message, detail, retry = f"lost contact with Redis: {exc}", f"redis: {exc}", True
+            message, detail, retry = say("redis_lost", error=exc), f"redis: {exc}", True
         else:
             log.exception("stream %s: server error", self.stream_id)
-            message, detail, retry = "server error; see the server log", repr(exc), True
+            message, detail, retry = say("server_error"), repr(exc), True
         try:
             await self.fail(message, detail, retry=retry)
         except Exception as again:
@@ -127,19 +128,19 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.redis = leases.async_client()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            return await self.refuse(protocol.CLOSE_NOT_LOGGED_IN, "not logged in")
+            return await self.refuse(protocol.CLOSE_NOT_LOGGED_IN, say("not_logged_in"))
         source = await self.find_source(self.scope["url_route"]["kwargs"].get("source_id"))
         if source is None:
             return await self.refuse(protocol.CLOSE_NO_SOURCE,
-                                     f"no such {self.kind.slug} source")
+                                     say("no_source", kind=self.kind.slug))
         if not await database_sync_to_async(source.allows)(user):
             return await self.refuse(protocol.CLOSE_FORBIDDEN,
-                                     f"you may not view {self.kind.slug} source {source.pk}")
+                                     say("forbidden", kind=self.kind.slug, id=source.pk))
         try:
             options = self.kind.parse_options(parse_qs(
                 self.scope.get("query_string", b"").decode("latin-1")))
         except OptionError as exc:
-            return await self.refuse(protocol.CLOSE_BAD_OPTION, f"bad option: {exc}")
+            return await self.refuse(protocol.CLOSE_BAD_OPTION, say("bad_option", error=exc))
         self.user, self.source = user, source
         await self.start(options)
 
@@ -166,7 +167,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                  self.kind.slug, source.pk, source.name, self.task_id, source.queue)
         online = await self.workers_online(source.queue)
         await self.send_message(protocol.status(
-            "queued", f"waiting for a worker on queue {source.queue} ({online} online)",
+            "queued", say("queued", queue=source.queue, online=online),
             task_id=self.task_id, stream=stream.pk, queue=source.queue, workers_online=online))
         self.helpers.append(asyncio.create_task(self.keep_lease()))
         kwargs = {"source_id": source.pk, "channel_name": self.channel_name,
@@ -209,14 +210,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
         action, data = protocol.parse_client(text_data) if text_data is not None else (None, None)
         if action == "stop":
             await self.finish(Ending.VIEWER_STOP)
-            await self.send_message(protocol.status("stopped", "stopped by the viewer"))
+            await self.send_message(protocol.status("stopped", say("stopped_by_viewer")))
             await self.close(protocol.CLOSE_NORMAL)
         elif action == "ack" and isinstance(data.get("seq"), int):
             self.client_acks = True
             await self.forward_ack(data["seq"])
         else:
-            await self.send_message(protocol.notice(
-                "ignored a message the server does not understand"))
+            await self.send_message(protocol.notice(say("unknown_message")))
 
     async def forward_ack(self, seq):
         """Pass the viewer's credit on to the task, unless the viewer's socket is backed up.
@@ -257,8 +257,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def too_slow(self, pending):
         """End a stream whose viewer does not read its socket (4408)."""
-        message = (f"viewer too slow: {pending // (1024 * 1024)} MiB waiting for this "
-                   "connection; reconnect to catch up")
+        message = say("too_slow", mib=pending // (1024 * 1024))
         log.warning("stream %s: %s", self.stream_id, message)
         await self.finish(Ending.TOO_SLOW, message)
         await self.send_message(protocol.status("error", message, code=protocol.CLOSE_TOO_SLOW))
@@ -288,8 +287,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
                           silent)
                 await self.finish(Ending.WORKER_LOST, f"worker{where} silent {silent:.0f} s")
                 await self.send_message(protocol.status(
-                    "error", f"worker lost: no sign of life from{where or ' the worker'} for "
-                             f"{silent:.0f} s", retry=True))
+                    "error", say("worker_lost", worker=self.worker or "the worker",
+                                 seconds=round(silent)), retry=True))
                 await self.close(protocol.CLOSE_WORKER_LOST)
                 return
 
@@ -334,7 +333,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.finished:
             return
         await self.finish(event.get("ending", Ending.ADMIN_STOP), event.get("reason", ""))
-        await self.send_message(protocol.status("stopped", event.get("message", "stopped")))
+        await self.send_message(protocol.status(
+            "stopped", from_fields(event.get("message", "stopped"), event)))
         await self.close(protocol.CLOSE_NORMAL)
 
     async def disconnect(self, code):

@@ -17,10 +17,11 @@ from channels.layers import get_channel_layer
 
 from webapp.models import Ending, Stream
 from webapp.streams import leases, protocol, records
+from webapp.streams.text import say
 
 log = logging.getLogger("tailboard.control")
 
-ADMIN_MESSAGE = "stopped by an administrator"
+ADMIN_MESSAGE = say("stopped_by_admin")
 CONSUMER_WAIT_SECONDS = 3.0
 
 

@@ -6,6 +6,8 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from webapp.streams.text import say
+
 PREFIX = "tailboard:lease:"
 END_PREFIX = "tailboard:ended:"
 SENT_PREFIX = "tailboard:sent:"
@@ -107,11 +109,9 @@ async def aclaim(client, task_id, holder, user_id):
         CLAIM_SCRIPT, 3, user_slots_key(user_id), ALL_SLOTS, lease_key(task_id), task_id,
         holder, settings.STREAM_MAX_PER_USER, settings.STREAM_MAX_TOTAL, ttl())
     if refused == 1:
-        return (f"too many streams: you have {count} open, the limit is "
-                f"{settings.STREAM_MAX_PER_USER} per user")
+        return say("too_many_user", count=count, limit=settings.STREAM_MAX_PER_USER)
     if refused == 2:
-        return (f"too many streams: the server has {count} open, the limit is "
-                f"{settings.STREAM_MAX_TOTAL}")
+        return say("too_many_total", count=count, limit=settings.STREAM_MAX_TOTAL)
     return None
 
 

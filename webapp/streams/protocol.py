@@ -2,6 +2,8 @@
 
 import json
 
+from webapp.streams.text import fields
+
 # Close codes (SPEC.md "Streams").
 CLOSE_NORMAL = 1000
 CLOSE_SERVER_ERROR = 4500  # autobahn (Daphne) only sends 1000 or 3000-4999
@@ -29,13 +31,17 @@ EVENT_STOP = "stream.stop"
 
 
 def status(state, message, **extra):
-    """Build a `status` message: queued, running, stopped or error."""
-    return {"type": "status", "state": state, "message": message, **extra}
+    """Build a `status` message: queued, running, stopped or error.
+
+    A message made by `text.say` also carries its `code` and `params` (for translation).
+    """
+    return {"type": "status", "state": state, "message": str(message), **fields(message),
+            **extra}
 
 
 def notice(message):
-    """Build a `notice` message (rotated, truncated, waiting, recreated, ...)."""
-    return {"type": "notice", "message": message}
+    """Build a `notice` message (rotated, truncated, waiting, recreated, ...), with its code."""
+    return {"type": "notice", "message": str(message), **fields(message)}
 
 
 def dropped(count):
@@ -169,7 +175,8 @@ def ack_event(seq):
 
 def stop_event(message, ending, reason=""):
     """Ask a consumer to stop its stream (admin or limits), with the text shown to the viewer."""
-    return {"type": EVENT_STOP, "message": message, "ending": str(ending), "reason": reason}
+    return {"type": EVENT_STOP, "message": str(message), **fields(message),
+            "ending": str(ending), "reason": reason}
 
 
 def parse_client(text):

@@ -20,6 +20,7 @@ from webapp.streams import leases, protocol
 from webapp.streams.aio import cancel_and_wait, close_loop, duration_text
 from webapp.streams.flow import Output, receive_acks
 from webapp.streams.termination import deferred_termination, termination_lost
+from webapp.streams.text import say
 
 log = logging.getLogger("tailboard.tasks")
 
@@ -109,8 +110,8 @@ async def supervise(task_id, worker, channel_name, body):
             if guard.result() == Stop.LEASE:
                 return f"{Ending.LEASE_LAPSED}: viewer gone"
             limit = duration_text(settings.STREAM_MAX_SECONDS)
-            return await final(out, "stopped", f"stream duration limit reached ({limit}); "
-                               "start it again to continue", Ending.MAX_DURATION)
+            return await final(out, "stopped", say("duration_limit", limit=limit),
+                               Ending.MAX_DURATION)
         try:
             body_task.result()
         except StreamEnded as end:
@@ -119,7 +120,7 @@ async def supervise(task_id, worker, channel_name, body):
             log.exception("task %s failed", task_id)
             return await final(out, "error", f"the task failed: {type(exc).__name__}: {exc}",
                                Ending.ERROR)
-        return await final(out, "stopped", "the source ended", Ending.SOURCE_ENDED)
+        return await final(out, "stopped", say("source_ended"), Ending.SOURCE_ENDED)
     finally:
         for helper in helpers:
             await cancel_and_wait(helper)

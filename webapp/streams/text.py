@@ -1,0 +1,93 @@
+"""What streams tell people: every status text and notice with a stable code and parameters.
+
+`say(code, **params)` returns the English text (a `str`, usable anywhere a message is) that
+also carries `code` and `params`; `protocol.status` and `protocol.notice` send them as
+`message_code` and `message_params` next to `message`, and the
+dashboard renders the code in the page's language, falling back to the English `message`.
+The catalogue below is the one list of codes (docs/protocol.md documents it). Pure module: no
+Django, Celery or Channels, so the engines use it too.
+"""
+
+CATALOGUE = {
+    # status texts
+    "queued": "waiting for a worker on queue {queue} ({online} online)",
+    "following": "following {name}",
+    "searching": "searching {name}",
+    "reading_around": "reading {name} around line {line}",
+    "watching": "watching {name} every {interval} s",
+    "stopped_by_viewer": "stopped by the viewer",
+    "stopped_by_admin": "stopped by an administrator",
+    "source_ended": "the source ended",
+    "search_finished": "search finished",
+    "duration_limit": "stream duration limit reached ({limit}); start it again to continue",
+    "worker_lost": "worker lost: no sign of life from {worker} for {seconds} s",
+    "redis_lost": "lost contact with Redis: {error}",
+    "server_error": "server error; see the server log",
+    "not_logged_in": "not logged in",
+    "no_source": "no such {kind} source",
+    "forbidden": "you may not view {kind} source {id}",
+    "bad_option": "bad option: {error}",
+    "too_many_user": "too many streams: you have {count} open, the limit is {limit} per user",
+    "too_many_total": "too many streams: the server has {count} open, the limit is {limit}",
+    "access_deactivated": "your account was deactivated or removed",
+    "access_logged_out": "you were logged out; log in again to continue",
+    "access_revoked": "you may no longer view {name}",
+    "source_removed": "source {name} was removed or disabled",
+    "too_slow": "viewer too slow: {mib} MiB waiting for this connection; reconnect to catch up",
+    # tail notices
+    "file_waiting": "{path} {reason}; waiting for it",
+    "file_truncated": "{path} was truncated; reading from its new start",
+    "rotated_released": "{path}: stopped reading the rotated file ({why})",
+    "polling": "{reason}; checking {path} by polling",
+    "inotify_back": "inotify works again; watching {path}",
+    "glob_limit": ("{count} files match {pattern}; following the {limit} most recently written "
+                   "(TAILF_MAX_FILES={limit})"),
+    "glob_nothing": "no file matches {pattern} yet; waiting for one",
+    "glob_gone": "{path} is gone; no longer following it",
+    "glob_not_regular": "{path} matches {pattern} but is not a regular file; skipped",
+    "glob_full": ("{path} matches {pattern} but {limit} files are followed already "
+                  "(TAILF_MAX_FILES={limit}); not following it"),
+    # search notices
+    "search_max_matches": ("stopped after {limit} matches; use a narrower search pattern to "
+                           "see the rest"),
+    "search_rotated": "{path} was rotated during the search; searching the new file too",
+    "search_truncated": "{path} was truncated during the search; its search ends here",
+    "unknown_message": "ignored a message the server does not understand",
+}
+
+
+class Said(str):
+    """English text that also carries its catalogue code and parameters."""
+
+    code = ""
+    params = None
+
+
+def say(code, **params):
+    """Return the catalogue text of `code` with `params` filled in, carrying both."""
+    text = Said(CATALOGUE[code].format(**params))
+    text.code = code
+    text.params = {key: value if isinstance(value, (int, float)) else str(value)
+                   for key, value in params.items()}
+    return text
+
+
+def fields(text):
+    """Return {"message_code", "message_params"} for a Said text, {} for any other string.
+
+    (Not "code": a `status error` already carries the close code under that name.)
+    """
+    if isinstance(text, Said):
+        return {"message_code": text.code, "message_params": dict(text.params)}
+    return {}
+
+
+def from_fields(message, fields):
+    """Rebuild a Said text from a message and its fields (after a trip through Redis)."""
+    code = fields.get("message_code")
+    if code in CATALOGUE:
+        try:
+            return say(code, **fields.get("message_params", {}))
+        except (KeyError, IndexError, ValueError):
+            pass
+    return message
