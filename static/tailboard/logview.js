@@ -202,7 +202,6 @@ export class LogView {
     let room = chunk ? CHUNK_ROWS - chunk.childElementCount : 0;
     let newChunk = null;
     let done = -1;
-    let count = 0;
     while (this.pending.length) {
       const record = this.pending.shift();
       done = record.n;
@@ -219,8 +218,8 @@ export class LogView {
           room = CHUNK_ROWS - 1;
         }
       }
-      count += 1;
-      if ((count & 63) === 0 && performance.now() - began > FRAME_BUDGET_MS) break;
+      // Checked every row: one row's filter and highlights may take milliseconds on a long line.
+      if (performance.now() - began > FRAME_BUDGET_MS) break;
     }
     if (fragment.firstChild) chunk.appendChild(fragment);
     if (newChunk) this.output.appendChild(newChunk);
@@ -347,7 +346,7 @@ export class LogView {
     this.rerender();
   }
 
-  /** Highlight with compiled rules ([{regex, colour}]). */
+  /** Highlight with compiled rules ([{matcher, colour}] from compileHighlights). */
   setRules(rules) {
     this.rules = rules;
     this.rerender();

@@ -1,27 +1,174 @@
 // Pure text matching for panes: the filter box, highlight rules and log levels. No DOM here.
+// Patterns arrive from the page URL as well as from the keyboard, so no user pattern ever runs on
+// the browser's backtracking RegExp: "/re/flags" terms are compiled by RE2 (vendor/re2js.js,
+// time linear in the line) and plain terms are substring searches. The fixed patterns below
+// (levels, timestamps, rule splitting) have no nested or adjacent ambiguous repeats.
+
+import { RE2JS } from "./vendor/re2js.js";
 
 const REGEX_LITERAL = /^\/(.*)\/([dgimsuy]*)$/s;
+const FLAGS = { i: RE2JS.CASE_INSENSITIVE, m: RE2JS.MULTILINE, s: RE2JS.DOTALL };
 
-function escapeRegExp(text) {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** Longest "/re/" source accepted, in UTF-16 units. */
+export const MAX_PATTERN_LENGTH = 1000;
+/** Largest compiled RE2 program accepted: bounds the per-character cost of a search. */
+export const MAX_PROGRAM_SIZE = 400;
+/** Highlight rules beyond this many are ignored (with an error shown). */
+export const MAX_RULES = 32;
+/** Marks per rule and line, as before. */
+const MAX_MARKS = 64;
+/** Time one line may spend looking for highlights; past it the line keeps the marks found. */
+export const HIGHLIGHT_BUDGET_MS = 8;
+
+const LINEAR = "patterns use RE2 syntax, which matches in linear time";
+const REFUSED = [
+  [/^\\(?:[1-9]|k)/, "backreferences are not supported"],
+  [/^\(\?[=!]/, "lookahead is not supported"],
+  [/^\(\?<[=!]/, "lookbehind is not supported"],
+];
+
+/** Rewrite the JavaScript-only escapes \uXXXX, \u{X}, \cX and \0 into RE2's \x{X}. */
+export function toRE2Syntax(source) {
+  const out = [];
+  let i = 0;
+  while (i < source.length) {
+    const c = source[i];
+    if (c !== "\\" || i + 1 >= source.length) {
+      out.push(c);
+      i += 1;
+      continue;
+    }
+    const next = source[i + 1];
+    const unit = next === "u" ? /^[0-9a-fA-F]{4}/.exec(source.slice(i + 2, i + 6)) : null;
+    const point = next === "u" ? /^\{([0-9a-fA-F]{1,6})\}/.exec(source.slice(i + 2, i + 10)) : null;
+    if (unit) {
+      let code = parseInt(unit[0], 16);
+      i += 6;
+      const low = /^\\u(d[c-f][0-9a-f]{2})/i.exec(source.slice(i, i + 6));
+      if (code >= 0xd800 && code <= 0xdbff && low) {
+        code = 0x10000 + ((code - 0xd800) << 10) + (parseInt(low[1], 16) - 0xdc00);
+        i += 6;
+      }
+      out.push(`\\x{${code.toString(16)}}`);
+    } else if (point) {
+      out.push(`\\x{${point[1]}}`);
+      i += 2 + point[0].length;
+    } else if (next === "c" && /^[A-Za-z]$/.test(source[i + 2] || "")) {
+      out.push(`\\x{${(source.charCodeAt(i + 2) % 32).toString(16)}}`);
+      i += 3;
+    } else if (next === "0" && !/^[0-9]$/.test(source[i + 2] || "")) {
+      out.push("\\x{0}");
+      i += 2;
+    } else {
+      out.push(c, next);
+      i += 2;
+    }
+  }
+  return out.join("");
+}
+
+/** A short, clear reason why RE2 refused a pattern. */
+function refusal(err) {
+  const message = String((err && err.message) || err).replace(/^error parsing regexp: /, "");
+  const tick = message.indexOf(": `");
+  const snippet = tick === -1 ? "" : message.slice(tick + 3, message.endsWith("`") ? -1 : undefined);
+  for (const [construct, reason] of REFUSED) {
+    const found = construct.exec(snippet);
+    if (found) return `${found[0]}: ${reason} (${LINEAR})`;
+  }
+  return message;
+}
+
+/** A matcher for a compiled RE2 pattern: test(text) and ranges(text, limit, deadline). */
+function patternMatcher(pattern) {
+  return {
+    test: (text) => pattern.test(text),
+    ranges(text, limit, deadline = Infinity) {
+      const found = [];
+      if (!pattern.test(text)) return found;
+      const matcher = pattern.matcher(text);
+      while (found.length < limit && performance.now() < deadline && matcher.find()) {
+        const start = matcher.start();
+        const end = matcher.end();
+        if (end > start) found.push([start, end]);
+      }
+      return found;
+    },
+  };
+}
+
+/** Lower-case text one code point at a time, keeping where each unit came from. */
+function foldWithOrigins(text) {
+  const parts = [];
+  const starts = [];
+  const ends = [];
+  for (let i = 0; i < text.length;) {
+    const width = text.codePointAt(i) > 0xffff ? 2 : 1;
+    const lower = text.slice(i, i + width).toLowerCase();
+    parts.push(lower);
+    for (let k = 0; k < lower.length; k += 1) {
+      starts.push(i);
+      ends.push(i + width);
+    }
+    i += width;
+  }
+  return { folded: parts.join(""), starts, ends };
+}
+
+/** A matcher for a plain substring; `caseless` compares lower-cased text to a lower-case term. */
+function substringMatcher(term, caseless) {
+  const each = (haystack, limit, place) => {
+    const found = [];
+    let at = haystack.indexOf(term);
+    while (at !== -1 && found.length < limit) {
+      found.push(place(at, at + term.length));
+      at = haystack.indexOf(term, at + term.length);
+    }
+    return found;
+  };
+  if (!caseless) {
+    return { test: (text) => text.includes(term), ranges: (text, limit) => each(text, limit, (a, b) => [a, b]) };
+  }
+  return {
+    test: (text) => text.toLowerCase().includes(term),
+    ranges(text, limit) {
+      const lower = text.toLowerCase();
+      // Lower-casing only grows a few characters (İ); then map positions back through the fold.
+      if (lower.length === text.length) return each(lower, limit, (a, b) => [a, b]);
+      const { folded, starts, ends } = foldWithOrigins(text);
+      return each(folded, limit, (a, b) => [starts[a], ends[b - 1]]);
+    },
+  };
 }
 
 /**
- * Compile one term: "/re/flags" is a regular expression, anything else a substring that is
- * case-insensitive unless it has a capital letter ("smart case"). Returns {regex} or {error}.
+ * Compile one term: "/re/flags" is an RE2 regular expression (flags i, m, s, u; d, g, y are
+ * ignored), anything else a substring that is case-insensitive unless it has a capital letter
+ * ("smart case"). Returns {matcher} or {error}; a matcher has test(text) -> bool and
+ * ranges(text, limit, deadline) -> [[start, end], ...] (non-empty, left to right, UTF-16).
  */
 export function compileTerm(term) {
   const literal = REGEX_LITERAL.exec(term);
   if (literal && literal[1] !== "") {
-    try {
-      const flags = literal[2].replace(/[gy]/g, "");
-      return { regex: new RegExp(literal[1], flags) };
-    } catch (err) {
-      return { error: err.message };
+    const source = literal[1];
+    if (source.length > MAX_PATTERN_LENGTH) {
+      return { error: `pattern is too long (${source.length} characters, at most ${MAX_PATTERN_LENGTH})` };
     }
+    let flags = 0;
+    for (const flag of literal[2]) flags |= FLAGS[flag] || 0;
+    let pattern;
+    try {
+      pattern = RE2JS.compile(toRE2Syntax(source), flags);
+    } catch (err) {
+      return { error: refusal(err) };
+    }
+    if (pattern.programSize() > MAX_PROGRAM_SIZE) {
+      return { error: `pattern is too large (${pattern.programSize()} steps, at most ${MAX_PROGRAM_SIZE})` };
+    }
+    return { matcher: patternMatcher(pattern) };
   }
   const caseless = term === term.toLowerCase();
-  return { regex: new RegExp(escapeRegExp(term), caseless ? "i" : "") };
+  return { matcher: substringMatcher(term, caseless) };
 }
 
 /** Return {test(text) -> bool} for the filter box, null when it is empty, or {error}. */
@@ -30,8 +177,8 @@ export function compileFilter(text) {
   if (!term) return null;
   const compiled = compileTerm(term);
   if (compiled.error) return { error: compiled.error };
-  const regex = compiled.regex;
-  return { test: (line) => regex.test(line) };
+  const matcher = compiled.matcher;
+  return { test: (line) => matcher.test(line) };
 }
 
 /** Split highlight rules on commas, keeping commas inside a /regex/ literal. */
@@ -59,39 +206,34 @@ export function splitRules(text) {
   return rules;
 }
 
-/** Compile highlight rules: returns {rules: [{regex, colour}], errors: [text]}. */
+/** Compile highlight rules: returns {rules: [{matcher, colour}], errors: [text]}. */
 export function compileHighlights(text, colours = 6) {
   const rules = [];
   const errors = [];
-  for (const term of splitRules(text)) {
+  const terms = splitRules(text);
+  for (const term of terms.slice(0, MAX_RULES)) {
     const compiled = compileTerm(term);
     if (compiled.error) errors.push(`${term}: ${compiled.error}`);
-    else rules.push({ regex: new RegExp(compiled.regex.source, compiled.regex.flags + "g"), colour: rules.length % colours });
+    else rules.push({ matcher: compiled.matcher, colour: rules.length % colours });
   }
+  if (terms.length > MAX_RULES) errors.push(`only the first ${MAX_RULES} rules are used`);
   return { rules, errors };
 }
 
-const MAX_MARKS = 64;
-
 /**
  * Split a line into [text, colour|null] segments for the highlight rules; an earlier rule wins
- * where matches overlap. Returns null when nothing matches (the common, cheap case).
+ * where matches overlap. Returns null when nothing matches (the common, cheap case). A line
+ * stops looking for more marks once it has spent HIGHLIGHT_BUDGET_MS.
  */
 export function highlightSegments(line, rules) {
+  const deadline = performance.now() + HIGHLIGHT_BUDGET_MS;
   let marks = null;
   for (const rule of rules) {
-    const regex = rule.regex;
-    regex.lastIndex = 0;
-    let match;
-    let count = 0;
-    while ((match = regex.exec(line)) !== null && count < MAX_MARKS) {
-      if (match[0] === "") { regex.lastIndex += 1; continue; }
-      const start = match.index;
-      const end = start + match[0].length;
+    for (const [start, end] of rule.matcher.ranges(line, MAX_MARKS, deadline)) {
       marks ??= [];
       if (!marks.some((m) => start < m.end && end > m.start)) marks.push({ start, end, colour: rule.colour });
-      count += 1;
     }
+    if (performance.now() >= deadline) break;
   }
   if (!marks) return null;
   marks.sort((a, b) => a.start - b.start);
