@@ -45,3 +45,62 @@ def watch_errors(page):
     page.on("console", lambda message: errors.append(f"console: {message.text}")
             if message.type == "error" and "Content Security Policy" in message.text else None)
     return errors
+
+
+def descendants(pid):
+    """Return the pids of every process below `pid` (from /proc)."""
+    import os
+
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+class RendererWatchdog:
+    """Kill this test's Chromium renderers if the test runs past `seconds`.
+
+    A page whose main thread is frozen never answers Playwright, so its own timeouts never
+    fire; killing the renderer makes the waiting call fail ("Target crashed") instead of the
+    test hanging until CI's limit.
+    """
+
+    def __init__(self, seconds):
+        import threading
+
+        self.fired = False
+        self.timer = threading.Timer(seconds, self.fire)
+        self.timer.daemon = True
+
+    def fire(self):
+        """Kill every renderer process below this test process."""
+        import os
+        import signal
+
+        self.fired = True
+        for pid in descendants(os.getpid()):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    if b"--type=renderer" in cmdline.read():
+                        os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+        assert not self.fired, "the page froze: its renderer was killed by the watchdog"

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import RUNNING, append, login, pane
+from tests.browser.helpers import RUNNING, RendererWatchdog, append, login, pane
 
 EVIL = "/(a+)+$/"  # exponential on a backtracking engine: 34 `a` + `!` took > 15 s before
 HOSTILE_HIGHLIGHTS = "/(a+)+$/, /(x+x+)+y/, /(\\w+\\s?)+z/i"
@@ -68,6 +68,12 @@ def run_in_page(page, function, arg, timeout=15000):
 
 
 def test_hostile_shared_link_does_not_freeze_the_page(system, viewer, page):
+    with RendererWatchdog(90):
+        hostile_link_stays_responsive(system, viewer, page)
+
+
+def hostile_link_stays_responsive(system, viewer, page):
+    """The steps of the test above (a frozen page fails through the watchdog)."""
     login(page, system.web.base_url, "patterns", viewer["password"])
     page.goto(shared_link(system.web.base_url, viewer["id"], filter=EVIL, hl=HOSTILE_HIGHLIGHTS))
     first = pane(page)
@@ -214,3 +220,15 @@ def test_matching_hostile_long_lines_is_quick(system, page):
         return out;
     }""", None)
     assert all(ms < 500 for ms in timings.values()), timings
+
+
+def test_the_watchdog_turns_a_frozen_page_into_a_failure(system, browser):
+    context = browser.new_context()
+    frozen = context.new_page()
+    frozen.goto(system.web.base_url + "/accounts/login/")
+    watchdog = RendererWatchdog(3)
+    with pytest.raises(Exception):
+        with watchdog:
+            frozen.evaluate("() => { while (true) {} }")
+    assert watchdog.fired
+    context.close()
