@@ -307,6 +307,7 @@ export class Pane {
   }
 
   showFollow(on) {
+    if (on && !document.hidden) this.board.titleBadge.reset();
     this.followButton.setAttribute("aria-pressed", String(on));
     this.followButton.textContent = on ? t("follow") : t("paused");
     this.el.classList.toggle("paused", !on);
