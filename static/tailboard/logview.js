@@ -432,7 +432,7 @@ export class LogView {
 
   /** A click on a line (not a link, not a selection) shows or hides the lines around it. */
   clicked(event) {
-    if (event.button !== 0 || event.target.closest("a, button, .context")) return;
+    if (event.button !== 0 || event.target.closest("a, button, .ctx-block")) return;
     const selection = window.getSelection && window.getSelection();
     if (selection && !selection.isCollapsed && String(selection).trim()) return;
     const row = event.target.closest(".line");
@@ -460,9 +460,11 @@ export class LogView {
 
   /** Expand (or fold again) the lines around a row, whatever the filter hides. */
   toggleContext(row) {
-    const open = row.nextElementSibling;
-    if (open && open.classList.contains("context") && open.tbN === row.tbN) {
-      open.remove();
+    const mine = (element) => element && element.classList.contains("ctx-block")
+      && element.tbN === row.tbN;
+    if (row.classList.contains("expanded")) {
+      if (mine(row.previousElementSibling)) row.previousElementSibling.remove();
+      if (mine(row.nextElementSibling)) row.nextElementSibling.remove();
       row.classList.remove("expanded");
       return;
     }
@@ -470,7 +472,7 @@ export class LogView {
     if (!found) return;
     const part = (records, where) => {
       const box = document.createElement("div");
-      box.className = `context context-${where}`;
+      box.className = `ctx-block ctx-${where}`;
       box.tbN = row.tbN;
       for (const record of records) {
         const line = document.createElement("div");
@@ -485,8 +487,6 @@ export class LogView {
       }
       return box;
     };
-    const previous = row.previousElementSibling;
-    if (previous && previous.classList.contains("context") && previous.tbN === row.tbN) previous.remove();
     row.before(part(found.before, "before"));
     row.after(part(found.after, "after"));
     row.classList.add("expanded");
