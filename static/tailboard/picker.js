@@ -62,9 +62,20 @@ export class Picker {
     input.addEventListener("click", () => this.open());
     input.addEventListener("input", () => { this.open(); this.render(0); });
     input.addEventListener("keydown", (event) => this.key(event));
+    // Focus leaving by keyboard closes the list at once; by pointer only once the click is
+    // done, so the layout does not move under the pointer between press and release.
+    this.pointerDown = false;
     input.addEventListener("blur", (event) => {
-      if (!panel.contains(event.relatedTarget)) this.close();
+      if (!this.pointerDown && !panel.contains(event.relatedTarget)) this.close();
     });
+    document.addEventListener("pointerdown", () => { this.pointerDown = true; },
+      { capture: true, signal });
+    document.addEventListener("pointerup", () => {
+      setTimeout(() => {
+        this.pointerDown = false;
+        if (document.activeElement !== input) this.close();
+      }, 0);
+    }, { signal });
     // Clicking an option keeps the focus in the text box (and the list open).
     this.list.addEventListener("pointerdown", (event) => event.preventDefault());
     this.list.addEventListener("click", (event) => {
@@ -73,9 +84,6 @@ export class Picker {
       this.pick(this.shown.findIndex((source) => source.src === item.dataset.src));
       input.focus();
     });
-    document.addEventListener("pointerdown", (event) => {
-      if (!this.panel.hidden && !panel.contains(event.target) && event.target !== input) this.close();
-    }, { signal });
   }
 
   get isOpen() { return !this.panel.hidden; }
