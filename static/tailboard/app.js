@@ -159,10 +159,9 @@ class Board {
     this.active = null;
     const specs = decodePanes(window.location.hash);
     if (specs.length) for (const spec of specs) this.open(spec);
-    else if (this.sources.length) {
-      const pane = this.open(defaultSpec());
-      pane.picker.input.focus();
-    }
+    else if (this.sources.length) this.open(defaultSpec());
+    // A pane without a source starts with its picker open (a fresh page chooses nothing).
+    this.panes.find((pane) => !pane.members.length)?.picker.input.focus();
     this.layout();
   }
 
