@@ -269,6 +269,9 @@ export class Pane {
   /** Show the options of every kind this pane follows; name the pane after its sources. */
   syncKind() {
     const kinds = new Set(this.members.map((member) => member.kind));
+    // Before a source is chosen, the options of the first source's kind can be set already.
+    const first = [...this.source.options].find((option) => option.value && !option.disabled);
+    if (!kinds.size && first) kinds.add(first.value.split(":")[0]);
     this.el.dataset.kind = this.kind;
     for (const group of this.el.querySelectorAll(".kind-options")) {
       group.hidden = !kinds.has(group.dataset.kind);
