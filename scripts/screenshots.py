@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Take the README screenshots: a busy dashboard (three live logs and a feed), dark and light.
+"""Take the README screenshots: a busy dashboard (three live logs and a feed), dark and light,
+one merged pane, and the phone layout.
 
 Runs the real system with the test Harness (Redis, a prefork worker, Daphne), writes realistic
 lines into three log files while Debian's Chromium looks at the dashboard, and saves
-docs/screenshots/dashboard-dark.png and dashboard-light.png.
+docs/screenshots/dashboard-dark.png, dashboard-light.png, merged-pane.png (two logs and a feed
+in one pane) and phone.png (390×844).
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--seconds 12]
 """
@@ -28,6 +30,8 @@ from tests.harness import Harness  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 SIZE = {"width": 1600, "height": 960}
+MERGED_SIZE = {"width": 1280, "height": 760}
+PHONE_SIZE = {"width": 390, "height": 844}
 
 API = [
     ("INFO", "GET /api/v2/orders?status=open 200 {ms}ms user=u{n} region=eu-west-1"),
@@ -188,12 +192,40 @@ def main():
                 page.click("#theme-toggle")
                 time.sleep(1.2)
                 page.screenshot(path=str(out / "dashboard-light.png"))
+                context.close()
+
+                merged = urlencode([("p", urlencode([
+                    ("src", f"tailf:{ids[0]}"), ("src", f"tailf:{ids[1]}"),
+                    ("src", f"feeds:{feed_id}"), ("lines", 40), ("entries", 3),
+                    ("hl", "returned 503, failed"), ("time", "local"), ("run", 1)]))])
+                shots = [(MERGED_SIZE, merged, "merged-pane.png", 3),
+                         (PHONE_SIZE, urlencode([("p", urlencode([
+                             ("src", f"tailf:{ids[1]}"), ("src", f"tailf:{ids[2]}"),
+                             ("lines", 30), ("run", 1)]))]), "phone.png", 2)]
+                for size, hash_, name, running in shots:
+                    context = browser.new_context(viewport=size, color_scheme="dark",
+                                                  timezone_id="Europe/Berlin",
+                                                  device_scale_factor=2 if size is PHONE_SIZE else 1,
+                                                  is_mobile=size is PHONE_SIZE)
+                    shot = context.new_page()
+                    shot.goto(web.base_url + "/accounts/login/")
+                    shot.fill("#id_username", "alice")
+                    shot.fill("#id_password", password)
+                    shot.click("button[type=submit]")
+                    shot.wait_for_url(web.base_url + "/")
+                    shot.goto(f"{web.base_url}/#{hash_}")
+                    expect(shot.locator(".status[data-state=running]")).to_have_count(
+                        running, timeout=30000)
+                    time.sleep(args.seconds / 2)
+                    shot.mouse.move(5, 5)
+                    shot.screenshot(path=str(out / name))
+                    context.close()
                 browser.close()
         finally:
             stop.set()
             feed.close()
             harness.close()
-    print(f"wrote {out / 'dashboard-dark.png'} and {out / 'dashboard-light.png'}")
+    print(f"wrote dashboard-dark.png, dashboard-light.png, merged-pane.png and phone.png in {out}")
 
 
 if __name__ == "__main__":

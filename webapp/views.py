@@ -35,11 +35,12 @@ def dashboard(request):
     groups = []
     for kind in all_kinds():
         sources = list(kind.source_model.objects.visible_to(user).filter(enabled=True)
-                       .order_by("name"))
+                       .prefetch_related("groups").order_by("name"))
         for source in sources:
             source.workers_online = (None if online is None
                                      else len(online.get(source.queue, [])))
             source.where = kind.describe(source)
+            source.group_names = "\n".join(sorted(group.name for group in source.groups.all()))
         groups.append({"kind": kind, "sources": sources})
     kinds = [{"slug": kind.slug, "url": kind.url, "label": kind.label,
               "resumable": kind.resumable} for kind in all_kinds()]

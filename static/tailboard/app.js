@@ -1,6 +1,8 @@
 // The dashboard: panes side by side, the page URL that records them, keyboard shortcuts.
+import { TitleBadge } from "./alerts.js";
 import { kindOfSource, optionNames } from "./kinds.js";
 import { DEFAULT_CAP } from "./logview.js";
+import { MAX_SOURCES } from "./member.js";
 import { Pane, defaultSpec } from "./pane.js";
 
 const MIN_CAP = 100;
@@ -14,19 +16,32 @@ function kindOptionNames(src) {
   return template && kind ? optionNames(template.content, kind.url) : [];
 }
 
-/** Encode pane specs as the page hash: one `p` parameter per pane, defaults left out. */
+/** The option names of every kind among a pane's sources, without repeats. */
+function optionNamesOf(srcs) {
+  return [...new Set(srcs.flatMap((src) => kindOptionNames(src)))];
+}
+
+/**
+ * Encode pane specs as the page hash: one `p` parameter per pane, defaults left out. A merged
+ * pane has one `src` per source (in order) and a `hide` per hidden source.
+ */
 export function encodePanes(specs) {
   const top = new URLSearchParams();
   const defaults = defaultSpec();
   for (const spec of specs) {
     const params = new URLSearchParams();
-    params.set("src", spec.src);
-    for (const key of [...kindOptionNames(spec.src), ...PANE_KEYS, "cap"]) {
+    const srcs = [spec.src, ...(spec.more || [])].filter(Boolean);
+    if (!srcs.length) params.set("src", "");
+    for (const src of srcs) params.append("src", src);
+    for (const src of spec.hide || []) params.append("hide", src);
+    for (const key of [...optionNamesOf(srcs), ...PANE_KEYS, "cap"]) {
       if (spec[key] === undefined || spec[key] === null) continue;
       if (String(spec[key]) !== String(defaults[key])) params.set(key, spec[key]);
     }
     if (!spec.wrap) params.set("wrap", "0");
     if (spec.run) params.set("run", "1");
+    if (spec.time && spec.time !== "sent") params.set("time", spec.time);
+    if (spec.alert) params.set("alert", "1");
     top.append("p", params.toString());
   }
   return top.toString();
@@ -38,16 +53,22 @@ export function decodePanes(hash) {
   return top.getAll("p").map((value) => {
     const params = new URLSearchParams(value);
     const spec = defaultSpec();
-    if (params.has("src")) spec.src = params.get("src");
-    for (const key of [...kindOptionNames(spec.src), ...PANE_KEYS]) {
+    const srcs = [...new Set(params.getAll("src").filter((src) => kindOfSource(src) !== null))]
+      .slice(0, MAX_SOURCES);
+    spec.src = srcs[0] || (params.getAll("src").some((src) => src === "") ? "" : null);
+    spec.more = srcs.slice(1);
+    spec.hide = params.getAll("hide").filter((src) => srcs.includes(src));
+    for (const key of [...optionNamesOf(srcs), ...PANE_KEYS]) {
       if (params.has(key)) spec[key] = params.get(key);
     }
     const cap = Number(params.get("cap"));
     spec.cap = Number.isInteger(cap) && cap >= MIN_CAP && cap <= MAX_CAP ? cap : DEFAULT_CAP;
     spec.wrap = params.get("wrap") !== "0";
-    spec.run = params.get("run") === "1";
+    spec.run = params.get("run") === "1" && srcs.length > 0;
+    spec.time = params.get("time") || "sent";
+    spec.alert = params.get("alert") === "1";
     return spec;
-  }).filter((spec) => kindOfSource(spec.src) !== null);
+  }).filter((spec) => spec.src !== null);
 }
 
 class Board {
@@ -59,9 +80,11 @@ class Board {
     this.count = 0;
     this.written = null;
     this.pendingWrite = false;
+    this.titleBadge = new TitleBadge();
     this.template = document.getElementById("pane-template");
     this.sources = this.template
-      ? [...this.template.content.querySelectorAll(".source option")].map((o) => o.value) : [];
+      ? [...this.template.content.querySelectorAll(".source option")].map((o) => o.value)
+        .filter(Boolean) : [];
   }
 
   /** Open a pane for a spec; start it when the spec says it was running. */
@@ -84,7 +107,7 @@ class Board {
 
   /** Open a pane on the first source no pane shows yet. */
   add() {
-    const open = new Set(this.panes.map((pane) => pane.source.value));
+    const open = new Set(this.panes.flatMap((pane) => pane.members.map((member) => member.src)));
     const src = this.sources.find((value) => !open.has(value)) || this.sources[0] || "";
     const pane = this.open({ ...defaultSpec(), src });
     pane.source.focus();
@@ -126,7 +149,7 @@ class Board {
     });
   }
 
-  /** Open the panes a URL names (or one pane on the first source). */
+  /** Open the panes a URL names (or one empty pane with its source picker open). */
   restore() {
     for (const pane of [...this.panes]) {
       pane.dispose();
@@ -136,7 +159,9 @@ class Board {
     this.active = null;
     const specs = decodePanes(window.location.hash);
     if (specs.length) for (const spec of specs) this.open(spec);
-    else if (this.sources.length) this.open({ ...defaultSpec(), src: this.sources[0] });
+    else if (this.sources.length) this.open(defaultSpec());
+    // A pane without a source starts with its picker open (a fresh page chooses nothing).
+    this.panes.find((pane) => !pane.members.length)?.picker.input.focus();
     this.layout();
   }
 

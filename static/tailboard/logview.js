@@ -1,7 +1,10 @@
 // What one pane holds and shows: a capped store of records (lines, notices, feed entries) and
 // their rows in the DOM, rendered in requestAnimationFrame batches with a time budget, so a
-// firehose never blocks the page. Follow mode, the pause buffer, filter and highlights live here.
+// firehose never blocks the page. Follow mode, the pause buffer, filter and highlights live here,
+// and so do the match counts, the lines around a clicked line, times and structured fields.
+import { fullTime, localClock, relativeTime, stampTime } from "./clock.js";
 import { entryNode, entryText } from "./entries.js";
+import { fieldLevel, fieldMessage, parseFields } from "./fields.js";
 import { fileTag } from "./files.js";
 import { highlightSegments, leadingTimestamp, lineLevel } from "./matchers.js";
 import { matchNode, numberedNode } from "./matchrows.js";
@@ -10,6 +13,8 @@ export const DEFAULT_CAP = 10000;
 const CHUNK_ROWS = 200;
 const FRAME_BUDGET_MS = 8;
 const BOTTOM_SLACK_PX = 24;
+/** Lines shown before and after a clicked line. */
+export const CONTEXT_LINES = 5;
 
 function countsAsLine(record) {
   return record.kind !== "notice" && record.kind !== "dropped" && record.kind !== "error"
@@ -43,10 +48,16 @@ class Deque {
 /** One pane's output: call addLines/addNotice/addEntries; it renders when the page can. */
 export class LogView {
   constructor(output, { cap = DEFAULT_CAP, onUpdate = () => {}, onFollow = () => {}, signal,
-    hrefFor = () => "" } = {}) {
+    hrefFor = () => "", sourceTag = () => null, onHits = () => {} } = {}) {
     this.output = output;
     this.hrefFor = hrefFor;
+    this.sourceTag = sourceTag;
+    this.onHits = onHits;
     this.hiddenFiles = new Set();
+    this.hiddenSources = new Set();
+    this.tagSources = false;
+    this.timeMode = "sent";
+    this.counts = { total: 0, pass: 0, hit: 0 };
     this.anchor = null;
     this.cap = cap;
     this.onUpdate = onUpdate;
@@ -73,6 +84,7 @@ export class LogView {
     }, { passive: true });
     output.addEventListener("keydown", intent);
     output.addEventListener("touchmove", intent, { passive: true });
+    output.addEventListener("click", (event) => this.clicked(event));
     output.addEventListener("pointerdown", () => { this.dragging = true; });
     window.addEventListener("pointerup", () => {
       if (this.dragging) intent();
@@ -112,12 +124,14 @@ export class LogView {
    * Take a batch of log lines (of `file` in a multi-file stream); the Promise settles once
    * they are rendered (or set aside).
    */
-  addLines(lines, file) {
+  addLines(lines, file, src) {
     const start = Math.max(0, lines.length - this.cap);
     const records = [];
+    const at = Date.now();
     for (let i = start; i < lines.length; i += 1) {
-      const record = { n: this.nextN++, kind: "line", text: String(lines[i]) };
+      const record = { n: this.nextN++, kind: "line", text: String(lines[i]), at };
       if (file) record.file = String(file);
+      if (src) record.src = src;
       records.push(record);
     }
     if (!this.follow) this.newWhilePaused += lines.length;
@@ -150,19 +164,31 @@ export class LogView {
   }
 
   /** Take feed entries (oldest first). */
-  addEntries(entries) {
-    const records = entries.slice(-this.cap).map((entry) => (
-      { n: this.nextN++, kind: "entry", text: entryText(entry), entry }));
+  addEntries(entries, src) {
+    const at = Date.now();
+    const records = entries.slice(-this.cap).map((entry) => {
+      const record = { n: this.nextN++, kind: "entry", text: entryText(entry), entry, at };
+      if (src) record.src = src;
+      return record;
+    });
     if (!this.follow) this.newWhilePaused += records.length;
     return this.take(records, records.length);
   }
 
   take(records, lineCount) {
+    let hits = 0;
+    let sample = "";
     for (const record of records) {
+      this.classify(record);
+      if (record.hit && !record.hidden) {
+        hits += 1;
+        sample = record.text;
+      }
       this.held.push(record);
       this.pending.push(record);
     }
     this.lineCount += lineCount;
+    if (hits) this.onHits(hits, sample);
     this.trim();
     this.schedule();
     if (!this.follow || document.hidden) return Promise.resolve();
@@ -174,7 +200,11 @@ export class LogView {
     const excess = this.held.length - this.cap;
     if (excess > 0) {
       let lines = 0;
-      for (let i = 0; i < excess; i += 1) if (countsAsLine(this.held.at(i))) lines += 1;
+      for (let i = 0; i < excess; i += 1) {
+        const record = this.held.at(i);
+        if (countsAsLine(record)) lines += 1;
+        this.count(record, -1);
+      }
       this.held.dropFront(excess);
       this.lineCount -= lines;
     }
@@ -230,11 +260,38 @@ export class LogView {
     this.onUpdate();
   }
 
-  /** Whether a record passes the filter and the hidden files. */
+  /** Whether a record passes the filter and the hidden files and sources. */
   shows(record) {
     if (!filtered(record)) return true;
-    if (record.file && this.hiddenFiles.has(record.file)) return false;
-    return !this.filter || this.filter.test(record.text);
+    return !record.hidden && record.pass;
+  }
+
+  /** Note whether a record is hidden, passes the filter, matches a highlight; count it. */
+  classify(record) {
+    if (!filtered(record)) return;
+    record.hidden = Boolean((record.file && this.hiddenFiles.has(record.file))
+      || (record.src && this.hiddenSources.has(record.src)));
+    record.pass = !this.filter || this.filter.test(record.text);
+    record.hit = this.rules.length > 0 && this.rules.some((rule) => {
+      rule.regex.lastIndex = 0;
+      const found = rule.regex.test(record.text);
+      rule.regex.lastIndex = 0;
+      return found;
+    });
+    this.count(record, 1);
+  }
+
+  count(record, sign) {
+    if (!filtered(record) || record.hidden) return;
+    this.counts.total += sign;
+    if (record.pass) this.counts.pass += sign;
+    if (record.hit) this.counts.hit += sign;
+  }
+
+  /** Classify every held record again (the filter, highlights or hidden sets changed). */
+  recount() {
+    this.counts = { total: 0, pass: 0, hit: 0 };
+    for (const record of this.held) this.classify(record);
   }
 
   /** Resolve the render promises of records up to `n`. */
@@ -270,6 +327,8 @@ export class LogView {
     if (record.kind === "entry") {
       const node = entryNode(record.entry, (element, text) => this.fill(element, text));
       node.tbN = record.n;
+      const tag = this.tagSources && record.src ? this.sourceTag(record.src) : null;
+      if (tag) node.firstElementChild.prepend(tag);
       return node;
     }
     if (record.kind === "match" || record.kind === "numbered") {
@@ -284,24 +343,153 @@ export class LogView {
     row.tbN = record.n;
     if (record.kind === "line") {
       const text = record.text;
-      const level = lineLevel(text);
+      if (record.fields === undefined) record.fields = parseFields(text);
+      const parsed = record.fields;
+      const level = fieldLevel(parsed) || lineLevel(text);
       row.className = level ? `line lvl-${level}` : "line";
-      if (record.file) row.appendChild(fileTag(record.file));
-      const stamp = leadingTimestamp(text);
-      if (stamp) {
-        const span = document.createElement("span");
-        span.className = "ts";
-        span.textContent = stamp;
-        row.appendChild(span);
-        this.fill(row, text.slice(stamp.length));
-      } else {
-        this.fill(row, text);
+      if (parsed) row.classList.add("structured");
+      if (this.tagSources && record.src) {
+        const tag = this.sourceTag(record.src);
+        if (tag) row.appendChild(tag);
       }
+      if (record.file) row.appendChild(fileTag(record.file));
+      const stamp = parsed ? parsed.stamp : leadingTimestamp(text);
+      this.stamp(row, record, stamp);
+      if (parsed) this.fillFields(row, parsed);
+      else this.fill(row, text.slice(stamp.length));
     } else {
       row.className = `notice notice-${record.kind}`;
       row.textContent = record.text;
     }
     return row;
+  }
+
+  /** The time cell of a line: its own timestamp as sent, or a time in local/relative form. */
+  stamp(row, record, stamp) {
+    if (this.timeMode === "sent") {
+      if (!stamp) return;
+      const span = document.createElement("span");
+      span.className = "ts";
+      span.textContent = stamp;
+      row.appendChild(span);
+      return;
+    }
+    const own = stamp ? stampTime(stamp) : NaN;
+    const at = Number.isFinite(own) ? own : record.at;
+    const time = document.createElement("time");
+    time.className = Number.isFinite(own) ? "ts" : "ts ts-received";
+    time.dateTime = new Date(at).toISOString();
+    time.title = stamp ? `${stamp} · ${fullTime(at)}` : fullTime(at);
+    time.tbAt = at;
+    time.textContent = this.timeMode === "relative" ? relativeTime(at) : localClock(at);
+    row.appendChild(time);
+    row.appendChild(document.createTextNode(" "));
+  }
+
+  /** The message and key=value chips of a structured line (highlights inside each part). */
+  fillFields(row, parsed) {
+    const message = fieldMessage(parsed);
+    if (message !== null) {
+      const span = document.createElement("span");
+      span.className = "msg";
+      this.fill(span, message);
+      row.appendChild(span);
+    }
+    for (const [key, value] of parsed.fields) {
+      if (message !== null && (key === "msg" || key === "message") && value === message) continue;
+      const chip = document.createElement("span");
+      chip.className = "kv";
+      const name = document.createElement("span");
+      name.className = "k";
+      name.textContent = key;
+      const text = document.createElement("span");
+      text.className = "v";
+      this.fill(text, value);
+      chip.append(name, "=", text);
+      row.appendChild(document.createTextNode(" "));
+      row.appendChild(chip);
+    }
+  }
+
+  /** Show times as sent ("sent"), in local time ("local") or relative to now ("relative"). */
+  setTimeMode(mode) {
+    if (mode === this.timeMode) return;
+    this.timeMode = mode;
+    this.rerender();
+  }
+
+  /** Bring relative times up to date (called once a second). */
+  refreshTimes() {
+    if (this.timeMode !== "relative") return;
+    const now = Date.now();
+    for (const time of this.output.querySelectorAll("time.ts")) {
+      if (time.tbAt === undefined) continue;
+      const text = relativeTime(time.tbAt, now);
+      if (time.textContent !== text) time.textContent = text;
+    }
+  }
+
+  /** A click on a line (not a link, not a selection) shows or hides the lines around it. */
+  clicked(event) {
+    if (event.button !== 0 || event.target.closest("a, button, .ctx-block")) return;
+    const selection = window.getSelection && window.getSelection();
+    if (selection && !selection.isCollapsed && String(selection).trim()) return;
+    const row = event.target.closest(".line");
+    if (!row || row.tbN === undefined || row.classList.contains("numbered")) return;
+    this.toggleContext(row);
+  }
+
+  /** The held records around the record numbered `n` (up to `around` before and after). */
+  around(n, around = CONTEXT_LINES) {
+    if (!this.held.length) return null;
+    const index = n - this.held.first().n;
+    if (index < 0 || index >= this.held.length || this.held.at(index).n !== n) return null;
+    const before = [];
+    for (let i = index - 1; i >= 0 && before.length < around; i -= 1) {
+      const record = this.held.at(i);
+      if (record.kind === "line" || record.kind === "entry") before.unshift(record);
+    }
+    const after = [];
+    for (let i = index + 1; i < this.held.length && after.length < around; i += 1) {
+      const record = this.held.at(i);
+      if (record.kind === "line" || record.kind === "entry") after.push(record);
+    }
+    return { before, after };
+  }
+
+  /** Expand (or fold again) the lines around a row, whatever the filter hides. */
+  toggleContext(row) {
+    const mine = (element) => element && element.classList.contains("ctx-block")
+      && element.tbN === row.tbN;
+    if (row.classList.contains("expanded")) {
+      if (mine(row.previousElementSibling)) row.previousElementSibling.remove();
+      if (mine(row.nextElementSibling)) row.nextElementSibling.remove();
+      row.classList.remove("expanded");
+      return;
+    }
+    const found = this.around(row.tbN);
+    if (!found) return;
+    const part = (records, where) => {
+      const box = document.createElement("div");
+      box.className = `ctx-block ctx-${where}`;
+      box.tbN = row.tbN;
+      for (const record of records) {
+        const line = document.createElement("div");
+        line.className = `ctx-line${this.shows(record) ? "" : " ctx-hidden"}`;
+        if (this.tagSources && record.src) {
+          const tag = this.sourceTag(record.src);
+          if (tag) line.appendChild(tag);
+        }
+        if (record.file) line.appendChild(fileTag(record.file));
+        this.fill(line, record.text);
+        box.appendChild(line);
+      }
+      return box;
+    };
+    row.before(part(found.before, "before"));
+    row.after(part(found.after, "after"));
+    row.classList.add("expanded");
+    this.reveal(row);
   }
 
   /** Append text to an element, wrapping highlight matches in <mark> (text nodes only). */
@@ -337,18 +525,35 @@ export class LogView {
   /** Show only records matching `filter` ({test}) or all when null. */
   setFilter(filter) {
     this.filter = filter;
+    this.recount();
     this.rerender();
   }
 
   /** Hide the records of these files (a Set of paths). */
   setHiddenFiles(files) {
     this.hiddenFiles = files;
+    this.recount();
+    this.rerender();
+  }
+
+  /** Hide the records of these sources (a Set of source values, "tailf:3"). */
+  setHiddenSources(sources) {
+    this.hiddenSources = sources;
+    this.recount();
+    this.rerender();
+  }
+
+  /** Tag each row with its source (a pane that follows more than one). */
+  setTagSources(on) {
+    if (this.tagSources === on) return;
+    this.tagSources = on;
     this.rerender();
   }
 
   /** Highlight with compiled rules ([{matcher, colour}] from compileHighlights). */
   setRules(rules) {
     this.rules = rules;
+    this.recount();
     this.rerender();
   }
 
@@ -358,6 +563,7 @@ export class LogView {
     this.pending.clear();
     this.lineCount = 0;
     this.newWhilePaused = 0;
+    this.counts = { total: 0, pass: 0, hit: 0 };
     this.output.replaceChildren();
     this.settle(Infinity);
     this.onUpdate();
@@ -408,12 +614,12 @@ export class LogView {
     return new Blob([lines.join("\n") + (lines.length ? "\n" : "")], { type: "text/plain" });
   }
 
-  /** The last `n` held line texts, oldest first (for resuming after a reconnect). */
-  tail(n) {
+  /** The last `n` held line texts (of source `src`, if given), oldest first (for a resume). */
+  tail(n, src) {
     const out = [];
     for (let i = this.held.length - 1; i >= 0 && out.length < n; i -= 1) {
       const record = this.held.at(i);
-      if (record.kind === "line") out.push(record.text);
+      if (record.kind === "line" && (!src || !record.src || record.src === src)) out.push(record.text);
     }
     return out.reverse();
   }

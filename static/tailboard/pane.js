@@ -1,40 +1,39 @@
-// One pane: a source with its options, Start/Stop, the status badge, and its LogView.
-import { formatCount, formatRate, t } from "./i18n.js";
-import { DEFAULT_CAP, LogView, unseenLines } from "./logview.js";
-import {
-  allOptionFields, fieldValue, kindByUrl, optionDefaults, optionFields, setFieldValue,
-} from "./kinds.js";
+// One pane: one or more sources (a Member each, with its own stream and status row) and their
+// options, Start/Stop, the picker, and the LogView their lines share, interleaved by arrival.
+import { PaneAlerts } from "./alerts.js";
+import { TIME_MODES } from "./clock.js";
+import { compileRowFilter } from "./fields.js";
 import { FileToggles } from "./files.js";
-import { compileFilter, compileHighlights } from "./matchers.js";
+import { formatCount, formatRate, t } from "./i18n.js";
+import {
+  allOptionFields, fieldValue, kindByUrl, kindOfSource, optionDefaults, optionFields,
+  setFieldValue,
+} from "./kinds.js";
+import { DEFAULT_CAP, LogView } from "./logview.js";
+import { compileHighlights } from "./matchers.js";
+import { MAX_SOURCES, Member, SOURCE_COLOURS, closeReason } from "./member.js";
+import { Picker, sourceCatalog } from "./picker.js";
 import { SearchPanel, aroundFields } from "./search.js";
 import { RateMeter } from "./sparkline.js";
-import { Stream, streamUrl } from "./stream.js";
+
+export { closeReason };
 
 const RESUME_BACKLOG = 1000;
-const SEEN_IDS = 5000;
-
-/** Describe a close code for people. */
-export function closeReason(code) {
-  const key = `close_${code}`;
-  const text = t(key);
-  return text === key ? t("close_other", { code }) : text;
-}
 
 /** Options a pane is opened with; everything a link must carry to reopen it. */
 export function defaultSpec() {
   const template = document.getElementById("pane-template");
   const options = template ? optionDefaults(template.content) : {};
-  return { src: "", ...options, filter: "", hl: "", wrap: true, run: false, cap: DEFAULT_CAP };
+  return { src: "", more: [], hide: [], ...options, filter: "", hl: "", wrap: true, run: false,
+    cap: DEFAULT_CAP, time: "sent", alert: false };
 }
 
 export class Pane {
   constructor(board, spec, number) {
     this.board = board;
     this.number = number;
-    this.stream = null;
-    this.resume = null;
-    this.seen = new Set();
-    this.state = "idle";
+    this.members = [];
+    this.hiddenSources = new Set();
     const template = document.getElementById("pane-template");
     this.el = template.content.firstElementChild.cloneNode(true);
     this.el.paneObject = this;
@@ -44,16 +43,17 @@ export class Pane {
     this.optionInputs = allOptionFields(this.el);
     this.startButton = $(".start");
     this.stopButton = $(".stop");
-    this.status = $(".status");
-    this.badge = $(".badge");
-    this.message = $(".message");
-    this.countdown = $(".countdown");
-    this.retryButton = $(".retry");
+    this.rows = $(".source-rows");
+    this.rowTemplate = $(".source-row").cloneNode(true);
+    this.blankRow = $(".source-row");
     this.filterInput = $(".filter");
     this.highlightInput = $(".highlight");
+    this.filterCount = $(".filter-count");
+    this.highlightCount = $(".highlight-count");
     this.problem = $(".pane-problem");
     this.followButton = $(".follow");
     this.wrapButton = $(".wrap");
+    this.timeButton = $(".time-mode");
     this.newLines = $(".new-lines");
     this.heldLabel = $(".held");
     this.output = $(".output");
@@ -66,40 +66,60 @@ export class Pane {
       onUpdate: () => this.updateCounts(),
       onFollow: (on) => this.showFollow(on),
       hrefFor: (file, lineNo) => this.search.linkFor(file, lineNo),
+      sourceTag: (src) => this.members.find((member) => member.src === src)?.tag() || null,
+      onHits: (n, sample) => this.alerts.matched(n, sample),
     });
+    this.alerts = new PaneAlerts(this, $(".alert-toggle"), board.titleBadge,
+      { signal: this.lifetime.signal });
     this.files = new FileToggles($(".files-bar"), (hidden) => this.view.setHiddenFiles(hidden));
     this.search = new SearchPanel(this, {
-      aroundSpec: (file, lineNo) => ({ ...defaultSpec(), src: this.source.value,
+      aroundSpec: (file, lineNo) => ({ ...defaultSpec(), src: this.primarySrc,
         ...aroundFields(file, lineNo), hl: this.highlightInput.value, run: true }),
       hrefFor: (spec) => this.board.hrefFor(spec),
     });
-    this.warning = "";
-    this.worker = "";
-    this.shown = { held: "", newLines: "" };
+    const pickerInput = $(".picker-input");
+    this.picker = new Picker({
+      input: pickerInput,
+      panel: $(".picker-panel"),
+      catalog: sourceCatalog(this.source),
+      idPrefix: `picker-${number}`,
+      isChosen: (src) => this.members.some((member) => member.src === src),
+      choose: (src) => this.chooseSource(src),
+      signal: this.lifetime.signal,
+    });
+    this.shown = { held: "", newLines: "", filter: "", highlight: "" };
     this.apply(spec);
     this.wire();
-    this.setStatus("idle", t("state_idle"));
     this.updateCounts();
   }
 
   /** Fill the controls from a spec (see defaultSpec). */
   apply(spec) {
-    if (spec.src && ![...this.source.options].some((o) => o.value === spec.src)) {
-      const missing = document.createElement("option");
-      missing.value = spec.src;
-      missing.disabled = true;
-      missing.textContent = t("source_unavailable_option", { src: spec.src });
-      this.source.appendChild(missing);
+    const srcs = [...new Set([spec.src, ...(spec.more || [])].filter(Boolean))];
+    for (const src of srcs) {
+      if (![...this.source.options].some((o) => o.value === src)) {
+        const missing = document.createElement("option");
+        missing.value = src;
+        missing.disabled = true;
+        missing.textContent = t("source_unavailable_option", { src });
+        this.source.appendChild(missing);
+      }
     }
-    if (spec.src) this.source.value = spec.src;
-    else this.source.selectedIndex = this.source.options.length ? 0 : -1;
     for (const input of this.optionInputs) {
       if (spec[input.name] !== undefined) setFieldValue(input, String(spec[input.name]));
     }
+    this.setSources(srcs);
+    this.hiddenSources = new Set((spec.hide || []).filter((src) => srcs.includes(src)));
+    for (const member of this.members) {
+      member.toggleButton.setAttribute("aria-pressed", String(!this.hiddenSources.has(member.src)));
+    }
+    this.view.hiddenSources = new Set(this.hiddenSources);
     this.filterInput.value = spec.filter;
     this.highlightInput.value = spec.hl;
     this.setWrap(spec.wrap !== false);
-    this.syncKind();
+    this.setTimeMode(TIME_MODES.includes(spec.time) ? spec.time : "sent");
+    this.alerts.enabled = Boolean(spec.alert);
+    this.alerts.button.setAttribute("aria-pressed", String(this.alerts.enabled));
     this.applyFilter(false);
     this.applyHighlights(false);
     this.search?.syncChip();
@@ -111,19 +131,24 @@ export class Pane {
     for (const input of this.optionInputs) {
       if (!(input.name in options)) options[input.name] = fieldValue(input);
     }
-    return { src: this.source.value, ...options, ...this.options(false),
+    return { src: this.primarySrc, more: this.members.slice(1).map((member) => member.src),
+      hide: [...this.hiddenSources], ...options, ...this.options(false),
       filter: this.filterInput.value, hl: this.highlightInput.value,
       wrap: this.wrapButton.getAttribute("aria-pressed") === "true",
-      run: this.stream !== null, cap: this.cap };
+      run: this.live, cap: this.cap, time: this.view.timeMode, alert: this.alerts.enabled };
   }
 
   wire() {
     const changed = () => this.board.changed();
     this.form.addEventListener("submit", (event) => { event.preventDefault(); this.start(); });
-    this.source.addEventListener("change", () => { this.syncKind(); changed(); });
+    this.source.addEventListener("change", () => {
+      const chosen = this.source.value;
+      this.setSources([chosen, ...this.members.slice(1).map((m) => m.src).filter((s) => s !== chosen)]);
+      this.picker.close();
+      changed();
+    });
     for (const input of this.optionInputs) input.addEventListener("change", changed);
     this.stopButton.addEventListener("click", () => this.stop());
-    this.retryButton.addEventListener("click", () => this.stream?.retryNow());
     this.el.querySelector(".close").addEventListener("click", () => this.board.close(this));
     this.el.querySelector(".clear").addEventListener("click", () => this.view.clear());
     this.el.querySelector(".download").addEventListener("click", () => this.download());
@@ -131,6 +156,11 @@ export class Pane {
     this.newLines.addEventListener("click", () => { this.view.resume(); this.output.focus(); });
     this.wrapButton.addEventListener("click", () => {
       this.setWrap(this.wrapButton.getAttribute("aria-pressed") !== "true");
+      changed();
+    });
+    this.timeButton.addEventListener("click", () => {
+      const next = TIME_MODES[(TIME_MODES.indexOf(this.view.timeMode) + 1) % TIME_MODES.length];
+      this.setTimeMode(next);
       changed();
     });
     this.filterInput.addEventListener("input", () => { this.applyFilter(true); changed(); });
@@ -144,22 +174,121 @@ export class Pane {
     this.el.addEventListener("pointerdown", () => this.board.activate(this));
   }
 
-  /** The URL segment of the chosen source's kind ("tailf", "feeds", …). */
-  get kind() { return this.source.value.split(":")[0]; }
-  get sourceId() { return this.source.value.split(":")[1]; }
-  get sourceName() {
-    const option = this.source.selectedOptions[0];
-    return option ? (option.dataset.name || option.textContent.trim()) : "";
+  /** The first source (the one the Source list shows), or "". */
+  get primarySrc() {
+    return this.members[0]?.src || "";
   }
 
-  syncKind() {
-    const kind = this.kind;
-    this.el.dataset.kind = kind;
-    for (const group of this.el.querySelectorAll(".kind-options")) {
-      group.hidden = group.dataset.kind !== kind;
+  /** The URL segment of the first source's kind ("tailf", "feeds", …). */
+  get kind() { return this.primarySrc.split(":")[0]; }
+  get sourceId() { return this.primarySrc.split(":")[1]; }
+  get sourceName() { return this.members[0]?.name || ""; }
+
+  /** The pane's sources for people: "alpha + beta + deploys". */
+  sourceLabel() {
+    return this.members.map((member) => member.name).join(" + ");
+  }
+
+  /** Whether any source of this pane is streaming. */
+  get live() { return this.members.some((member) => member.live); }
+
+  /** The first source's stream (what a one-source pane has). */
+  get stream() { return this.members[0]?.stream || null; }
+
+  /** Follow exactly these sources (in order); sources already followed keep their stream. */
+  setSources(srcs) {
+    const wanted = [...new Set(srcs.filter((src) => kindOfSource(src) !== null))];
+    const keep = new Map(this.members.map((member) => [member.src, member]));
+    for (const member of this.members) {
+      if (!wanted.includes(member.src)) {
+        member.dispose();
+        this.hiddenSources.delete(member.src);
+      }
     }
-    this.el.setAttribute("aria-label", t("pane_label", { n: this.number, source: this.sourceName }));
-    this.output.setAttribute("aria-label", t("output_label", { source: this.sourceName }));
+    const next = [];
+    for (const src of wanted) {
+      let member = keep.get(src);
+      if (!member) {
+        let colour = 0;
+        const taken = new Set([...keep.values()].filter((m) => wanted.includes(m.src)).map((m) => m.colour));
+        for (const m of next) taken.add(m.colour);
+        while (taken.has(colour) && colour < SOURCE_COLOURS - 1) colour += 1;
+        member = new Member(this, src, this.rowTemplate.cloneNode(true), colour);
+      }
+      next.push(member);
+    }
+    this.members = next;
+    this.source.value = this.primarySrc;
+    if (!this.primarySrc) this.source.selectedIndex = -1;
+    this.rows.replaceChildren(...(next.length ? next.map((member) => member.row) : [this.blankRow]));
+    this.view.hiddenSources = new Set(this.hiddenSources);
+    this.view.setTagSources(next.length > 1);
+    this.el.classList.toggle("merged", next.length > 1);
+    for (const member of next) {
+      member.toggleButton.hidden = next.length < 2;
+      member.removeButton.hidden = next.length < 2;
+    }
+    this.syncKind();
+    this.syncControls();
+    this.picker?.refresh();
+  }
+
+  /** The picker chose a source: follow it too (started at once if the pane runs), or no more. */
+  chooseSource(src) {
+    const srcs = this.members.map((member) => member.src);
+    if (srcs.includes(src)) {
+      this.setSources(srcs.filter((other) => other !== src));
+    } else if (srcs.length >= MAX_SOURCES) {
+      this.showProblem(t("too_many_sources", { n: MAX_SOURCES }));
+      return;
+    } else {
+      const running = this.live;
+      this.setSources([...srcs, src]);
+      if (running) this.members[this.members.length - 1].start();
+    }
+    this.board.changed();
+  }
+
+  /** Stop following one source of a merged pane. */
+  removeSource(member) {
+    this.setSources(this.members.filter((other) => other !== member).map((other) => other.src));
+    this.board.changed();
+    (this.members[0]?.toggleButton || this.picker.input).focus();
+  }
+
+  /** Show or hide the lines of one source. */
+  toggleSource(member) {
+    const shown = this.hiddenSources.has(member.src);
+    if (shown) this.hiddenSources.delete(member.src);
+    else this.hiddenSources.add(member.src);
+    member.toggleButton.setAttribute("aria-pressed", String(shown));
+    this.view.setHiddenSources(new Set(this.hiddenSources));
+    this.board.changed();
+  }
+
+  /** Show the options of every kind this pane follows; name the pane after its sources. */
+  syncKind() {
+    const kinds = new Set(this.members.map((member) => member.kind));
+    // Before a source is chosen, the options of the first source's kind can be set already.
+    const first = [...this.source.options].find((option) => option.value && !option.disabled);
+    if (!kinds.size && first) kinds.add(first.value.split(":")[0]);
+    this.el.dataset.kind = this.kind;
+    for (const group of this.el.querySelectorAll(".kind-options")) {
+      group.hidden = !kinds.has(group.dataset.kind);
+    }
+    const label = this.sourceLabel();
+    this.el.setAttribute("aria-label", t("pane_label", { n: this.number, source: label }));
+    this.output.setAttribute("aria-label", t("output_label", { source: label }));
+  }
+
+  /** Buttons and inputs follow the sources' states; the pane's state is the first source's. */
+  syncControls() {
+    const live = this.live;
+    const state = this.members[0]?.state || "idle";
+    this.el.dataset.state = state;
+    this.startButton.disabled = !this.members.length || this.members.every((m) => m.live);
+    this.stopButton.disabled = !live;
+    for (const input of [this.source, ...this.optionInputs]) input.disabled = live;
   }
 
   setWrap(on) {
@@ -168,12 +297,20 @@ export class Pane {
     this.view.schedule();
   }
 
+  setTimeMode(mode) {
+    this.view.setTimeMode(mode);
+    this.timeButton.dataset.mode = mode;
+    this.timeButton.textContent = t(`time_${mode}`);
+    this.timeButton.title = t("time_toggle");
+  }
+
   toggleFollow() {
     if (this.view.follow) this.view.pause();
     else this.view.resume();
   }
 
   showFollow(on) {
+    if (on && !document.hidden) this.board.titleBadge.reset();
     this.followButton.setAttribute("aria-pressed", String(on));
     this.followButton.textContent = on ? t("follow") : t("paused");
     this.el.classList.toggle("paused", !on);
@@ -186,7 +323,7 @@ export class Pane {
   }
 
   applyFilter(render) {
-    const filter = compileFilter(this.filterInput.value);
+    const filter = compileRowFilter(this.filterInput.value);
     const invalid = Boolean(filter && filter.error);
     this.filterInput.setAttribute("aria-invalid", String(invalid));
     this.filterError = invalid ? t("invalid_filter", { error: filter.error }) : "";
@@ -194,6 +331,7 @@ export class Pane {
     if (invalid) return;
     if (render) this.view.setFilter(filter);
     else this.view.filter = filter;
+    this.updateCounts();
   }
 
   applyHighlights(render) {
@@ -203,6 +341,7 @@ export class Pane {
     this.showProblem(this.filterError || this.highlightError || "");
     if (render) this.view.setRules(rules);
     else this.view.rules = rules;
+    this.updateCounts();
   }
 
   updateCounts() {
@@ -214,204 +353,76 @@ export class Pane {
       const text = t("new_lines", { n: formatCount(this.view.newWhilePaused) });
       if (text !== this.shown.newLines) this.newLines.textContent = this.shown.newLines = text;
     }
+    const { total, pass, hit } = this.view.counts;
+    const of = (n) => t("count_of", { n: formatCount(n), total: formatCount(total) });
+    const filterText = this.filterInput.value.trim() && this.view.filter ? of(pass) : "";
+    if (filterText !== this.shown.filter) this.filterCount.textContent = this.shown.filter = filterText;
+    const hlText = this.view.rules.length ? of(hit) : "";
+    if (hlText !== this.shown.highlight) {
+      this.highlightCount.textContent = this.shown.highlight = hlText;
+    }
   }
 
-  /** Called once a second by the board: rates and the reconnect countdown. */
+  /** Called once a second by the board: rates, reconnect countdowns, relative times. */
   tick() {
     this.meter.tick((n) => t("rate", { n: formatRate(n) }));
-    if (this.retryAt) {
-      const left = Math.max(0, Math.ceil((this.retryAt - Date.now()) / 1000));
-      this.countdown.textContent = t("countdown", { s: left });
-    }
-  }
-
-  setStatus(state, badge, message = "") {
-    this.state = state;
-    this.status.dataset.state = state;
-    this.el.dataset.state = state;
-    this.badge.textContent = badge;
-    this.message.textContent = message;
-    this.badge.title = state === "warning" ? message : "";
-    const live = this.stream !== null;
-    this.startButton.disabled = live || !this.source.value;
-    this.stopButton.disabled = !live;
-    for (const input of [this.source, ...this.optionInputs]) input.disabled = live;
-    if (state !== "reconnecting") {
-      this.retryAt = 0;
-      this.countdown.textContent = "";
-      this.retryButton.hidden = true;
-    }
+    for (const member of this.members) member.tick();
+    this.view.refreshTimes();
   }
 
   /**
-   * The query options of the chosen kind: its named inputs (a resume asks for more backlog).
-   * A field with data-requires="NAME" is left out while field NAME is empty.
+   * The query options of kind `kind` (default: the first source's): its named inputs (a resume
+   * asks for more backlog). A field with data-requires="NAME" is left out while NAME is empty.
    */
-  options(resuming) {
+  options(resuming, kind = this.kind) {
     const options = {};
-    const fields = optionFields(this.el, this.kind);
+    const fields = optionFields(this.el, kind);
     for (const input of fields) options[input.name] = fieldValue(input);
     for (const input of fields) {
       const needs = input.dataset.requires;
       if (needs && !options[needs]) options[input.name] = "";
     }
-    if (resuming && kindByUrl(this.kind)?.resumable && "lines" in options) {
+    if (resuming && kindByUrl(kind)?.resumable && "lines" in options) {
       options.lines = Math.max(Number(options.lines) || 0, RESUME_BACKLOG);
     }
     return options;
   }
 
-  /** Open the stream of the chosen source. */
+  /** Open the stream of every source that is not streaming. */
   start() {
-    if (this.stream || !this.source.value) return;
-    const option = this.source.selectedOptions[0];
-    if (!option || option.disabled) {
-      this.setStatus("error", t("state_error"), t("source_unavailable"));
+    if (!this.members.length) {
+      this.picker.input.focus();
       return;
     }
-    const kind = this.kind;
-    const id = this.sourceId;
-    this.seen.clear();
-    this.warning = "";
-    this.files.reset();
-    this.meter.reset((n) => t("rate", { n: formatRate(n) }));
-    this.stream = new Stream((resuming) => streamUrl(kind, id, this.options(resuming)), this.handlers());
-    this.stream.start();
+    if (!this.live) {
+      this.files.reset();
+      this.meter.reset((n) => t("rate", { n: formatRate(n) }));
+    }
+    for (const member of this.members) member.start();
+    this.picker.close();
     this.board.changed();
   }
 
-  /** Stop the stream for good (never reconnects). */
+  /** Stop every stream for good (never reconnects). */
   stop() {
-    if (!this.stream) return;
-    this.setStatus("stopping", t("state_stopping"));
-    this.stream.stop();
+    for (const member of this.members) member.stop();
   }
 
-  /** Drop the stream without waiting (pane closed, page left). */
+  /** Drop the streams without waiting (pane closed, page left). */
   dispose() {
-    if (this.stream) this.stream.close();
-    this.stream = null;
+    for (const member of this.members) member.dispose();
     this.lifetime.abort();
   }
 
+  /** The first source's stream handlers (what a one-source pane's stream calls). */
   handlers() {
-    return {
-      connecting: ({ resuming }) => {
-        this.resume = resuming && kindByUrl(this.kind)?.resumable ? { lines: [] } : null;
-        this.wasResumed = resuming;
-        this.warning = "";
-        this.search.begin(resuming);
-        this.setStatus("connecting", resuming ? t("state_reconnecting") : t("state_connecting"));
-      },
-      status: (message) => this.onStatus(message),
-      lines: (lines, file) => {
-        if (this.state === "running" || this.state === "warning") this.meter.add(lines.length);
-        if (file) this.files.add(file);
-        if (this.resume) {
-          this.resume.lines = this.resume.lines.concat(lines).slice(-5000);
-          return undefined;
-        }
-        return this.view.addLines(lines, file);
-      },
-      matches: (message) => this.search.matches(message),
-      progress: (message) => this.search.progress(message),
-      notice: (text) => { this.view.addNotice(`— ${text}`, "notice"); },
-      dropped: (count) => {
-        this.view.addNotice(t("dropped", { n: formatCount(count) }), "dropped");
-      },
-      entries: (entries) => {
-        const fresh = entries.filter((entry) => {
-          const key = entry.id || `${entry.link}|${entry.title}`;
-          if (this.seen.has(key) && !entry.updated) return false;
-          this.seen.add(key);
-          return true;
-        });
-        if (this.seen.size > SEEN_IDS) this.seen = new Set([...this.seen].slice(-SEEN_IDS / 2));
-        this.meter.add(fresh.length);
-        if (fresh.length) this.view.addEntries(fresh);
-      },
-      retrying: ({ attempt, seconds, code }) => {
-        this.setStatus("reconnecting", t("state_reconnecting"),
-          t("retrying", { reason: this.lastError || closeReason(code), n: attempt }));
-        this.retryAt = Date.now() + seconds * 1000;
-        this.countdown.textContent = t("countdown", { s: Math.ceil(seconds) });
-        this.retryButton.hidden = false;
-      },
-      ended: (detail) => this.onEnded(detail),
-    };
-  }
-
-  onStatus(message) {
-    const text = String(message.message || "");
-    if (message.task_id) this.status.dataset.taskId = message.task_id;
-    switch (message.state) {
-      case "queued":
-        this.setStatus("queued", t("state_queued"), text);
-        break;
-      case "running":
-        this.lastError = "";
-        this.finishResume();
-        if (message.worker) this.worker = String(message.worker);
-        // A warning stays until a status says `"warning": null` (the stream recovered).
-        if ("warning" in message) this.warning = message.warning ? String(message.warning) : "";
-        if (this.warning) {
-          this.setStatus("warning", t("state_warning", { host: this.worker || "?" }), this.warning);
-        } else {
-          this.setStatus("running", t("running_on", { host: this.worker || "?" }), text);
-        }
-        break;
-      case "stopped":
-        this.setStatus("stopped", t("state_stopped"), text);
-        this.view.addNotice(`— ${t("state_stopped")}: ${text}`, "info");
-        break;
-      case "error":
-        this.lastError = text;
-        this.setStatus("error", t("state_error"), text);
-        this.view.addNotice(`— ${t("state_error")}: ${text}`, "error");
-        break;
-      default:
-        this.setStatus(String(message.state), String(message.state), text);
-    }
-  }
-
-  /** After a reconnect: show only backlog lines not already held, and say so. */
-  finishResume() {
-    if (!this.resume) {
-      if (this.wasResumed) this.view.addNotice(`— ${t("reconnected")}`, "info");
-      this.wasResumed = false;
-      return;
-    }
-    const backlog = this.resume.lines;
-    this.resume = null;
-    const held = this.view.tail(RESUME_BACKLOG);
-    let { lines, gap } = unseenLines(held, backlog);
-    if (!held.length) lines = lines.slice(-(Number(this.options(false).lines) || 0) || lines.length);
-    this.view.addNotice(`— ${gap ? t("reconnected_gap") : t("reconnected")}`, gap ? "dropped" : "info");
-    if (lines.length) this.view.addLines(lines);
-  }
-
-  onEnded({ code, stopped, refused }) {
-    this.stream = null;
-    this.resume = null;
-    if (stopped) {
-      if (this.state !== "stopped") this.setStatus("stopped", t("state_stopped"));
-      else this.setStatus("stopped", this.badge.textContent, this.message.textContent);
-    } else if (refused) {
-      const hint = code === 4401 ? ` ${t("login_again")}` : "";
-      this.setStatus("error", t("state_refused"), `${this.lastError || closeReason(code)}${hint}`);
-    } else if (code === 1000 && (this.state === "stopped" || this.state === "error")) {
-      this.setStatus(this.state, this.badge.textContent, this.message.textContent);
-    } else {
-      this.setStatus("error", t("state_error"), this.lastError || closeReason(code));
-    }
-    this.lastError = "";
-    this.board.changed();
+    return this.members[0].handlers();
   }
 
   download() {
     const blob = this.view.blob();
     const stamp = new Date().toISOString().replace(/[:T]/g, "-").slice(0, 19);
-    const name = (this.sourceName || "tailboard").replace(/[^\w.-]+/g, "_");
+    const name = (this.sourceLabel() || "tailboard").replace(/[^\w.-]+/g, "_").slice(0, 80);
     const link = document.createElement("a");
     link.href = URL.createObjectURL(blob);
     link.download = `${name}-${stamp}.${blob.type === "application/json" ? "json" : "log"}`;

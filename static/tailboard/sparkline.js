@@ -1,6 +1,21 @@
 // Lines per second of one pane, counted as they arrive and drawn as a small canvas sparkline.
 
 const SAMPLES = 60;
+/** The scale never goes below this many events per second. */
+export const SCALE_FLOOR = 10;
+/** A second with at least one event is drawn at least this high. */
+export const MIN_BAR_PX = 3;
+
+/**
+ * The bar height (px) of each sample on a canvas `height` px high: a log scale whose top is at
+ * least SCALE_FLOOR/s, and at least MIN_BAR_PX for any second with an event (0 for none).
+ */
+export function barHeights(samples, height) {
+  const peak = Math.max(SCALE_FLOOR, ...samples);
+  return samples.map((value) => (value > 0
+    ? Math.min(height, Math.max(MIN_BAR_PX, Math.round((Math.log1p(value) / Math.log1p(peak)) * height)))
+    : 0));
+}
 
 /** Counts events per second over the last minute and draws them on a canvas. */
 export class RateMeter {
@@ -47,23 +62,20 @@ export class RateMeter {
     const ctx = canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
-    const peak = Math.max(1, ...this.samples);
-    const step = width / (SAMPLES - 1);
-    const y = (v) => height - 1.5 - (v / peak) * (height - 3);
     const style = getComputedStyle(canvas);
-    const stroke = style.color;
-    ctx.beginPath();
-    ctx.moveTo(0, y(this.samples[0]));
-    for (let i = 1; i < SAMPLES; i += 1) ctx.lineTo(i * step, y(this.samples[i]));
-    ctx.lineWidth = 1.25;
-    ctx.strokeStyle = stroke;
-    ctx.stroke();
-    ctx.lineTo(width, height);
-    ctx.lineTo(0, height);
-    ctx.closePath();
-    ctx.globalAlpha = 0.18;
-    ctx.fillStyle = stroke;
-    ctx.fill();
+    ctx.fillStyle = style.color;
+    // Bars, one per second, on a scale of at least SCALE_FLOOR/s: a quiet log (1–2 lines/s)
+    // shows low but clearly visible bars, and any second with a line is at least MIN_BAR px.
+    const heights = barHeights(this.samples, height);
+    const step = width / SAMPLES;
+    const bar = Math.max(1, step - (step > 2.5 ? 1 : 0));
+    ctx.globalAlpha = 0.25;
+    ctx.fillRect(0, height - 1, width, 1);
     ctx.globalAlpha = 1;
+    for (let i = 0; i < SAMPLES; i += 1) {
+      const h = heights[i];
+      if (h <= 0) continue;
+      ctx.fillRect(i * step, height - h, bar, h);
+    }
   }
 }

@@ -22,8 +22,10 @@
     root.dataset.theme = value;
     const button = document.getElementById("theme-toggle");
     if (button) {
-      button.setAttribute("aria-pressed", String(value === "light"));
+      // The button names the theme it switches to: "☀ Light theme" while dark, and back.
       button.dataset.theme = value;
+      const label = value === "light" ? button.dataset.labelDark : button.dataset.labelLight;
+      if (label) button.textContent = label;
     }
   }
 
