@@ -8,13 +8,16 @@ replaced by a fork. Celery forgets a request once it has signalled it, so a seco
 could not reach the process any more; the worker that signalled therefore checks back
 itself, on its own timer, after STREAM_REVOKE_GRACE_MS: a process still busy with that task
 (stuck in a blocking call, or the signal came before the task could take it) is sent
-SIGTERM, which ends it as a revoke always did before.
+SIGTERM, which ends it as a revoke always did before — unless the task has recorded its end
+in Redis (then the process is past it, only the worker has not read its result yet).
 
 Imported by `celery_app`, which registers the command in every worker.
 """
 
 import logging
 import signal
+
+import redis
 
 from celery.worker import control, state as worker_state
 from django.conf import settings
@@ -52,13 +55,35 @@ def check_back(pool, request):
     """
     job = job_of(request)
     pid = getattr(job, "_worker_pid", None) or request.worker_pid
-    if job is not None and not job.ready() and pid:
+    if job is not None and not job.ready() and pid and not end_recorded(request.id):
         log.warning("task %s did not end within %s ms of its revoke: terminating its "
                     "process %s", request.id, settings.STREAM_REVOKE_GRACE_MS, pid)
         pool.terminate_job(pid, FALLBACK_SIGNAL)
         return FALLBACK_SIGNAL
     forget_termination(pool, pid)
     return None
+
+
+_client = []
+
+
+def end_recorded(task_id):
+    """True when the task has recorded its end (`task.finish`): its process is past it.
+
+    The worker's own loop may not have read the process's result yet (a busy machine delays
+    it), so "the job is not done" alone could SIGTERM a process that has moved on. False
+    when Redis does not answer within half a second.
+    """
+    from webapp.streams import leases
+
+    if not _client:
+        _client.append(redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5,
+                                            socket_connect_timeout=0.5))
+    try:
+        return bool(_client[0].exists(leases.end_key(task_id)))
+    except redis.RedisError as exc:
+        log.warning("task %s: could not read its end (%s)", task_id, exc)
+        return False
 
 
 def forget_termination(pool, pid):
