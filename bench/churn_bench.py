@@ -16,19 +16,31 @@ import json
 import os
 import platform
 import re
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, children, percentile  # noqa: E402
+from common import ROOT, children, percentile, worker_child_of  # noqa: E402
 
 from websockets.asyncio.client import connect  # noqa: E402
 
 from tests.harness import Harness  # noqa: E402
 
 RECEIVED = re.compile(r"^(\S+ \S+) INFO celery.worker.strategy Task \S+\[([0-9a-f-]+)\] received")
+
+
+def dump_task(harness, task_id):
+    """Return py-spy's dump of the pool process running a task (for a cycle that hangs)."""
+    pid = worker_child_of(harness, task_id)
+    if not pid:
+        return "(task not active on the worker)"
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    result = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True,
+                            timeout=30)
+    return f"pid {pid}:\n{result.stdout}{result.stderr}"
 
 
 def figures(values):
@@ -53,7 +65,8 @@ async def cycle(harness, cookie, source, log, how, samples):
             try:
                 message = json.loads(await asyncio.wait_for(socket.recv(), 30))
             except asyncio.TimeoutError:
-                raise RuntimeError(f"no {phase} within 30 s (task {task_id})") from None
+                stack = await asyncio.to_thread(dump_task, harness, task_id)
+                raise RuntimeError(f"no {phase} within 30 s (task {task_id})\n{stack}") from None
             if message["type"] == "status":
                 if message["state"] == "queued":
                     queued = time.monotonic() - started
@@ -66,8 +79,11 @@ async def cycle(harness, cookie, source, log, how, samples):
                 else:
                     raise RuntimeError(f"stream ended early: {message}")
             elif message["type"] == "lines" and marker in message["lines"]:
+                delivered = time.monotonic() - started
                 break
+        stopped = None
         if how == "stop":
+            stop_at = time.monotonic()
             await socket.send('{"action":"stop"}')
             while True:
                 try:
@@ -75,9 +91,11 @@ async def cycle(harness, cookie, source, log, how, samples):
                 except asyncio.TimeoutError:
                     raise RuntimeError(f"no stopped within 30 s (task {task_id})") from None
                 if message["type"] == "status" and message["state"] == "stopped":
+                    stopped = time.monotonic() - stop_at
                     break
     samples.append({"task_id": task_id, "wall": started_wall, "queued": queued,
-                    "running": running, "how": how})
+                    "running": running, "line": delivered - running, "stop": stopped,
+                    "how": how})
 
 
 async def loop(harness, cookie, source, log, count, samples, errors):
@@ -143,6 +161,8 @@ async def main(args):
             "connect_to_queued": figures([s["queued"] for s in samples]),
             "connect_to_received": figures(to_received),
             "connect_to_running": figures([s["running"] for s in samples]),
+            "running_to_first_line": figures([s["line"] for s in samples]),
+            "stop_to_stopped": figures([s["stop"] for s in samples if s["stop"] is not None]),
             "pool_processes_replaced": len(pids_before - pids_after),
             "pool_processes": len(pids_after),
         }
@@ -155,7 +175,8 @@ async def main(args):
           f"{results['cycles_per_s']} cycles/s, errors {results['error_count']}, load "
           f"{results['machine']['loadavg_before'][0]:.2f} → "
           f"{results['machine']['loadavg_after'][0]:.2f}")
-    for name in ("connect_to_queued", "connect_to_received", "connect_to_running"):
+    for name in ("connect_to_queued", "connect_to_received", "connect_to_running",
+                 "running_to_first_line", "stop_to_stopped"):
         f = results[name]
         print(f"{name:20} p50 {f['p50_ms']} ms  p90 {f['p90_ms']} ms  p99 {f['p99_ms']} ms  "
               f"max {f['max_ms']} ms")

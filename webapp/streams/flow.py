@@ -148,6 +148,8 @@ class Output:
                     await self.layer.send(self.channel_name,
                                           protocol.data_frame_event(text, seq, count))
                 except ChannelFull:
+                    log.warning("channel %s is full; %d lines wait for the next flush",
+                                self.channel_name, len(self.pending))
                     return
                 self.last_sent = time.monotonic()
                 del self.pending[:count]

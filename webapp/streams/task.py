@@ -243,8 +243,10 @@ def task_for(kind):
     task = _TASKS.get(kind.slug)
     if task is None:
         base = type(f"{kind.slug.title()}StreamTask", (StreamTask,), {"kind": kind})
-        task = shared_task(bind=True, base=base, name=kind.task_name or f"{kind.slug}.stream")(
-            run_task)
+        # Nothing reads a stream task's result or its STARTED state: storing them cost two
+        # Redis round trips in the pool process on every start and end.
+        task = shared_task(bind=True, base=base, name=kind.task_name or f"{kind.slug}.stream",
+                           ignore_result=True, track_started=False)(run_task)
         _TASKS[kind.slug] = task
     return task
 
