@@ -104,7 +104,7 @@ class FrontailViewer:
                 elif raw.startswith(self.prefix):
                     self.delivered += 1
                     if self.on_lines:
-                        line = json.loads(raw[len(self.prefix) - 1:-1] + "]")[1]
+                        line = json.loads(raw[len(self.namespace) + 3:])[1]
                         self.on_lines([line], received)
 
 

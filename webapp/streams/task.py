@@ -13,12 +13,10 @@ import logging
 import time
 
 from celery import Task, shared_task
-from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers import channel_layers
 from django.conf import settings
 
 from webapp.models import Ending
-from webapp.streams import leases, protocol
+from webapp.streams import leases, protocol, tasklayer
 from webapp.streams.aio import cancel_and_wait, close_loop, duration_text
 from webapp.streams.flow import Output, receive_acks
 from webapp.streams.termination import (deferred_termination, ignore_revoke_signal,
@@ -116,9 +114,10 @@ def task_layer():
     channels-redis keeps locks, receive buffers and pools on the layer object; the shared
     process-wide layer would carry them from one task's loop into the next, where a lock left
     behind by a cancelled receive breaks every later receive in that process ("bound to a
-    different event loop"). The layer's connections close with the task's loop.
+    different event loop"). The layer's connections close with the task's loop. It sends
+    each message in one Redis round trip (`tasklayer.OneTripLayer`).
     """
-    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    return tasklayer.task_layer()
 
 
 async def final(out, state, message, ending, close_code=None):
