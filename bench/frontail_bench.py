@@ -223,7 +223,8 @@ async def main(args):
     out.mkdir(parents=True, exist_ok=True)
     (out / "frontail.json").write_text(json.dumps(results, indent=2))
     lat, tp = results["latency_100_per_s"], results["throughput"]
-    ratio = tp["tailboard"]["delivered_lines_per_s"] / max(1, tp["frontail"]["delivered_lines_per_s"])
+    ratio = (tp["tailboard"]["delivered_lines_per_s"]
+             / max(1, tp["frontail"]["delivered_lines_per_s"]))
     print(f"load average {results['machine']['loadavg_before'][0]:.2f} → "
           f"{results['machine']['loadavg_after'][0]:.2f} on {os.cpu_count()} CPUs")
     print(f"{'':28}{'Tailboard':>28}{'frontail 4.9.2':>28}")
