@@ -10,6 +10,8 @@ app = Celery("tailboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+import webapp.streams.revoke  # noqa: E402,F401  (registers the stream_revoke control command)
+
 _stop_announcer = None
 
 

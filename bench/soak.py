@@ -373,9 +373,16 @@ def main():
         leases = len(harness.redis.keys("tailboard:lease:*"))
         still_open = open_records(harness)
         survivors = set(warm["worker_child_pids"]) & set(after["worker_child_pids"])
-        grew = {pid: {kind: after["worker_child_fds"][pid][kind] - count
-                      for kind, count in warm["worker_child_fds"][pid].items()
-                      if after["worker_child_fds"][pid][kind] > count}
+        # Pool processes now outlive their tasks (orderly revoke): one that had not run a
+        # task yet at the warm-up gains the per-process Redis connection with its first, so
+        # each survivor is held to the most any child held of each kind after the warm-up.
+        steady = {}
+        for fds in warm["worker_child_fds"].values():
+            for kind, count in fds.items():
+                steady[kind] = max(steady.get(kind, 0), count)
+        grew = {pid: {kind: after["worker_child_fds"][pid][kind] - steady.get(kind, 0)
+                      for kind in after["worker_child_fds"][pid]
+                      if after["worker_child_fds"][pid][kind] > steady.get(kind, 0)}
                 for pid in survivors}
         grew = {pid: kinds for pid, kinds in grew.items() if kinds}
         children_warm, children_after = child_fd_summary(warm), child_fd_summary(after)

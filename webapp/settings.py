@@ -191,6 +191,15 @@ STREAM_MAX_BUFFER_BYTES = env_int("STREAM_MAX_BUFFER_BYTES", 48 * 1024 * 1024,
                                   minimum=1024 * 1024, maximum=64 * 1024 * 1024)
 STREAM_HEARTBEAT_SECONDS = 2
 STREAM_WORKER_LOST_SECONDS = env_int("STREAM_WORKER_LOST_SECONDS", 7, minimum=3)
+# A revoked task ends in order on SIGUSR1; one whose end is not recorded this long after is
+# revoked again with SIGTERM (its process ends). Keep it well under SPEC's 2 s after Stop.
+STREAM_REVOKE_GRACE_MS = env_int("STREAM_REVOKE_GRACE_MS", 1000, minimum=100, maximum=1500)
+# How often a task reads its lease (only a vanished consumer needs it: Stop and close signal
+# the task); capped so that STREAM_LEASE_SECONDS + this stays within SPEC's 30 s.
+STREAM_LEASE_CHECK_SECONDS = env_int("STREAM_LEASE_CHECK_SECONDS", 5, minimum=1, maximum=27)
+# The consumer passes the viewer's acks on to the task once per this many frames (capped at
+# half the window), not once per frame: credit is cumulative.
+STREAM_ACK_EVERY_FRAMES = env_int("STREAM_ACK_EVERY_FRAMES", 4, minimum=1, maximum=32)
 TAIL_MAX_BACKLOG = 5000
 TAIL_DEFAULT_BACKLOG = 50
 TAIL_MAX_LINE_BYTES = 64 * 1024

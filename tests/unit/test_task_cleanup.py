@@ -86,7 +86,7 @@ def test_a_signal_held_back_by_deferred_termination_is_delivered_after_the_block
 
 def run_with_leftover(monkeypatch, leftover_coro, result="viewer gone (lease lapsed)"):
     """Run run_stream with a supervise that returns `result`, leaving `leftover_coro` running."""
-    async def fake_supervise(task_id, worker, channel_name, body):
+    async def fake_supervise(task_id, worker, channel_name, body, signalled=None):
         asyncio.ensure_future(leftover_coro())
         await asyncio.sleep(0)
         return result

@@ -52,6 +52,11 @@ class TaskControl:
         revoke_task(task_id)
 
 
+def ack_stride():
+    """Frames of credit the consumer gathers before it passes them on to the task."""
+    return max(1, min(settings.STREAM_ACK_EVERY_FRAMES, settings.STREAM_WINDOW_FRAMES // 2))
+
+
 def viewer_gone(exc):
     """True for the error the server raises on a send to a socket the viewer has dropped."""
     return isinstance(exc, (Disconnected, ConnectionResetError))
@@ -82,6 +87,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.lines_sent = 0
         self.gauge = None
         self.credit = -1
+        self.forwarded = -1
         self.draining = None
         self.tally = metrics.Tally()
         self.connected_at = time.monotonic()
@@ -221,6 +227,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def forward_ack(self, seq):
         """Pass the viewer's credit on to the task, unless the viewer's socket is backed up.
 
+        Credit is cumulative, so it goes on once per `ack_stride()` frames, not per frame:
+        the task still has at least half its window of credit when the credit arrives.
         While Daphne holds more than STREAM_SEND_BUFFER_BYTES for this viewer (it does not
         read, whether or not it acks), the credit waits here, so the task waits too and the
         lag stays on disk.
@@ -228,7 +236,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if not self.ack_channel or self.finished or seq < 0:
             return
         self.credit = max(self.credit, seq)
-        if self.draining is not None:
+        if self.draining is not None or self.credit - self.forwarded < ack_stride():
             return
         if self.gauge.pending() > settings.STREAM_SEND_BUFFER_BYTES:
             self.draining = asyncio.create_task(self.wait_for_drain())
@@ -238,6 +246,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def send_credit(self):
         """Send the credit gathered so far to the task."""
+        if self.credit <= self.forwarded:
+            return
+        self.forwarded = self.credit
         try:
             await self.channel_layer.send(self.ack_channel, protocol.ack_event(self.credit))
         except Exception as exc:
@@ -276,10 +287,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.last_beat = time.monotonic()
 
     async def watch_worker(self):
-        """Tell the viewer when the task's worker stops answering (killed, lost)."""
+        """Tell the viewer when the task's worker stops answering (killed, lost).
+
+        Wakes when the silence could first exceed the limit, not every second.
+        """
         limit = settings.STREAM_WORKER_LOST_SECONDS
         while not self.finished:
-            await asyncio.sleep(1)
+            await asyncio.sleep(max(0.25, self.last_beat + limit + 0.05 - time.monotonic()))
             silent = time.monotonic() - self.last_beat
             if silent > limit and not self.finished:
                 where = f" {self.worker}" if self.worker else ""

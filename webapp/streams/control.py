@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 
 from webapp.models import Ending, Stream
 from webapp.streams import leases, protocol, records
+from webapp.streams.revoke import REVOKE_COMMAND
 from webapp.streams.text import say
 
 log = logging.getLogger("tailboard.control")
@@ -75,11 +76,17 @@ def tell_consumer(channel_name, message=ADMIN_MESSAGE, ending=Ending.ADMIN_STOP,
 
 
 def revoke_task(task_id):
-    """Revoke the task and terminate its worker process if it is running (the one revoke path)."""
+    """Revoke the task and end it if it runs (the one revoke path).
+
+    Broadcasts `stream_revoke` (`webapp.streams.revoke`): each worker revokes the task like
+    Celery's revoke(terminate=True), with SIGUSR1, which the running task turns into an
+    orderly exit (its pool process lives on); a worker whose process has not finished the
+    task STREAM_REVOKE_GRACE_MS later terminates that process with SIGTERM.
+    """
     from celery_app import app
 
     try:
-        app.control.revoke(task_id, terminate=True, signal="SIGTERM")
+        app.control.broadcast(REVOKE_COMMAND, arguments={"task_id": task_id})
     except Exception as exc:
         log.error("revoke of task %s failed (its lease is gone, so it ends anyway): %s",
                   task_id, exc)

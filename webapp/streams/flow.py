@@ -8,6 +8,7 @@ stays on disk) and nothing grows without bound.
 import asyncio
 import collections
 import logging
+import time
 
 from channels.exceptions import ChannelFull
 
@@ -41,6 +42,7 @@ class Output:
         self.room.set()
         self.drained = asyncio.Event()
         self.drained.set()
+        self.last_sent = time.monotonic()  # any message tells the consumer the task lives
 
     @property
     def in_flight(self):
@@ -61,6 +63,7 @@ class Output:
         try:
             await self.layer.send(self.channel_name, protocol.frame_event(
                 message, final=final, reason=reason, close_code=close_code, ending=ending))
+            self.last_sent = time.monotonic()
         except ChannelFull:
             log.warning("channel %s is full; a %s message was not delivered",
                         self.channel_name, message.get("type"))
@@ -82,6 +85,7 @@ class Output:
             seq = self.next_seq
             text = protocol.encode({**message, "seq": seq})
             await self.layer.send(self.channel_name, protocol.data_frame_event(text, seq, 0))
+            self.last_sent = time.monotonic()
             self.next_seq += 1
 
     def has_room(self):
@@ -144,7 +148,10 @@ class Output:
                     await self.layer.send(self.channel_name,
                                           protocol.data_frame_event(text, seq, count))
                 except ChannelFull:
+                    log.warning("channel %s is full; %d lines wait for the next flush",
+                                self.channel_name, len(self.pending))
                     return
+                self.last_sent = time.monotonic()
                 del self.pending[:count]
                 self._forget(count)
                 self.next_seq += 1
@@ -169,6 +176,7 @@ class Output:
         """Tell the consumer the task is alive (best effort)."""
         try:
             await self.layer.send(self.channel_name, protocol.heartbeat_event())
+            self.last_sent = time.monotonic()
         except ChannelFull:
             pass
 

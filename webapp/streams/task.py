@@ -3,7 +3,9 @@
 Every kind's Celery task is a `StreamTask` made from its registered `Kind` (`task_for`): it
 loads the source, checks it is still enabled, opens the loop, runs the kind's body next to a
 watchdog (lease and duration limit), sends the final status, and in `finally` records how the
-task ended, including when SIGTERM from revoke(terminate=True) arrives as SystemExit.
+task ended. A revoke (terminate=True, signal SIGUSR1: `control.revoke_task`) ends the loop in
+order and leaves the pool process to serve the next task; SIGTERM, the fallback, arrives as
+SystemExit and ends the process after its `finally`.
 """
 
 import asyncio
@@ -11,21 +13,24 @@ import logging
 import time
 
 from celery import Task, shared_task
-from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers import channel_layers
 from django.conf import settings
 
 from webapp.models import Ending
-from webapp.streams import leases, protocol
+from webapp.streams import leases, protocol, tasklayer
 from webapp.streams.aio import cancel_and_wait, close_loop, duration_text
 from webapp.streams.flow import Output, receive_acks
-from webapp.streams.termination import deferred_termination, termination_lost
+from webapp.streams.termination import (
+    deferred_termination,
+    ignore_revoke_signal,
+    revoke_signal_handled,
+    termination_lost,
+)
 from webapp.streams.text import say
 
 log = logging.getLogger("tailboard.tasks")
 
-LEASE_CHECK_SECONDS = 1.0
 LOOP_CLOSE_SECONDS = 5.0
+REVOKED = "terminated (revoked): ended in order"
 
 
 class StreamEnded(Exception):
@@ -50,18 +55,62 @@ class Stop:
     LIMIT = "limit"
 
 
+VIEWER_GONE_BOUND_SECONDS = 30  # SPEC: a task ends within 30 s of its consumer vanishing
+
+
+def lease_check_interval():
+    """How often a task looks at its lease: as seldom as SPEC's 30 s bound allows.
+
+    Stop and a closed socket reach the task by its revoke signal at once; the lease only
+    catches a consumer that vanished (Daphne killed), whose lease lapses within
+    STREAM_LEASE_SECONDS and is seen at the next check.
+    """
+    spare = VIEWER_GONE_BOUND_SECONDS - settings.STREAM_LEASE_SECONDS
+    return max(1.0, min(float(settings.STREAM_LEASE_CHECK_SECONDS), spare))
+
+
 async def watchdog(redis, task_id, deadline, out):
-    """Send heartbeats; return Stop.LEASE or Stop.LIMIT once the lease lapses or time is up."""
-    next_beat = 0.0
+    """Keep the consumer told the task is alive; return Stop.LEASE or Stop.LIMIT.
+
+    A heartbeat goes out only when nothing else was sent for STREAM_HEARTBEAT_SECONDS (any
+    frame tells the consumer as much), the lease is read every `lease_check_interval()`.
+    """
+    beat = settings.STREAM_HEARTBEAT_SECONDS
+    check = lease_check_interval()
+    next_check = time.monotonic() + check
     while True:
-        if time.monotonic() >= next_beat:
+        now = time.monotonic()
+        if now - out.last_sent >= beat:
             await out.heartbeat()
-            next_beat = time.monotonic() + settings.STREAM_HEARTBEAT_SECONDS
-        if not await leases.aheld(redis, task_id):
-            return Stop.LEASE
-        if time.monotonic() >= deadline:
+        if now >= next_check:
+            if not await leases.aheld(redis, task_id):
+                return Stop.LEASE
+            next_check = time.monotonic() + check
+        if now >= deadline:
             return Stop.LIMIT
-        await asyncio.sleep(LEASE_CHECK_SECONDS)
+        now = time.monotonic()
+        wake = min(out.last_sent + beat, next_check, deadline)
+        await asyncio.sleep(max(0.05, wake - now))
+
+
+async def revoked(redis, task_id, signalled):
+    """Return once a revoke signal meant for this task has arrived.
+
+    A signal is meant for this task when its lease is gone (Stop and disconnect drop the
+    lease before they revoke); one that finds the lease held was sent for an earlier task
+    of this process that ended as its revoke arrived, and is ignored.
+    """
+    while True:
+        await signalled.wait()
+        signalled.clear()
+        try:
+            if not await leases.aheld(redis, task_id):
+                return
+        except Exception as exc:
+            log.warning("task %s: revoke signal, lease unknown (%s): ending", task_id, exc)
+            return
+        log.info("task %s: ignored a revoke signal while its lease is held "
+                 "(meant for an earlier task of this process)", task_id)
 
 
 def task_layer():
@@ -70,9 +119,10 @@ def task_layer():
     channels-redis keeps locks, receive buffers and pools on the layer object; the shared
     process-wide layer would carry them from one task's loop into the next, where a lock left
     behind by a cancelled receive breaks every later receive in that process ("bound to a
-    different event loop"). The layer's connections close with the task's loop.
+    different event loop"). The layer's connections close with the task's loop. It sends
+    each message in one Redis round trip (`tasklayer.OneTripLayer`).
     """
-    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    return tasklayer.task_layer()
 
 
 async def final(out, state, message, ending, close_code=None):
@@ -82,8 +132,13 @@ async def final(out, state, message, ending, close_code=None):
     return f"{ending}: {message}"
 
 
-async def supervise(task_id, worker, channel_name, body):
-    """Run the body beside the watchdog and send the final status; return the end text."""
+async def supervise(task_id, worker, channel_name, body, signalled=None):
+    """Run the body beside the watchdog and send the final status; return the end text.
+
+    `signalled` (an asyncio.Event) is set by the revoke signal: the stream then ends at
+    once, without a final status (its consumer has gone or is closing).
+    """
+    signalled = signalled or asyncio.Event()
     layer = task_layer()
     redis = leases.async_client()
     out = Output(layer, channel_name, settings.STREAM_WINDOW_FRAMES,
@@ -98,14 +153,18 @@ async def supervise(task_id, worker, channel_name, body):
         body_task = asyncio.ensure_future(body(out, worker))
         guard = asyncio.ensure_future(
             watchdog(redis, task_id, time.monotonic() + settings.STREAM_MAX_SECONDS, out))
-        done, _ = await asyncio.wait({body_task, guard, *helpers},
+        revoke = asyncio.ensure_future(revoked(redis, task_id, signalled))
+        done, _ = await asyncio.wait({body_task, guard, revoke, *helpers},
                                      return_when=asyncio.FIRST_COMPLETED)
         for helper in helpers:
             if helper in done:
                 helper.result()
-        for pending in (body_task, guard):
+        for pending in (body_task, guard, revoke):
             if pending not in done:
                 await cancel_and_wait(pending)
+        if revoke in done:
+            revoke.result()
+            return REVOKED
         if guard in done:
             if guard.result() == Stop.LEASE:
                 return f"{Ending.LEASE_LAPSED}: viewer gone"
@@ -128,11 +187,19 @@ async def supervise(task_id, worker, channel_name, body):
 
 
 def run_stream(task_id, worker, channel_name, body):
-    """Run one stream task on its own event loop; record its end even under SIGTERM."""
+    """Run one stream task on its own event loop; record its end even under SIGTERM.
+
+    The revoke signal (`termination.REVOKE_SIGNAL`) ends the stream in order: the loop
+    winds down, everything the task opened is closed, its end is recorded, and the pool
+    process lives on for the next task. SIGTERM (the fallback) still ends the process.
+    """
     loop = asyncio.new_event_loop()
+    signalled = asyncio.Event()
     reason = "terminated"
     try:
-        reason = loop.run_until_complete(supervise(task_id, worker, channel_name, body))
+        with revoke_signal_handled(loop, signalled.set):
+            reason = loop.run_until_complete(
+                supervise(task_id, worker, channel_name, body, signalled))
         return reason
     except SystemExit:
         reason = "terminated (revoked)"
@@ -153,6 +220,7 @@ class StreamTask(Task):
 
     def stream(self, source_id, channel_name, options):
         """Stream one source to the consumer at `channel_name` until revoked or ended."""
+        ignore_revoke_signal()
         kind = self.kind
         source = kind.source_model.objects.filter(pk=source_id).first()
         worker = self.request.hostname or "unknown"
@@ -179,8 +247,10 @@ def task_for(kind):
     task = _TASKS.get(kind.slug)
     if task is None:
         base = type(f"{kind.slug.title()}StreamTask", (StreamTask,), {"kind": kind})
-        task = shared_task(bind=True, base=base, name=kind.task_name or f"{kind.slug}.stream")(
-            run_task)
+        # Nothing reads a stream task's result or its STARTED state: storing them cost two
+        # Redis round trips in the pool process on every start and end.
+        task = shared_task(bind=True, base=base, name=kind.task_name or f"{kind.slug}.stream",
+                           ignore_result=True, track_started=False)(run_task)
         _TASKS[kind.slug] = task
     return task
 

@@ -1,0 +1,251 @@
+"""Tailboard side by side with frontail 4.9.2 on the same file, in the same run.
+
+Run: .venv/bin/python bench/frontail_bench.py [--quick] [--cache DIR]
+Installs frontail@4.9.2 with npm into a cache folder (once; `npm install --prefix`), starts
+it and the real Tailboard stack (Redis, a prefork worker, Daphne: `tests/harness.py`) on
+free 127.0.0.1 ports, both following one log file, and measures:
+
+- latency: stamped lines appended at 100 lines/s; both viewers are connected at once and
+  each line's append → frame time is taken where it arrives (p50/p99/max);
+- throughput: lines appended as fast as a writer process can, each system measured alone
+  (frontail first, then Tailboard, on the same file): lines delivered per second, and lines
+  lost (delivered short of what was written once the stream went quiet for 5 s).
+
+frontail speaks socket.io 2 (Engine.IO v3): the client here opens the raw WebSocket
+`/socket.io/?EIO=3&transport=websocket`, joins the namespace frontail names after the md5
+of its file list, and reads `42/<ns>,["line","..."]` packets — the same packets its web
+page receives. Prints both side by side and writes bench/results/frontail.json.
+"""
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, Viewer, summary_ms  # noqa: E402
+from tail_bench import paced_writer, start_writer  # noqa: E402
+
+from websockets.asyncio.client import connect  # noqa: E402
+
+from tests.harness import Harness  # noqa: E402
+from webapp import embedded  # noqa: E402
+
+FRONTAIL = "frontail@4.9.2"
+QUIET_SECONDS = 5
+
+
+def install_frontail(cache):
+    """Install frontail into `cache` with npm (once); return the path of its CLI script."""
+    cli = Path(cache) / "node_modules" / "frontail" / "bin" / "frontail"
+    if not cli.exists():
+        subprocess.run(["npm", "install", "--prefix", str(cache), FRONTAIL, "--no-audit",
+                        "--no-fund"], check=True, stdout=subprocess.DEVNULL)
+    return cli
+
+
+def start_frontail(cli, path, workdir):
+    """Start frontail on `path` on a free port; return (process, port) once it serves."""
+    port = embedded.free_port()
+    log = open(workdir / "frontail.log", "ab")
+    process = subprocess.Popen(["node", str(cli), "--host", "127.0.0.1", "--port", str(port),
+                                "--number", "0", "--disable-usage-stats", str(path)],
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 30
+    import socket
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("frontail did not start")
+
+
+class FrontailViewer:
+    """A raw Engine.IO v3 / socket.io 2 client of frontail's line feed."""
+
+    def __init__(self, port, path):
+        self.url = f"ws://127.0.0.1:{port}/socket.io/?EIO=3&transport=websocket"
+        self.namespace = "/" + hashlib.md5(str(path).encode()).hexdigest()
+        self.prefix = f'42{self.namespace},["line",'
+        self.delivered = 0
+        self.on_lines = None
+        self.joined = asyncio.Event()
+
+    async def run(self, stop):
+        """Read line events until `stop` is set."""
+        async with connect(self.url, max_size=2 ** 24) as socket:
+            opened = json.loads((await socket.recv())[1:])
+            await socket.send(f"40{self.namespace},")
+            ping_every = opened.get("pingInterval", 25000) / 1000
+            next_ping = time.monotonic() + ping_every
+            while not stop.is_set():
+                if time.monotonic() >= next_ping:
+                    await socket.send("2")
+                    next_ping = time.monotonic() + ping_every
+                try:
+                    raw = await asyncio.wait_for(socket.recv(), 0.5)
+                except asyncio.TimeoutError:
+                    continue
+                received = time.time()
+                if raw.startswith(f"40{self.namespace}"):
+                    self.joined.set()
+                elif raw.startswith(self.prefix):
+                    self.delivered += 1
+                    if self.on_lines:
+                        line = json.loads(raw[len(self.namespace) + 3:])[1]
+                        self.on_lines([line], received)
+
+
+async def wait_quiet(viewer, target, limit):
+    """Wait until `target` lines arrived or none arrived for QUIET_SECONDS; return seconds
+    from now to the last delivery."""
+    start = last_at = time.monotonic()
+    last = viewer.delivered
+    while viewer.delivered < target and time.monotonic() - start < limit:
+        await asyncio.sleep(0.05)
+        if viewer.delivered != last:
+            last, last_at = viewer.delivered, time.monotonic()
+        elif time.monotonic() - last_at > QUIET_SECONDS:
+            break
+    return last_at - start
+
+
+async def throughput(viewer, log, total):
+    """Append `total` lines as fast as possible; return delivered lines/s and losses."""
+    before = viewer.delivered
+    writer = start_writer(log, total)
+    start = time.monotonic()
+    elapsed = await wait_quiet(_Offset(viewer, before), total, 600)
+    await asyncio.to_thread(writer.wait)
+    delivered = viewer.delivered - before
+    dropped = getattr(viewer, "dropped", 0)
+    return {"lines": total, "delivered": delivered, "dropped_reported": dropped,
+            "lost": total - delivered - dropped, "seconds": round(elapsed, 2),
+            "delivered_lines_per_s": round(delivered / max(elapsed, 1e-6)),
+            "wall_seconds": round(time.monotonic() - start, 2)}
+
+
+class _Offset:
+    """A view of a viewer's delivered count from a starting point."""
+
+    def __init__(self, viewer, base):
+        self.viewer, self.base = viewer, base
+
+    @property
+    def delivered(self):
+        return self.viewer.delivered - self.base
+
+
+async def main(args):
+    """Run both systems on one file and print the comparison."""
+    workdir = Path(tempfile.mkdtemp(prefix="tailboard-frontail-"))
+    cli = install_frontail(Path(args.cache))
+    log = workdir / "shared.log"
+    log.write_text("")
+    harness = Harness(workdir, STREAM_MAX_PER_USER=10)
+    frontail = None
+    try:
+        password = harness.create_user("bench", superuser=True)
+        source = harness.add_log("shared", log)
+        harness.worker = harness.start_worker(concurrency=2)
+        harness.web = harness.start_daphne()
+        cookie = harness.login(harness.web.base_url, "bench", password)
+        frontail, port = start_frontail(cli, log, workdir)
+        load_before = os.getloadavg()
+
+        stop = asyncio.Event()
+        ours = Viewer(harness, f"/ws/tailf/{source}/?lines=0", cookie)
+        theirs = FrontailViewer(port, log)
+        tasks = [asyncio.ensure_future(ours.run(stop)), asyncio.ensure_future(theirs.run(stop))]
+        await asyncio.wait_for(ours.running.wait(), 30)
+        await asyncio.wait_for(theirs.joined.wait(), 30)
+        await asyncio.sleep(1)
+
+        seconds = 5 if args.quick else 30
+        latencies = {"tailboard": [], "frontail": []}
+        for name, viewer in (("tailboard", ours), ("frontail", theirs)):
+            viewer.on_lines = (lambda bucket: lambda lines, at: bucket.extend(
+                at - float(line.split()[0]) for line in lines if " paced " in line))(
+                latencies[name])
+        await asyncio.to_thread(paced_writer(log, 100, seconds, threading.Event()).join)
+        await asyncio.sleep(1)
+        for viewer in (ours, theirs):
+            viewer.on_lines = None
+        latency = {name: summary_ms(values) for name, values in latencies.items()}
+        latency["lines_written"] = 100 * seconds
+
+        # Throughput: each system alone. The other viewer is closed first.
+        total = 100_000 if args.quick else args.lines
+        ours_stop = asyncio.Event()
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stop = asyncio.Event()
+        theirs = FrontailViewer(port, log)
+        task = asyncio.ensure_future(theirs.run(stop))
+        await asyncio.wait_for(theirs.joined.wait(), 30)
+        frontail_tp = await throughput(theirs, log, total)
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+
+        ours = Viewer(harness, f"/ws/tailf/{source}/?lines=0", cookie)
+        task = asyncio.ensure_future(ours.run(ours_stop))
+        await asyncio.wait_for(ours.running.wait(), 30)
+        tailboard_tp = await throughput(ours, log, total)
+        ours_stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+        results = {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "node": subprocess.run(["node", "--version"], capture_output=True,
+                                               text=True).stdout.strip(),
+                        "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
+            "latency_100_per_s": latency,
+            "throughput": {"tailboard": tailboard_tp, "frontail": frontail_tp},
+        }
+    finally:
+        if frontail is not None:
+            os.killpg(frontail.pid, 15)
+            frontail.wait(10)
+        harness.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "frontail.json").write_text(json.dumps(results, indent=2))
+    lat, tp = results["latency_100_per_s"], results["throughput"]
+    ratio = (tp["tailboard"]["delivered_lines_per_s"]
+             / max(1, tp["frontail"]["delivered_lines_per_s"]))
+    print(f"load average {results['machine']['loadavg_before'][0]:.2f} → "
+          f"{results['machine']['loadavg_after'][0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"{'':28}{'Tailboard':>28}{'frontail 4.9.2':>28}")
+    print(f"{'latency 100/s p50 / p99':28}"
+          f"{lat['tailboard']['p50_ms']:>14} / {lat['tailboard']['p99_ms']:<8} ms "
+          f"{lat['frontail']['p50_ms']:>14} / {lat['frontail']['p99_ms']:<8} ms")
+    print(f"{'latency lines seen':28}{lat['tailboard']['count']:>28}{lat['frontail']['count']:>28}"
+          f"  (of {lat['lines_written']})")
+    print(f"{'throughput lines/s':28}{tp['tailboard']['delivered_lines_per_s']:>28,}"
+          f"{tp['frontail']['delivered_lines_per_s']:>28,}  (× {ratio:.1f})")
+    print(f"{'delivered / lost':28}"
+          f"{tp['tailboard']['delivered']:>18,} / {tp['tailboard']['lost']:<7,}"
+          f"{tp['frontail']['delivered']:>18,} / {tp['frontail']['lost']:<7,}")
+    print(f"JSON: {out / 'frontail.json'}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs for a smoke check")
+    parser.add_argument("--lines", type=int, default=300_000,
+                        help="lines appended for the throughput runs (each system)")
+    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "tailboard-bench"),
+                        help="where npm installs frontail")
+    asyncio.run(main(parser.parse_args()))

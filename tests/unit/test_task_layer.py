@@ -1,0 +1,46 @@
+"""The task's channel layer sends in one round trip exactly what channels-redis would: the
+ordinary layer (Daphne's) receives it, and the capacity and expiry still hold."""
+
+import pytest
+from channels.exceptions import ChannelFull
+from channels_redis.core import RedisChannelLayer
+
+from webapp.streams.tasklayer import OneTripLayer, task_layer
+
+
+@pytest.fixture
+def hosts(redis_client, settings):
+    return [{"address": settings.REDIS_URL}]
+
+
+async def test_a_message_sent_in_one_trip_reaches_an_ordinary_receiver(hosts):
+    receiver = RedisChannelLayer(hosts=hosts, prefix="t1")
+    sender = OneTripLayer(hosts=hosts, prefix="t1")
+    channel = await receiver.new_channel()
+    await sender.send(channel, {"type": "stream.frame", "text": "é" * 10, "seq": 3})
+    await sender.send(channel, {"type": "stream.frame", "text": "second", "seq": 4})
+    assert (await receiver.receive(channel))["seq"] == 3
+    assert (await receiver.receive(channel))["text"] == "second"
+    await sender.close_pools()
+    await receiver.close_pools()
+
+
+async def test_a_full_channel_raises_channel_full_and_keeps_what_it_holds(hosts, redis_client):
+    sender = OneTripLayer(hosts=hosts, prefix="t2", capacity=2, expiry=30)
+    await sender.send("specific.abc!x", {"type": "a"})
+    await sender.send("specific.abc!x", {"type": "b"})
+    with pytest.raises(ChannelFull):
+        await sender.send("specific.abc!y", {"type": "c"})
+    assert redis_client.zcard("t2specific.abc!") == 2
+    assert 0 < redis_client.ttl("t2specific.abc!") <= 30
+    await sender.close_pools()
+
+
+def test_the_task_layer_follows_the_configured_backend(settings, redis_client):
+    settings.CHANNEL_LAYERS = {"default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": settings.REDIS_URL}], "capacity": 7}}}
+    layer = task_layer()
+    assert isinstance(layer, OneTripLayer) and layer.capacity == 7
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    assert not isinstance(task_layer(), OneTripLayer)
