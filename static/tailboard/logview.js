@@ -272,12 +272,7 @@ export class LogView {
     record.hidden = Boolean((record.file && this.hiddenFiles.has(record.file))
       || (record.src && this.hiddenSources.has(record.src)));
     record.pass = !this.filter || this.filter.test(record.text);
-    record.hit = this.rules.length > 0 && this.rules.some((rule) => {
-      rule.regex.lastIndex = 0;
-      const found = rule.regex.test(record.text);
-      rule.regex.lastIndex = 0;
-      return found;
-    });
+    record.hit = this.rules.length > 0 && this.rules.some((rule) => rule.matcher.test(record.text));
     this.count(record, 1);
   }
 
