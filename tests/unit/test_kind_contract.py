@@ -8,7 +8,7 @@ import pytest
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser, Group, User
 
-from tests.unit.test_stream_consumer import connect, refused_with, task_channel
+from tests.unit.test_stream_consumer import connect, eventually, refused_with, task_channel
 from webapp.models import Stream
 from webapp.streams import leases, protocol
 from webapp.streams.kinds import all_kinds, get
@@ -74,8 +74,12 @@ class KindContract:
         stopped = json.loads(await communicator.receive_from())
         assert (stopped["type"], stopped["state"]) == ("status", "stopped")
         assert await communicator.receive_output() == {"type": "websocket.close", "code": 1000}
-        assert fakes.revoked == [queued["task_id"]]
-        assert (await Stream.objects.aget(task_id=queued["task_id"])).ending == "viewer_stop"
+        assert await eventually(lambda: fakes.revoked) == [queued["task_id"]]
+
+        async def ending():
+            return (await Stream.objects.aget(task_id=queued["task_id"])).ending
+
+        assert await eventually(ending) == "viewer_stop"
 
     async def test_disconnect_revokes_and_drops_the_lease(self, fakes, viewer, redis_client):
         source = await self.asource()

@@ -214,10 +214,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         """Handle a client frame: `stop` ends the stream, `ack` gives the task credit."""
         action, data = protocol.parse_client(text_data) if text_data is not None else (None, None)
-        if action == "stop":
-            await self.finish(Ending.VIEWER_STOP)
+        if action == "stop":  # tell the viewer first; revoking and recording follow
             await self.send_message(protocol.status("stopped", say("stopped_by_viewer")))
             await self.close(protocol.CLOSE_NORMAL)
+            await self.finish(Ending.VIEWER_STOP)
         elif action == "ack" and isinstance(data.get("seq"), int):
             self.client_acks = True
             await self.forward_ack(data["seq"])
@@ -311,14 +311,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.finished:
             return
         self.last_beat = time.monotonic()
-        if event.get("worker") and self.stream_id:
+        await self.send(text_data=event["text"])
+        if event.get("worker") and self.stream_id:  # `running`: the viewer has it already
             self.worker = event["worker"]
-            await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
             if not self.running_seen:
                 self.running_seen = True
                 await metrics.aobserve(self.redis, "connect_to_running_seconds", self.labels(),
                                        time.monotonic() - self.connected_at)
-        await self.send(text_data=event["text"])
+            await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
         self.lines_sent += event.get("lines", 0)
         self.count(event)
         pending = self.gauge.pending()
