@@ -1,7 +1,8 @@
 """Fixtures for integration tests: one real Redis + prefork worker + Daphne per module.
 
 Every integration test runs twice: once on SQLite and once on PostgreSQL (test ids end in
-`[sqlite]` / `[postgres]`; `-k sqlite` or `-k postgres` picks one).
+`[sqlite]` / `[postgres]`; `-k sqlite` or `-k postgres` picks one), except the engine modules
+marked `sqlite_only` (tail, search, feeds, `up`), whose database use is the lifecycle's.
 """
 
 import functools
@@ -149,3 +150,19 @@ def stream(system):
             yield Client(socket)
 
     return opener
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run modules marked `sqlite_only` on SQLite alone.
+
+    They test engines (tail, search, feeds, `up`) whose database use is the stream lifecycle's,
+    which the other modules exercise on both databases; running them twice only costs time.
+    """
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        only_sqlite = item.get_closest_marker("sqlite_only") and params.get("database") == "postgres"
+        (dropped if only_sqlite else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -12,6 +12,8 @@ from tests.harness import STAFF_HEALTHZ, started_installation
 from tests.integration.conftest import Client, open_stream
 from webapp import embedded
 
+pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
+
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory):

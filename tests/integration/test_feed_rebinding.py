@@ -15,6 +15,8 @@ from tests.feedserver import FeedServer
 from tests.harness import ROOT, started_installation
 from tests.integration.conftest import Client, open_stream
 
+pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
+
 REBINDING_RESOLVER = '''
     from feeds import addresses
 

@@ -10,6 +10,8 @@ from tests.feedserver import Reply, fixture
 from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 
+pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
+
 VIEWERS = 10
 INTERVAL = 5
 

@@ -12,6 +12,8 @@ from feeds.upstream import Upstream
 from tests.feedserver import FeedServer, Reply, fixture
 from webapp import embedded
 
+pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
+
 ATOM = {"Content-Type": "application/atom+xml"}
 
 

@@ -9,6 +9,8 @@ import pytest
 from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 
+pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
+
 
 @pytest.fixture(scope="module")
 def small_window(tmp_path_factory):

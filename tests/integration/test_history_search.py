@@ -10,6 +10,10 @@ import threading
 import time
 from urllib.parse import quote
 
+import pytest
+
+pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
+
 BLOCK = 8 * 1024 * 1024
 
 

@@ -19,6 +19,8 @@ import pytest
 
 from tests.harness import Harness
 
+pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
+
 NOBODY = 65534
 NOBODY_QUEUE = "tailf-nobody"
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]

@@ -3,6 +3,10 @@
 import os
 import shutil
 
+import pytest
+
+pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
+
 
 def append(path, *lines):
     """Append whole lines to a file."""

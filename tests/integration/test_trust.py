@@ -217,4 +217,6 @@ async def test_refused_connects_leave_no_redis_connection_behind(installation, t
         for socket in held:
             await socket.close()
     assert set(codes) == {4400, 4404, 4429}
-    assert after <= before + 2, (before, after)
+    # A leak would be one connection per refusal (100); a few may come and go elsewhere
+    # (workers' pools, the channel layer) while this runs.
+    assert after <= before + 10, (before, after)

@@ -18,6 +18,8 @@ from websockets.asyncio.client import connect
 from tests.harness import ROOT
 from webapp import embedded
 
+pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
+
 STOP_ORDER = ["demo", "web", "worker", "redis"]
 
 
