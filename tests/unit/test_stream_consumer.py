@@ -289,3 +289,19 @@ async def test_a_failure_under_a_live_stream_says_honestly_what_failed(
     logging.getLogger("tailboard.streams").removeHandler(handler)
     errors = [record for record in seen if record.levelno >= logging.ERROR]
     assert errors and (errors[0].exc_info is not None) == isinstance(error, ValueError)
+
+
+async def test_lines_sent_are_published_within_a_second_not_only_at_lease_renewal(
+        fakes, viewer, log_source, settings):
+    from channels.layers import get_channel_layer
+    from webapp.streams import leases, protocol
+
+    settings.STREAM_LEASE_SECONDS = 30  # renewal every 10 s: far later than this test
+    communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    channel = await task_channel(fakes)
+    for seq, count, text in protocol.lines_frames(["a", "b", "c"], 0):
+        await get_channel_layer().send(channel, protocol.data_frame_event(text, seq, count))
+        await communicator.receive_from()
+    key = leases.sent_key(message["task_id"])
+    assert int(await eventually(lambda: leases.sync_client().get(key), timeout=1.5)) == 3
+    await communicator.disconnect()

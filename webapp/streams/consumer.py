@@ -33,6 +33,7 @@ log = logging.getLogger("tailboard.streams")
 
 DRAIN_CHECK_SECONDS = 0.05
 RELEASE_SECONDS = 10.0
+PUBLISH_SECONDS = 1.0
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 ConnectionError, TimeoutError)
 
@@ -92,6 +93,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.tally = metrics.Tally()
         self.connected_at = time.monotonic()
         self.running_seen = False
+        self.published_at = 0.0
 
     async def __call__(self, scope, receive, send):
         """Run the consumer; a failure under a live stream is told to the viewer and logged.
@@ -321,6 +323,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
         self.lines_sent += event.get("lines", 0)
         self.count(event)
+        if event.get("lines") and time.monotonic() - self.published_at >= PUBLISH_SECONDS:
+            self.published_at = time.monotonic()  # `streams --json` and the admin read it
+            await leases.apublish_sent(self.redis, self.task_id, self.lines_sent)
         pending = self.gauge.pending()
         if pending > settings.STREAM_MAX_BUFFER_BYTES:
             return await self.too_slow(pending)

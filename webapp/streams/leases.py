@@ -140,6 +140,11 @@ def release(client, task_id, user_id=None):
         pipe.execute()
 
 
+async def apublish_sent(client, task_id, lines_sent):
+    """Publish how many lines a stream's consumer has sent (read by `streams` and the admin)."""
+    await client.set(sent_key(task_id), lines_sent, ex=END_TTL)
+
+
 async def aheld(client, task_id):
     """Tell whether the task's lease is still held (task side)."""
     return bool(await client.exists(lease_key(task_id)))

@@ -81,8 +81,8 @@ class Command(BaseCommand):
 
     help = ("List open streams (id, user, source, started, worker, task id); "
             "`streams stop ID` ends one and tells its viewer; `streams history` lists ended "
-            "streams and how they ended. lines_sent of an open stream is as of its consumer's "
-            "last lease renewal (every STREAM_LEASE_SECONDS / 3, at least 1 s).")
+            "streams and how they ended. lines_sent of an open stream is at most about a second "
+            "old while lines flow (its consumer publishes it then and with each lease renewal).")
 
     def add_arguments(self, parser):
         """Declare the optional `stop ID` subcommand and --json for the listing."""
