@@ -167,11 +167,14 @@ class Harness:
         self.processes.append(process)
         return process
 
-    def start_worker(self, name="w1", queues="tailf,feeds", concurrency=6, **env):
-        """Start a real `celery -A celery_app worker --pool=prefork`; wait until it answers."""
+    def start_worker(self, name="w1", queues="tailf,feeds", concurrency=6, prefix=(), **env):
+        """Start a real `celery -A celery_app worker --pool=prefork`; wait until it answers.
+
+        `prefix` goes before the command (e.g. `setpriv` arguments to run it as another uid).
+        """
         hostname = f"{name}@tailboard-test"
         process = self.spawn(f"worker-{name}", [
-            sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool=prefork",
+            *prefix, sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool=prefork",
             "-c", str(concurrency), "-Q", queues, "-n", hostname, "-l", "info",
             "--without-gossip", "--without-mingle"], **env)
         process.hostname = hostname

@@ -41,19 +41,8 @@ def can_run_as_nobody():
 
 def start_worker_as_nobody(harness, name="nobody"):
     """Start a prefork worker as uid 65534 on its own queue; wait until it answers."""
-    hostname = f"{name}@tailboard-test"
-    process = harness.spawn(f"worker-{name}", [
-        *AS_NOBODY, sys.executable, "-m", "celery", "-A", "celery_app", "worker",
-        "--pool=prefork", "-c", "2", "-Q", NOBODY_QUEUE, "-n", hostname, "-l", "info",
-        "--without-gossip", "--without-mingle"], HOME=str(harness.workdir))
-    process.hostname = hostname
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"worker exited:\n{process.log_path.read_text()[-3000:]}")
-        if harness.celery.control.ping(destination=[hostname], timeout=0.5):
-            return process
-    raise RuntimeError(f"{hostname} did not answer:\n{process.log_path.read_text()[-3000:]}")
+    return harness.start_worker(name, queues=NOBODY_QUEUE, concurrency=2, prefix=AS_NOBODY,
+                                HOME=str(harness.workdir))
 
 
 @pytest.fixture(scope="module")
