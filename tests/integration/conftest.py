@@ -2,7 +2,8 @@
 
 Every integration test runs twice: once on SQLite and once on PostgreSQL (test ids end in
 `[sqlite]` / `[postgres]`; `-k sqlite` or `-k postgres` picks one), except the engine modules
-marked `sqlite_only` (tail, search, feeds, `up`), whose database use is the lifecycle's.
+marked `sqlite_only` (tail, search, feeds, `up`, worker faults and revoke signals), whose
+database use is the lifecycle's.
 """
 
 import functools
@@ -155,8 +156,9 @@ def stream(system):
 def pytest_collection_modifyitems(config, items):
     """Run modules marked `sqlite_only` on SQLite alone.
 
-    They test engines (tail, search, feeds, `up`) whose database use is the stream lifecycle's,
-    which the other modules exercise on both databases; running them twice only costs time.
+    They test engines (tail, search, feeds, `up`) and worker faults and signals, whose database
+    use is the stream lifecycle's, which the other modules exercise on both databases (records,
+    users, groups, sources, limits, access, concurrency); running them twice only costs time.
     """
     kept, dropped = [], []
     for item in items:

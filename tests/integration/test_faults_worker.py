@@ -12,6 +12,8 @@ from websockets.exceptions import ConnectionClosed
 from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 
+pytestmark = pytest.mark.sqlite_only  # worker faults and signals: see tests/integration/conftest.py
+
 LIMIT_SECONDS = 10
 
 

@@ -8,6 +8,8 @@ import pytest
 from tests.harness import STAFF_HEALTHZ, started_installation
 from tests.integration.conftest import Client, open_stream
 
+pytestmark = pytest.mark.sqlite_only  # worker faults and signals: see tests/integration/conftest.py
+
 
 @pytest.fixture(scope="module")
 def two_hosts(tmp_path_factory):

@@ -14,6 +14,8 @@ import pytest
 from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 
+pytestmark = pytest.mark.sqlite_only  # worker faults and signals: see tests/integration/conftest.py
+
 
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory):
