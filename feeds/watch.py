@@ -15,6 +15,7 @@ import time
 from feeds.dedupe import SEEN_WINDOW, Seen
 from feeds.fetch import FetchError, make_client
 from feeds.upstream import MIN_INTERVAL, FeedState, Upstream
+from webapp.streams.text import say
 
 __all__ = ["FeedGone", "FeedState", "FeedWatcher", "FetchError", "MIN_INTERVAL", "PollResult",
            "Upstream", "WARN_AFTER_FAILURES", "make_client"]
@@ -46,8 +47,7 @@ def warning_for(state):
     if state.outcome == "gone":
         return state.error
     if state.outcome == "error" and state.failures >= WARN_AFTER_FAILURES:
-        return (f"the feed has failed {WARN_AFTER_FAILURES} or more times in a row; "
-                f"last error: {state.error}")
+        return say("feed_failing", count=WARN_AFTER_FAILURES, error=state.error)
     return None
 
 
@@ -74,8 +74,7 @@ class FeedWatcher:
         if state.moved_to and state.moved_to != self.url:
             log.info("feed %s moved permanently to %s; using the new address", self.url,
                      state.moved_to)
-            notices.append(f"the feed has moved permanently to {state.moved_to}; "
-                           "using the new address from now on")
+            notices.append(say("feed_moved", url=state.moved_to))
             self.url = state.moved_to
         if (state.url, state.seq) == self.last:
             return PollResult([], notices, warning=self.warning)
@@ -86,11 +85,11 @@ class FeedWatcher:
         if state.outcome == "error":
             self.failing = state.failures
             wait = max(0.0, state.retry_at - now)
-            notices.append(f"{state.error}; next attempt in {wait:.0f} s")
+            notices.append(say("feed_retry", error=state.error, seconds=f"{wait:.0f}"))
             return PollResult([], notices, warning=self.warning, warning_changed=changed)
         if self.failing:
-            notices.append(f"the feed answers again after {self.failing} failed attempt"
-                           f"{'s' if self.failing > 1 else ''}")
+            notices.append(say("feed_back", count=self.failing) if self.failing > 1
+                           else say("feed_back_one"))
             self.failing = 0
         notices.extend(self._hint_notices(state, interval))
         result = self._entries(state.feed["entries"], notices)
@@ -106,14 +105,11 @@ class FeedWatcher:
         notices = []
         bozo = state.feed.get("bozo") or ""
         if bozo and not self.bozo:
-            notices.append(f"the feed is not entirely valid ({bozo}); showing the "
-                           f"{len(state.feed['entries'])} entries that could be read")
+            notices.append(say("feed_invalid", problem=bozo, count=len(state.feed["entries"])))
         self.bozo = bozo
         effective = state.interval(interval)
         if effective > max(MIN_INTERVAL, interval) and effective != self.hinted:
-            notices.append(f"the feed asks not to be fetched more often than every "
-                           f"{effective:.0f} s (Cache-Control max-age / ttl); polling every "
-                           f"{effective:.0f} s")
+            notices.append(say("feed_slower", seconds=f"{effective:.0f}"))
         self.hinted = effective
         return notices
 

@@ -53,6 +53,16 @@ CATALOGUE = {
     "search_rotated": "{path} was rotated during the search; searching the new file too",
     "search_truncated": "{path} was truncated during the search; its search ends here",
     "unknown_message": "ignored a message the server does not understand",
+    # feed notices and warnings
+    "feed_moved": "the feed has moved permanently to {url}; using the new address from now on",
+    "feed_retry": "{error}; next attempt in {seconds} s",
+    "feed_back_one": "the feed answers again after 1 failed attempt",
+    "feed_back": "the feed answers again after {count} failed attempts",
+    "feed_invalid": ("the feed is not entirely valid ({problem}); showing the {count} entries "
+                     "that could be read"),
+    "feed_slower": ("the feed asks not to be fetched more often than every {seconds} s "
+                    "(Cache-Control max-age / ttl); polling every {seconds} s"),
+    "feed_failing": "the feed has failed {count} or more times in a row; last error: {error}",
 }
 
 
