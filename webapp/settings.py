@@ -163,7 +163,9 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # channels-redis, read by one task per process so that no message is lost when a
+        # consumer's receive is cancelled (channels_redis #366; webapp/streams/weblayer.py).
+        "BACKEND": "webapp.streams.weblayer.ReaderLayer",
         "CONFIG": {
             # socket_timeout None: redis-py 8 would otherwise end idle receives after 5 s
             # (channels_redis #422).

@@ -56,8 +56,9 @@ def task_layer():
     """
     from channels import DEFAULT_CHANNEL_LAYER
     from channels.layers import channel_layers
+    from django.utils.module_loading import import_string
 
     config = settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER]
-    if config.get("BACKEND") != "channels_redis.core.RedisChannelLayer":
+    if not issubclass(import_string(config["BACKEND"]), RedisChannelLayer):
         return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
     return OneTripLayer(**config.get("CONFIG", {}))

@@ -1,0 +1,105 @@
+"""The channel layer of the web processes: channels-redis with one reader per process.
+
+channels-redis delivers every consumer's messages through one Redis list per process
+(`specific.<client>!`). Whichever consumer happens to be waiting takes a lock and blocks on
+BZPOPMIN for all of them. When that consumer ends (a viewer stops or leaves, which under
+churn happens all the time) its receive is cancelled in the middle of the BZPOPMIN, and a
+message Redis has already popped for another consumer is dropped: channels_redis #366,
+channels #1683. Here a stream's `running` status vanished that way about once in 200 starts.
+
+`ReaderLayer` reads the process list from one task of its own that no consumer owns, and
+hands each message to its channel's queue. A consumer's `receive` only waits on its queue,
+so cancelling it can never lose a message meant for anyone (asyncio.Queue.get gives up an
+item only to a getter that resumes).
+"""
+
+import asyncio
+import logging
+
+from channels_redis.core import RedisChannelLayer
+
+log = logging.getLogger("tailboard.streams")
+
+RETRY_SECONDS = 0.5
+
+
+class ReaderFailed:
+    """Put in a waiting channel's queue when the process reader lost Redis."""
+
+    def __init__(self, error):
+        self.error = error
+
+
+class ReaderLayer(RedisChannelLayer):
+    """A RedisChannelLayer whose process-specific channels are read by one task of its own."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.readers = {}
+        self.failure = None
+
+    async def receive(self, channel):
+        """Return the next message on a channel; process-specific ones come from the reader."""
+        if "!" not in channel:
+            return await super().receive(channel)
+        assert self.require_valid_channel_name(channel)
+        self.ensure_reader(self.non_local_name(channel))
+        queue = self.receive_buffer[channel]
+        if queue.empty() and self.failure is not None:
+            raise self.failure
+        message = await queue.get()
+        if queue.empty() and self.receive_buffer.get(channel) is queue:
+            del self.receive_buffer[channel]
+        if isinstance(message, ReaderFailed):
+            raise message.error
+        return message
+
+    def ensure_reader(self, real_channel):
+        """Start the reader of a process list on the running loop unless it runs there."""
+        assert real_channel.endswith(self.client_prefix + "!"), "Wrong client prefix"
+        loop = asyncio.get_running_loop()
+        reader = self.readers.get(real_channel)
+        if reader is not None and not reader.done() and reader.get_loop() is loop:
+            return
+        self.readers[real_channel] = loop.create_task(self.read_forever(real_channel),
+                                                      name=f"channel-layer reader {real_channel}")
+
+    async def read_forever(self, real_channel):
+        """Move messages from the process list into their channels' queues, until cancelled.
+
+        A Redis error is handed to every consumer waiting now, and to any that waits before
+        Redis answers a PING again (each tells its viewer, as with the stock layer); reading
+        goes on after a pause.
+        """
+        while True:
+            try:
+                if self.failure is not None:  # Redis answers again: receives may wait again
+                    await self.connection(self.consistent_hash(real_channel)).ping()
+                    self.failure = None
+                target, message = await self.receive_single(real_channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.failure is None:
+                    log.error("channel layer: reading this process's messages failed: %s", exc)
+                self.failure = exc
+                for queue in list(self.receive_buffer.values()):
+                    if queue.empty():
+                        queue.put_nowait(ReaderFailed(exc))
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            for name in target if isinstance(target, list) else [target]:
+                self.receive_buffer[name].put_nowait(message)
+
+    async def close_pools(self):
+        """Stop the readers, then close the connection pools."""
+        readers, self.readers = list(self.readers.values()), {}
+        for reader in readers:
+            if reader.done():
+                continue
+            if reader.get_loop() is asyncio.get_running_loop():
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+            else:
+                reader.get_loop().call_soon_threadsafe(reader.cancel)
+        await super().close_pools()
