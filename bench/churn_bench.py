@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, children, percentile, worker_child_of  # noqa: E402
+from common import ROOT, children, cpu_seconds, percentile, worker_child_of  # noqa: E402
 
 from websockets.asyncio.client import connect  # noqa: E402
 
@@ -41,6 +41,15 @@ def dump_task(harness, task_id):
     result = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True,
                             timeout=30)
     return f"pid {pid}:\n{result.stdout}{result.stderr}"
+
+
+def cpu_by_process(harness):
+    """Return CPU seconds used so far by Daphne, the worker's main process, its pool, Redis
+    and this client."""
+    pool = children(harness.worker.pid)
+    return {"daphne": cpu_seconds(harness.web.pid), "worker_main": cpu_seconds(harness.worker.pid),
+            "worker_pool": sum(cpu_seconds(pid) for pid in pool),
+            "redis": cpu_seconds(harness.redis_process.pid), "client": cpu_seconds(os.getpid())}
 
 
 def figures(values):
@@ -141,10 +150,12 @@ async def main(args):
         samples = []
         per_loop = max(1, args.cycles // args.parallel)
         began = time.monotonic()
+        cpu_before = cpu_by_process(harness)
         load_before = os.getloadavg()
         await asyncio.gather(*(loop(harness, cookie, s, log, per_loop, samples, errors)
                                for s, log in sources))
         elapsed = time.monotonic() - began
+        cpu_after = cpu_by_process(harness)
         load_after = os.getloadavg()
         await asyncio.sleep(1.5)
         pids_after = set(children(harness.worker.pid))
@@ -163,6 +174,8 @@ async def main(args):
             "connect_to_running": figures([s["running"] for s in samples]),
             "running_to_first_line": figures([s["line"] for s in samples]),
             "stop_to_stopped": figures([s["stop"] for s in samples if s["stop"] is not None]),
+            "cpu_ms_per_cycle": {name: round((cpu_after[name] - cpu_before[name]) * 1000
+                                             / max(1, len(samples)), 2) for name in cpu_after},
             "pool_processes_replaced": len(pids_before - pids_after),
             "pool_processes": len(pids_after),
         }
@@ -180,6 +193,9 @@ async def main(args):
         f = results[name]
         print(f"{name:20} p50 {f['p50_ms']} ms  p90 {f['p90_ms']} ms  p99 {f['p99_ms']} ms  "
               f"max {f['max_ms']} ms")
+    cpu = results["cpu_ms_per_cycle"]
+    print("CPU ms per cycle: " + ", ".join(f"{name} {ms}" for name, ms in cpu.items())
+          + f" (all {sum(cpu.values()):.1f})")
     print(f"pool processes replaced during the run: {results['pool_processes_replaced']} of "
           f"{results['pool_processes']}")
     print(f"JSON: {out / 'churn.json'}")

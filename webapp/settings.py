@@ -82,13 +82,22 @@ TEMPLATES = [
     },
 ]
 
+# Connections are kept DATABASE_CONN_MAX_AGE seconds and checked before reuse: the stream
+# consumers' database calls (several per stream) all run in one thread of each Daphne, and a
+# new connection per call was most of their cost. Django's HTTP requests under ASGI run in a
+# thread of their own each, so they gain nothing and lose nothing.
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=0
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # WAL: readers never wait for the writer, and a commit is an append with no fsync of its
+    # own (synchronous=NORMAL: durable at each checkpoint, never corrupt). The stream records
+    # written at every start and end were most of Daphne's database time.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -169,7 +178,9 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # socket_timeout None: redis-py 8 would otherwise end idle receives after 5 s
             # (channels_redis #422).
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            # driver_info None: no CLIENT SETINFO (and no package metadata lookup) per new
+            # connection; each stream task opens its own.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None, "driver_info": None}],
             "capacity": env_int("CHANNEL_CAPACITY", 5000, minimum=10),
             "expiry": 60,
             "prefix": "tailboard:asgi",

@@ -37,7 +37,8 @@ def refresh_interval():
 def async_client():
     """Return a new asyncio Redis client on REDIS_URL (the caller closes it)."""
     return aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=10,
-                                   socket_connect_timeout=5, health_check_interval=30)
+                                   socket_connect_timeout=5, health_check_interval=30,
+                                   driver_info=None)
 
 
 _sync_clients = {}
@@ -53,7 +54,8 @@ def sync_client():
     client = _sync_clients.get(url)
     if client is None:
         client = _sync_clients[url] = redis.Redis.from_url(
-            url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+            url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
+            driver_info=None)
     return client
 
 
