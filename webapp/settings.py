@@ -245,6 +245,10 @@ CELERY_WORKER_DISABLE_PREFETCH = True
 CELERY_WORKER_POOL = "prefork"
 CELERY_WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 16, minimum=1)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery closes a pool process's database connection around every task unless told to reuse
+# it; a stream task starts with `close_old_connections()`, which applies CONN_MAX_AGE and
+# the health check instead.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "tailf"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": STREAM_MAX_SECONDS + 3600}

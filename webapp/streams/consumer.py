@@ -44,7 +44,8 @@ class TaskControl:
     def start(self, task, task_id, kwargs, queue):
         """Queue the task on the source's queue with an expiry."""
         task.apply_async(kwargs=kwargs, task_id=task_id, queue=queue,
-                         expires=settings.STREAM_QUEUE_EXPIRES)
+                         expires=settings.STREAM_QUEUE_EXPIRES, argsrepr="()",
+                         kwargsrepr=f"{{'source_id': {kwargs['source_id']!r}, ...}}")
 
     def revoke(self, task_id):
         """Revoke the task and terminate its process if it is running."""
@@ -133,7 +134,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         """Accept, then authorize and start the stream or close with a code."""
         await self.accept()
-        self.redis = leases.async_client()
+        self.redis = leases.loop_client()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.refuse(protocol.CLOSE_NOT_LOGGED_IN, say("not_logged_in"))
@@ -396,7 +397,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             raise
 
     async def release(self, ending, detail, revoke, caller):
-        """Stop the helpers (not the caller), drop slot and lease, revoke, record, close Redis."""
+        """Stop the helpers (not the caller), drop slot and lease, revoke and record."""
         for helper in self.helpers:
             if helper is not caller:
                 await cancel_and_wait(helper)
@@ -419,9 +420,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await metrics.arecord(self.redis, "stream_ends",
                                   {"kind": self.kind.slug, "ending": str(ending)})
             await self.tally.aflush(self.redis)
-        if self.redis is not None:
-            await self.redis.aclose()
-            self.redis = None
+        self.redis = None  # the loop's shared client: not closed here
         self.forget_channel_later()
 
     def forget_channel_later(self):

@@ -1,6 +1,8 @@
 """Stream leases in Redis: a live consumer keeps its task's lease; no lease, no task."""
 
+import asyncio
 import time
+import weakref
 
 import redis
 import redis.asyncio as aioredis
@@ -39,6 +41,22 @@ def async_client():
     return aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=10,
                                    socket_connect_timeout=5, health_check_interval=30,
                                    driver_info=None)
+
+
+_loop_clients = weakref.WeakKeyDictionary()
+
+
+def loop_client():
+    """Return the running loop's shared asyncio Redis client (pooled; nobody closes it).
+
+    Daphne serves every consumer on one loop: a client per consumer cost a new connection,
+    its health check and its close for every stream.
+    """
+    loop = asyncio.get_running_loop()
+    client = _loop_clients.get(loop)
+    if client is None:
+        client = _loop_clients[loop] = async_client()
+    return client
 
 
 _sync_clients = {}

@@ -14,6 +14,7 @@ import time
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import close_old_connections
 
 from webapp.models import Ending
 from webapp.streams import leases, protocol, tasklayer
@@ -221,6 +222,7 @@ class StreamTask(Task):
     def stream(self, source_id, channel_name, options):
         """Stream one source to the consumer at `channel_name` until revoked or ended."""
         ignore_revoke_signal()
+        close_old_connections()  # CONN_MAX_AGE and the health check (CELERY_DB_REUSE_MAX)
         kind = self.kind
         source = kind.source_model.objects.filter(pk=source_id).first()
         worker = self.request.hostname or "unknown"
