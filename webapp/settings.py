@@ -251,7 +251,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "tailf"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": STREAM_MAX_SECONDS + 3600}
+# No ack emulation: a stream task is acknowledged as its process takes it (never acks_late),
+# and a message taken but not yet started when its worker died would only have come back
+# after the visibility timeout (hours), long after its viewer gave up. Emulating acks cost
+# the worker's main process two blocking Redis transactions per task.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"ack_emulation": False}
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
