@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -181,6 +182,7 @@ async def main(args):
         }
     finally:
         harness.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "churn.json").write_text(json.dumps(results, indent=2))

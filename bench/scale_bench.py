@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,7 @@ async def main(args):
         await fleet.close()
     finally:
         harness.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     name = "scale-ceiling.json" if args.ceiling else "scale.json"

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -173,6 +174,7 @@ async def main(args):
         }
     finally:
         harness.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "tail.json").write_text(json.dumps(results, indent=2))

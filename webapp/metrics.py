@@ -248,6 +248,11 @@ class Tally:
         if amount:
             self.pending[key] = self.pending.get(key, 0) + amount
 
+    def absorb(self, other):
+        """Move another tally's pending counts into this one."""
+        for key, amount in other._take().items():
+            self.pending[key] = self.pending.get(key, 0) + amount
+
     def _take(self):
         taken, self.pending = self.pending, {}
         return taken

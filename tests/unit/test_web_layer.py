@@ -80,3 +80,18 @@ async def test_a_redis_failure_reaches_the_waiting_receiver_and_reading_resumes(
         pytest.fail("the reader did not resume")
     await layer.close_pools()
     await sender.close_pools()
+
+
+async def test_a_burst_for_many_channels_arrives_complete_and_in_order(hosts):
+    layer = ReaderLayer(hosts=hosts, prefix="wb", capacity=5000)
+    sender = ReaderLayer(hosts=hosts, prefix="wb", capacity=5000)
+    channels = [await layer.new_channel() for _ in range(30)]
+    for n in range(40):  # 1,200 messages, more than one read batch, sent before any read
+        for channel in channels:
+            await sender.send(channel, {"type": "x", "n": n})
+    for channel in channels:
+        got = [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(40)]
+        assert got == list(range(40))
+    assert not any(not queue.empty() for queue in layer.receive_buffer.values())
+    await layer.close_pools()
+    await sender.close_pools()

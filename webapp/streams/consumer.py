@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from webapp import metrics
-from webapp.streams import access, leases, protocol, records, workers
+from webapp.streams import leases, protocol, records, renewals, workers
 from webapp.streams.aio import cancel_and_wait
 from webapp.streams.backpressure import SendGauge
 from webapp.streams.options import OptionError, source_id
@@ -178,7 +178,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send_message(protocol.status(
             "queued", say("queued", queue=source.queue, online=online),
             task_id=self.task_id, stream=stream.pk, queue=source.queue, workers_online=online))
-        self.helpers.append(asyncio.create_task(self.keep_lease()))
+        renewals.rounds().join(self)
         kwargs = {"source_id": source.pk, "channel_name": self.channel_name,
                   "options": options}
         await sync_to_async(self.control.start, thread_sensitive=False)(
@@ -192,22 +192,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             log.warning("could not read the worker registry: %s", exc)
             return -1
 
-    async def keep_lease(self):
-        """Renew the lease while connected and the viewer may still see the source."""
-        while not self.finished:
-            await asyncio.sleep(leases.refresh_interval())
-            if self.finished:
-                return
-            lost = await database_sync_to_async(access.lost)(
-                self.user.pk, self.scope.get("session"), self.source)
-            if lost is not None:
-                return await self.end_access(lost)
-            await leases.arenew(self.redis, self.task_id, self.channel_name, self.user.pk,
-                                self.lines_sent)
-            await self.tally.aflush(self.redis)
-
     async def end_access(self, lost):
         """End a stream whose viewer lost access (4403) or whose source went away (4410)."""
+        if self.finished:
+            return
         log.warning("stream %s: %s", self.stream_id, lost.message)
         ending = Ending.SOURCE_GONE if lost.gone else Ending.ACCESS_LOST
         await self.finish(ending, lost.message)
@@ -402,6 +390,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if helper is not caller:
                 await cancel_and_wait(helper)
         if self.claimed:
+            renewals.rounds().leave(self)
             try:
                 await leases.arelease(self.redis, self.task_id, self.user.pk)
             except Exception as exc:

@@ -108,7 +108,7 @@ local now = redis.call('TIME')
 local expires = tonumber(now[1]) + tonumber(now[2]) / 1e6 + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], 'XX', expires, ARGV[1])
 redis.call('ZADD', KEYS[2], 'XX', expires, ARGV[1])
-redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3], 'XX', 'EX', ARGV[2])
 redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[5])
 return 1
 """
@@ -135,10 +135,16 @@ async def aclaim(client, task_id, holder, user_id):
     return None
 
 
-async def arenew(client, task_id, holder, user_id, lines_sent=0):
-    """Renew the lease and the slots (consumer side), publishing lines sent so far."""
-    await client.eval(RENEW_SCRIPT, 4, user_slots_key(user_id), ALL_SLOTS, lease_key(task_id),
+async def arenew_many(client, renewals):
+    """Renew many leases in one round trip: (task id, holder, user id, lines sent) each.
+
+    A lease already dropped (the stream ended meanwhile) is not brought back.
+    """
+    async with client.pipeline(transaction=False) as pipe:
+        for task_id, holder, user_id, lines_sent in renewals:
+            pipe.eval(RENEW_SCRIPT, 4, user_slots_key(user_id), ALL_SLOTS, lease_key(task_id),
                       sent_key(task_id), task_id, ttl(), holder, lines_sent, END_TTL)
+        await pipe.execute()
 
 
 async def arelease(client, task_id, user_id):
