@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 import redis.exceptions
 from asgiref.sync import sync_to_async
 from autobahn.exception import Disconnected
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -33,7 +34,6 @@ log = logging.getLogger("tailboard.streams")
 
 DRAIN_CHECK_SECONDS = 0.05
 RELEASE_SECONDS = 10.0
-PUBLISH_SECONDS = 1.0
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 ConnectionError, TimeoutError)
 
@@ -94,7 +94,18 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.tally = metrics.Tally()
         self.connected_at = time.monotonic()
         self.running_seen = False
-        self.published_at = 0.0
+
+    async def dispatch(self, message):
+        """Call the handler of a message, without channels' per-message database tidy-up.
+
+        Channels runs `close_old_connections` in the database thread before every message:
+        a thread hop per relayed frame and ack. The handlers that use the database do so
+        through `database_sync_to_async`, which tidies up around each call itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def __call__(self, scope, receive, send):
         """Run the consumer; a failure under a live stream is told to the viewer and logged.
@@ -312,9 +323,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
         self.lines_sent += event.get("lines", 0)
         self.count(event)
-        if event.get("lines") and time.monotonic() - self.published_at >= PUBLISH_SECONDS:
-            self.published_at = time.monotonic()  # `streams --json` and the admin read it
-            await leases.apublish_sent(self.redis, self.task_id, self.lines_sent)
+        if event.get("lines"):  # published within a second: `streams --json`, the admin
+            renewals.rounds().counted(self)
         pending = self.gauge.pending()
         if pending > settings.STREAM_MAX_BUFFER_BYTES:
             return await self.too_slow(pending)

@@ -166,9 +166,15 @@ def release(client, task_id, user_id=None):
         pipe.execute()
 
 
-async def apublish_sent(client, task_id, lines_sent):
-    """Publish how many lines a stream's consumer has sent (read by `streams` and the admin)."""
-    await client.set(sent_key(task_id), lines_sent, ex=END_TTL)
+async def apublish_sent_many(client, counts):
+    """Publish how many lines streams' consumers have sent, (task id, lines) each, in one trip.
+
+    Read by `streams` and the admin.
+    """
+    async with client.pipeline(transaction=False) as pipe:
+        for task_id, lines_sent in counts:
+            pipe.set(sent_key(task_id), lines_sent, ex=END_TTL)
+        await pipe.execute()
 
 
 async def aheld(client, task_id):

@@ -4,7 +4,8 @@ Each stream used to renew its own lease and re-check its own viewer's access: at
 streams that was 30 rounds a second of four queries and two Redis calls each, and the
 access checks alone were 40 % of Daphne's time. A round now covers every stream of the
 process with a few queries (`access.lost_many`), one pipelined renewal and one metrics
-write, every `leases.refresh_interval()`.
+write, every `leases.refresh_interval()`. Lines sent are published the same way: one
+pipeline a second for the streams that sent any (`streams --json` and the admin read them).
 """
 
 import asyncio
@@ -20,6 +21,8 @@ log = logging.getLogger("tailboard.streams")
 
 _rounds = weakref.WeakKeyDictionary()
 
+PUBLISH_SECONDS = 1.0
+
 
 class Rounds:
     """The consumers of one event loop whose leases are renewed together."""
@@ -29,6 +32,8 @@ class Rounds:
         self.tally = metrics.Tally()
         self.task = None
         self.endings = set()
+        self.counted_since = set()
+        self.publisher = None
 
     def join(self, consumer):
         """Renew this consumer's lease from the next round on."""
@@ -40,6 +45,25 @@ class Rounds:
     def leave(self, consumer):
         """Stop renewing this consumer's lease (it flushes its own tally as it ends)."""
         self.members.discard(consumer)
+
+    def counted(self, consumer):
+        """Publish this consumer's lines sent with the next publication (within a second)."""
+        self.counted_since.add(consumer)
+        if self.publisher is None or self.publisher.done():
+            self.publisher = asyncio.get_running_loop().create_task(
+                self.publish_counts(), name="lines sent publication")
+
+    async def publish_counts(self):
+        """Each second, publish the lines sent by the streams that sent any, in one pipeline."""
+        while self.counted_since:
+            await asyncio.sleep(PUBLISH_SECONDS)
+            counted, self.counted_since = self.counted_since, set()
+            try:
+                await leases.apublish_sent_many(leases.loop_client(),
+                                                [(c.task_id, c.lines_sent) for c in counted])
+            except Exception as exc:
+                log.warning("could not publish lines sent (next second): %s", exc)
+                self.counted_since |= counted
 
     async def run(self):
         """Run rounds while anyone is a member, one per refresh interval."""

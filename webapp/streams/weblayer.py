@@ -69,8 +69,8 @@ class ReaderLayer(OneTripLayer):
     async def read_forever(self, real_channel):
         """Move messages from the process list into their channels' queues, until cancelled.
 
-        Whatever has piled up is taken in one ZPOPMIN of up to READ_BATCH messages; only an
-        empty list is waited on (BZPOPMIN). channels-redis' own receive spends four
+        It waits on BZPOPMIN, then takes whatever piled up meanwhile with ZPOPMIN, up to
+        READ_BATCH messages a round trip. channels-redis' own receive spends four
         sequential round trips on every message (restore, pop, back up, clean), which capped
         a Daphne at a few hundred messages a second.
 
@@ -86,10 +86,16 @@ class ReaderLayer(OneTripLayer):
                 if self.failure is not None:  # Redis answers again: receives may wait again
                     await connection.ping()
                     self.failure = None
-                popped = await connection.zpopmin(key, READ_BATCH)
-                if not popped:
-                    found = await connection.bzpopmin(key, timeout=self.brpop_timeout)
-                    popped = [found[1:]] if found else []
+                found = await connection.bzpopmin(key, timeout=self.brpop_timeout)
+                if not found:
+                    continue
+                self.deliver(real_channel, found[1])
+                more = READ_BATCH
+                while more == READ_BATCH:  # take what piled up meanwhile, a batch at a time
+                    popped = await connection.zpopmin(key, READ_BATCH)
+                    more = len(popped)
+                    for content, _score in popped:
+                        self.deliver(real_channel, content)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -100,9 +106,6 @@ class ReaderLayer(OneTripLayer):
                     if queue.empty():
                         queue.put_nowait(ReaderFailed(exc))
                 await asyncio.sleep(RETRY_SECONDS)
-                continue
-            for content, _score in popped:
-                self.deliver(real_channel, content)
 
     def deliver(self, real_channel, content):
         """Put one popped message in the queue of the channel (or channels) it names."""
