@@ -49,9 +49,11 @@ class ReaderLayer(OneTripLayer):
         queue = self.receive_buffer[channel]
         if queue.empty() and self.failure is not None:
             raise self.failure
-        message = await queue.get()
-        if queue.empty() and self.receive_buffer.get(channel) is queue:
-            del self.receive_buffer[channel]
+        try:
+            message = await queue.get()
+        finally:  # also when cancelled: a consumer that ends leaves no empty queue behind
+            if queue.empty() and self.receive_buffer.get(channel) is queue:
+                del self.receive_buffer[channel]
         if isinstance(message, ReaderFailed):
             raise message.error
         return message
