@@ -10,5 +10,8 @@ class WebappConfig(AppConfig):
     verbose_name = "Tailboard"
 
     def ready(self):
-        """Load the Celery app, so the stream tasks the kinds make are bound to it."""
+        """Load the Celery app (so the kinds' stream tasks bind to it); close requests' DBs."""
         import celery_app  # noqa: F401
+        from webapp import dbconnections
+
+        dbconnections.connect()

@@ -84,8 +84,8 @@ TEMPLATES = [
 
 # Connections are kept DATABASE_CONN_MAX_AGE seconds and checked before reuse: the stream
 # consumers' database calls (several per stream) all run in one thread of each Daphne, and a
-# new connection per call was most of their cost. Django's HTTP requests under ASGI run in a
-# thread of their own each, so they gain nothing and lose nothing.
+# new connection per call was most of their cost. HTTP requests (a thread each under ASGI)
+# still close theirs as they end (webapp/dbconnections.py).
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
