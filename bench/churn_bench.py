@@ -1,9 +1,12 @@
 """Churn benchmark: connect → running while 20 streams keep cycling (start, run, stop).
 
 Run: .venv/bin/python bench/churn_bench.py [--cycles 400] [--parallel 20] [--concurrency 24]
+                                           [--hold SECONDS]
 Starts Redis, a prefork worker and Daphne on free 127.0.0.1 ports (`tests/harness.py`),
 logs in, and runs `--parallel` loops that each open a stream on its own log, wait for
-`queued`, `running` and one relayed line, then end it (Stop, then a plain close, in turn).
+`queued`, `running` and one relayed line, keep it `--hold` seconds (default 0: back to back,
+which saturates the two cores, so each start also waits for the CPU the other loops use),
+then end it (Stop, then a plain close, in turn).
 Prints connect → queued, connect → task received (the worker's log), connect → running
 p50/p90/p99/max, how many pool processes were forked during the run, and writes
 bench/results/churn.json.
@@ -60,8 +63,8 @@ def figures(values):
             "max_ms": round(max(values) * 1000, 1) if values else None}
 
 
-async def cycle(harness, cookie, source, log, how, samples):
-    """One stream: connect, queued, running, a line, then end it `how`."""
+async def cycle(harness, cookie, source, log, how, samples, hold=0.0):
+    """One stream: connect, queued, running, a line, `hold` seconds more, then end it `how`."""
     url = "ws" + harness.web.base_url[4:] + f"/ws/tailf/{source}/?lines=0"
     started_wall, started = time.time(), time.monotonic()
     async with connect(url, additional_headers={"Origin": harness.web.base_url,
@@ -91,6 +94,8 @@ async def cycle(harness, cookie, source, log, how, samples):
             elif message["type"] == "lines" and marker in message["lines"]:
                 delivered = time.monotonic() - started
                 break
+        if hold:
+            await asyncio.sleep(hold)
         stopped = None
         if how == "stop":
             stop_at = time.monotonic()
@@ -108,11 +113,11 @@ async def cycle(harness, cookie, source, log, how, samples):
                     "how": how})
 
 
-async def loop(harness, cookie, source, log, count, samples, errors):
+async def loop(harness, cookie, source, log, count, samples, errors, hold=0.0):
     """Run `count` cycles one after another."""
     for n in range(count):
         try:
-            await cycle(harness, cookie, source, log, ("stop", "close")[n % 2], samples)
+            await cycle(harness, cookie, source, log, ("stop", "close")[n % 2], samples, hold)
         except Exception as exc:
             errors.append(repr(exc))
 
@@ -153,8 +158,8 @@ async def main(args):
         began = time.monotonic()
         cpu_before = cpu_by_process(harness)
         load_before = os.getloadavg()
-        await asyncio.gather(*(loop(harness, cookie, s, log, per_loop, samples, errors)
-                               for s, log in sources))
+        await asyncio.gather(*(loop(harness, cookie, s, log, per_loop, samples, errors,
+                                    args.hold) for s, log in sources))
         elapsed = time.monotonic() - began
         cpu_after = cpu_by_process(harness)
         load_after = os.getloadavg()
@@ -167,6 +172,7 @@ async def main(args):
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "loadavg_before": load_before, "loadavg_after": load_after},
             "parallel": args.parallel, "worker_concurrency": args.concurrency,
+            "hold_seconds": args.hold,
             "cycles": len(samples), "errors": errors[:10], "error_count": len(errors),
             "seconds": round(elapsed, 1),
             "cycles_per_s": round(len(samples) / elapsed, 1),
@@ -186,7 +192,7 @@ async def main(args):
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "churn.json").write_text(json.dumps(results, indent=2))
-    print(f"{results['cycles']} cycles, {results['parallel']} at a time, "
+    print(f"{results['cycles']} cycles, {results['parallel']} at a time, held {args.hold} s, "
           f"{results['cycles_per_s']} cycles/s, errors {results['error_count']}, load "
           f"{results['machine']['loadavg_before'][0]:.2f} → "
           f"{results['machine']['loadavg_after'][0]:.2f}")
@@ -208,4 +214,6 @@ if __name__ == "__main__":
     parser.add_argument("--cycles", type=int, default=400)
     parser.add_argument("--parallel", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=24)
+    parser.add_argument("--hold", type=float, default=0.0,
+                        help="seconds each stream stays open after its line (0: back to back)")
     asyncio.run(main(parser.parse_args()))
