@@ -18,6 +18,7 @@ import httpx
 import redis
 from celery import Celery
 
+from tests.manage_server import ManageServer
 from webapp import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +95,7 @@ class Harness:
         }
         self.redis = redis.Redis.from_url(self.redis_url)
         self.celery = Celery(broker=self.redis_url)
+        self.manage_server = None
         try:
             self.manage("migrate", "--noinput")
         except BaseException:
@@ -118,9 +120,13 @@ class Harness:
             raise
 
     def manage(self, *args, check=True):
-        """Run `manage.py ARGS` in this installation; return its stdout."""
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
-                                capture_output=True, text=True, timeout=120)
+        """Run `manage.py ARGS` in this installation (in its long-lived manage server, started
+        with the current `env`); return its stdout."""
+        if self.manage_server is None or self.manage_server.env != self.env:
+            if self.manage_server:
+                self.manage_server.close()
+            self.manage_server = ManageServer(ROOT, self.env, self.workdir / "manage.log")
+        result = self.manage_server.run(args, timeout=120)
         if check and result.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout
@@ -255,6 +261,8 @@ class Harness:
 
     def close(self):
         """Stop every process this harness started, then Redis."""
+        if self.manage_server:
+            self.manage_server.close()
         for process in reversed(self.processes):
             self.stop(process)
         self.redis.close()

@@ -126,9 +126,14 @@ async def test_lines_sent_are_listed_while_open_and_kept_in_the_history(installa
         assert await asyncio.to_thread(harness.wait_for, listed, 10)
         await client.send({"action": "stop"})
         await client.status("stopped")
-    kept = harness.shell("from webapp.models import Stream\n"
-                         f"print(Stream.objects.get(task_id={queued['task_id']!r}).lines_sent)")
-    assert kept.strip().splitlines()[-1] == "12"
+
+    def kept():
+        out = harness.shell("from webapp.models import Stream\n"
+                            f"print(Stream.objects.get(task_id={queued['task_id']!r}).lines_sent)")
+        return out.strip().splitlines()[-1] == "12"
+
+    # The count is written at most about 1 s after the last line went out.
+    assert await asyncio.to_thread(harness.wait_for, kept, 10)
 
 
 def test_streams_stop_of_a_stream_that_is_not_open_fails(installation):
