@@ -19,6 +19,7 @@ import redis
 from celery import Celery
 
 from tests.manage_server import ManageServer
+from tests.templates import templates
 from webapp import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,8 @@ class Harness:
         self.processes = []
         self.database = database or databases.kind
         self.postgres = self.own_postgres = None
+        self.sqlite_path = self.workdir / "db.sqlite3"
+        self.made_database = "DATABASE_URL" not in env
         self.database_url = env.pop("DATABASE_URL", None) or self._create_database()
         self.redis_port = embedded.free_port()
         self.redis_process = embedded.start_redis(self.redis_port, self.workdir / "redis")
@@ -97,7 +100,10 @@ class Harness:
         self.celery = Celery(broker=self.redis_url)
         self.manage_server = None
         try:
-            self.manage("migrate", "--noinput")
+            restored = templates.restore(self)
+            self.manage("migrate", "--noinput")  # nothing left to apply on a restored copy
+            if not restored:
+                templates.save(self)
         except BaseException:
             self.close()
             raise
@@ -105,7 +111,7 @@ class Harness:
     def _create_database(self):
         """Make this installation's empty database; return its DATABASE_URL."""
         if self.database == "sqlite":
-            return f"sqlite:///{self.workdir / 'db.sqlite3'}"
+            return f"sqlite:///{self.sqlite_path}"
         if self.database != "postgres":
             raise ValueError(f"unknown database {self.database!r}; expected one of {DATABASES}")
         from tests.postgres import PostgresServer
