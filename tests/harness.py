@@ -185,6 +185,8 @@ class Harness:
         `prefix` goes before the command (e.g. `setpriv` arguments to run it as another uid).
         """
         hostname = f"{name}@tailboard-test"
+        log_path = self.workdir / f"worker-{name}.log"
+        log_start = log_path.stat().st_size if log_path.exists() else 0
         process = self.spawn(f"worker-{name}", [
             *prefix, sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool=prefork",
             "-c", str(concurrency), "-Q", queues, "-n", hostname, "-l", "info",
@@ -194,10 +196,20 @@ class Harness:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{process.log_path.read_text()[-3000:]}")
-            if self.celery.control.ping(destination=[hostname], timeout=0.5):
+            # Celery logs "<hostname> ready." once it consumes; only then is a ping worth it.
+            if (f"{hostname} ready." in self._log_since(log_path, log_start)
+                    and self.celery.control.ping(destination=[hostname], timeout=1.0)):
                 return process
+            time.sleep(0.05)
         raise RuntimeError(f"worker {hostname} did not answer:\n"
                            f"{process.log_path.read_text()[-3000:]}")
+
+    @staticmethod
+    def _log_since(path, offset):
+        """Return what a process wrote to its log after `offset`."""
+        with open(path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def start_daphne(self, name="web", **env):
         """Start a real Daphne on a free port; wait until it serves; return (process, base URL)."""
@@ -265,12 +277,26 @@ class Harness:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
 
+    def stop_all(self, processes, sig=signal.SIGTERM, timeout=15):
+        """Signal every process group at once, then wait for each (SIGKILL after `timeout`)."""
+        running = [process for process in processes if process.poll() is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
     def close(self):
         """Stop every process this harness started, then Redis."""
         if self.manage_server:
             self.manage_server.close()
-        for process in reversed(self.processes):
-            self.stop(process)
+        self.stop_all(self.processes)
         self.redis.close()
         self.redis_process.terminate()
         try:
