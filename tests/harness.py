@@ -184,6 +184,10 @@ class Harness:
 
         `prefix` goes before the command (e.g. `setpriv` arguments to run it as another uid).
         """
+        return self.wait_worker(self.spawn_worker(name, queues, concurrency, prefix, **env))
+
+    def spawn_worker(self, name="w1", queues="tailf,feeds", concurrency=6, prefix=(), **env):
+        """Start a worker like `start_worker` but return at once; `wait_worker` waits for it."""
         hostname = f"{name}@tailboard-test"
         log_path = self.workdir / f"worker-{name}.log"
         log_start = log_path.stat().st_size if log_path.exists() else 0
@@ -192,16 +196,22 @@ class Harness:
             "-c", str(concurrency), "-Q", queues, "-n", hostname, "-l", "info",
             "--without-gossip", "--without-mingle"], **env)
         process.hostname = hostname
-        deadline = time.monotonic() + 60
+        process.log_start = log_start
+        return process
+
+    def wait_worker(self, process, timeout=60):
+        """Wait until a spawned worker answers a ping; return it."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{process.log_path.read_text()[-3000:]}")
             # Celery logs "<hostname> ready." once it consumes; only then is a ping worth it.
-            if (f"{hostname} ready." in self._log_since(log_path, log_start)
-                    and self.celery.control.ping(destination=[hostname], timeout=1.0)):
+            if (f"{process.hostname} ready." in self._log_since(process.log_path,
+                                                                 process.log_start)
+                    and self.celery.control.ping(destination=[process.hostname], timeout=1.0)):
                 return process
             time.sleep(0.05)
-        raise RuntimeError(f"worker {hostname} did not answer:\n"
+        raise RuntimeError(f"worker {process.hostname} did not answer:\n"
                            f"{process.log_path.read_text()[-3000:]}")
 
     @staticmethod
@@ -213,11 +223,20 @@ class Harness:
 
     def start_daphne(self, name="web", **env):
         """Start a real Daphne on a free port; wait until it serves; return (process, base URL)."""
+        return self.wait_daphne(self.spawn_daphne(name, **env))
+
+    def spawn_daphne(self, name="web", **env):
+        """Start Daphne like `start_daphne` but return at once; `wait_daphne` waits for it."""
         port = embedded.free_port()
         process = self.spawn(name, [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
                                     str(port), "webapp.asgi:application"], **env)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        process.pending_url = f"http://127.0.0.1:{port}"
+        return process
+
+    def wait_daphne(self, process, timeout=30):
+        """Wait until a spawned Daphne serves the login page; set its `base_url`; return it."""
+        base = process.pending_url
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"daphne exited:\n{process.log_path.read_text()[-3000:]}")
@@ -227,7 +246,7 @@ class Harness:
                     return process
             except httpx.HTTPError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise RuntimeError("daphne did not start")
 
     def login(self, base, username, password):
@@ -322,10 +341,13 @@ def started_installation(workdir, workers=({},), **env):
     """
     harness = Harness(workdir, **env)
     try:
+        # The workers and Daphne start side by side while the admin is created.
+        booting = [harness.spawn_worker(**options) for options in workers]
+        web = harness.spawn_daphne()
         harness.admin_password = harness.create_user("admin", superuser=True)
-        harness.workers = [harness.start_worker(**options) for options in workers]
+        harness.workers = [harness.wait_worker(process) for process in booting]
         harness.worker = harness.workers[0] if harness.workers else None
-        harness.web = harness.start_daphne()
+        harness.web = harness.wait_daphne(web)
         harness.admin_cookie = harness.login(harness.web.base_url, "admin",
                                              harness.admin_password)
         yield harness
