@@ -156,9 +156,16 @@ async def test_admin_shows_open_streams_stops_them_and_keeps_the_history(install
             client = Client(socket)
             queued = await client.status("queued")
             await client.status("running")
-            page = await admin.get("/admin/webapp/stream/?state=open")
-            assert page.status_code == 200
-            html = page.text
+            # `running` is relayed before the worker is written to the record: poll for it.
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:
+                page = await admin.get("/admin/webapp/stream/?state=open")
+                assert page.status_code == 200
+                html = page.text
+                if (harness.worker.hostname in html
+                        or asyncio.get_running_loop().time() > deadline):
+                    break
+                await asyncio.sleep(0.1)
             assert "viewer" in html and f"log:{log_source} ops-" in html
             assert harness.worker.hostname in html and "stop_selected" in html
             stop = await admin.post("/admin/webapp/stream/?state=open", data={
