@@ -18,6 +18,8 @@ import httpx
 import redis
 from celery import Celery
 
+from tests.manage_server import ManageServer
+from tests.templates import templates
 from webapp import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +72,8 @@ class Harness:
         self.processes = []
         self.database = database or databases.kind
         self.postgres = self.own_postgres = None
+        self.sqlite_path = self.workdir / "db.sqlite3"
+        self.made_database = "DATABASE_URL" not in env
         self.database_url = env.pop("DATABASE_URL", None) or self._create_database()
         self.redis_port = embedded.free_port()
         self.redis_process = embedded.start_redis(self.redis_port, self.workdir / "redis")
@@ -94,8 +98,12 @@ class Harness:
         }
         self.redis = redis.Redis.from_url(self.redis_url)
         self.celery = Celery(broker=self.redis_url)
+        self.manage_server = None
         try:
-            self.manage("migrate", "--noinput")
+            restored = templates.restore(self)
+            self.manage("migrate", "--noinput")  # nothing left to apply on a restored copy
+            if not restored:
+                templates.save(self)
         except BaseException:
             self.close()
             raise
@@ -103,7 +111,7 @@ class Harness:
     def _create_database(self):
         """Make this installation's empty database; return its DATABASE_URL."""
         if self.database == "sqlite":
-            return f"sqlite:///{self.workdir / 'db.sqlite3'}"
+            return f"sqlite:///{self.sqlite_path}"
         if self.database != "postgres":
             raise ValueError(f"unknown database {self.database!r}; expected one of {DATABASES}")
         from tests.postgres import PostgresServer
@@ -118,9 +126,13 @@ class Harness:
             raise
 
     def manage(self, *args, check=True):
-        """Run `manage.py ARGS` in this installation; return its stdout."""
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
-                                capture_output=True, text=True, timeout=120)
+        """Run `manage.py ARGS` in this installation (in its long-lived manage server, started
+        with the current `env`); return its stdout."""
+        if self.manage_server is None or self.manage_server.env != self.env:
+            if self.manage_server:
+                self.manage_server.close()
+            self.manage_server = ManageServer(ROOT, self.env, self.workdir / "manage.log")
+        result = self.manage_server.run(args, timeout=120)
         if check and result.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout
@@ -172,28 +184,59 @@ class Harness:
 
         `prefix` goes before the command (e.g. `setpriv` arguments to run it as another uid).
         """
+        return self.wait_worker(self.spawn_worker(name, queues, concurrency, prefix, **env))
+
+    def spawn_worker(self, name="w1", queues="tailf,feeds", concurrency=6, prefix=(), **env):
+        """Start a worker like `start_worker` but return at once; `wait_worker` waits for it."""
         hostname = f"{name}@tailboard-test"
+        log_path = self.workdir / f"worker-{name}.log"
+        log_start = log_path.stat().st_size if log_path.exists() else 0
         process = self.spawn(f"worker-{name}", [
             *prefix, sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool=prefork",
             "-c", str(concurrency), "-Q", queues, "-n", hostname, "-l", "info",
             "--without-gossip", "--without-mingle"], **env)
         process.hostname = hostname
-        deadline = time.monotonic() + 60
+        process.log_start = log_start
+        return process
+
+    def wait_worker(self, process, timeout=60):
+        """Wait until a spawned worker answers a ping; return it."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{process.log_path.read_text()[-3000:]}")
-            if self.celery.control.ping(destination=[hostname], timeout=0.5):
+            # Celery logs "<hostname> ready." once it consumes; only then is a ping worth it.
+            if (f"{process.hostname} ready." in self._log_since(process.log_path,
+                                                                 process.log_start)
+                    and self.celery.control.ping(destination=[process.hostname], timeout=1.0)):
                 return process
-        raise RuntimeError(f"worker {hostname} did not answer:\n"
+            time.sleep(0.05)
+        raise RuntimeError(f"worker {process.hostname} did not answer:\n"
                            f"{process.log_path.read_text()[-3000:]}")
+
+    @staticmethod
+    def _log_since(path, offset):
+        """Return what a process wrote to its log after `offset`."""
+        with open(path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def start_daphne(self, name="web", **env):
         """Start a real Daphne on a free port; wait until it serves; return (process, base URL)."""
+        return self.wait_daphne(self.spawn_daphne(name, **env))
+
+    def spawn_daphne(self, name="web", **env):
+        """Start Daphne like `start_daphne` but return at once; `wait_daphne` waits for it."""
         port = embedded.free_port()
         process = self.spawn(name, [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
                                     str(port), "webapp.asgi:application"], **env)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        process.pending_url = f"http://127.0.0.1:{port}"
+        return process
+
+    def wait_daphne(self, process, timeout=30):
+        """Wait until a spawned Daphne serves the login page; set its `base_url`; return it."""
+        base = process.pending_url
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"daphne exited:\n{process.log_path.read_text()[-3000:]}")
@@ -203,7 +246,7 @@ class Harness:
                     return process
             except httpx.HTTPError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise RuntimeError("daphne did not start")
 
     def login(self, base, username, password):
@@ -253,10 +296,26 @@ class Harness:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
 
+    def stop_all(self, processes, sig=signal.SIGTERM, timeout=15):
+        """Signal every process group at once, then wait for each (SIGKILL after `timeout`)."""
+        running = [process for process in processes if process.poll() is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
     def close(self):
         """Stop every process this harness started, then Redis."""
-        for process in reversed(self.processes):
-            self.stop(process)
+        if self.manage_server:
+            self.manage_server.close()
+        self.stop_all(self.processes)
         self.redis.close()
         self.redis_process.terminate()
         try:
@@ -282,10 +341,13 @@ def started_installation(workdir, workers=({},), **env):
     """
     harness = Harness(workdir, **env)
     try:
+        # The workers and Daphne start side by side while the admin is created.
+        booting = [harness.spawn_worker(**options) for options in workers]
+        web = harness.spawn_daphne()
         harness.admin_password = harness.create_user("admin", superuser=True)
-        harness.workers = [harness.start_worker(**options) for options in workers]
+        harness.workers = [harness.wait_worker(process) for process in booting]
         harness.worker = harness.workers[0] if harness.workers else None
-        harness.web = harness.start_daphne()
+        harness.web = harness.wait_daphne(web)
         harness.admin_cookie = harness.login(harness.web.base_url, "admin",
                                              harness.admin_password)
         yield harness

@@ -92,6 +92,7 @@ class PostgresServer:
         self.port = None
         self.running = False
         self.count = 0
+        self.templates = {}  # for tests/templates.py: extra apps -> template database name
         try:
             self._init_cluster()
             self._start()
@@ -178,6 +179,26 @@ class PostgresServer:
             connection.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(name), sql.Identifier(APP_ROLE)))
         return self.url(name)
+
+    def copy_database(self, url, name):
+        """Create database `name` as a copy of the one at this URL (nobody may be connected)."""
+        from psycopg import sql
+
+        with self.admin_connection() as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(url.rsplit("/", 1)[1]),
+                sql.Identifier(APP_ROLE)))
+
+    def recreate_database(self, url, template):
+        """Drop the database at this URL and create it again as a copy of `template`."""
+        from psycopg import sql
+
+        name = url.rsplit("/", 1)[1]
+        with self.admin_connection() as connection:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+            connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(template), sql.Identifier(APP_ROLE)))
 
     def drop_database(self, url):
         """Drop the database at this URL, ending any session still connected to it."""

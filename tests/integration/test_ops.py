@@ -126,9 +126,14 @@ async def test_lines_sent_are_listed_while_open_and_kept_in_the_history(installa
         assert await asyncio.to_thread(harness.wait_for, listed, 10)
         await client.send({"action": "stop"})
         await client.status("stopped")
-    kept = harness.shell("from webapp.models import Stream\n"
-                         f"print(Stream.objects.get(task_id={queued['task_id']!r}).lines_sent)")
-    assert kept.strip().splitlines()[-1] == "12"
+
+    def kept():
+        out = harness.shell("from webapp.models import Stream\n"
+                            f"print(Stream.objects.get(task_id={queued['task_id']!r}).lines_sent)")
+        return out.strip().splitlines()[-1] == "12"
+
+    # The count is written at most about 1 s after the last line went out.
+    assert await asyncio.to_thread(harness.wait_for, kept, 10)
 
 
 def test_streams_stop_of_a_stream_that_is_not_open_fails(installation):
@@ -151,9 +156,16 @@ async def test_admin_shows_open_streams_stops_them_and_keeps_the_history(install
             client = Client(socket)
             queued = await client.status("queued")
             await client.status("running")
-            page = await admin.get("/admin/webapp/stream/?state=open")
-            assert page.status_code == 200
-            html = page.text
+            # `running` is relayed before the worker is written to the record: poll for it.
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:
+                page = await admin.get("/admin/webapp/stream/?state=open")
+                assert page.status_code == 200
+                html = page.text
+                if (harness.worker.hostname in html
+                        or asyncio.get_running_loop().time() > deadline):
+                    break
+                await asyncio.sleep(0.1)
             assert "viewer" in html and f"log:{log_source} ops-" in html
             assert harness.worker.hostname in html and "stop_selected" in html
             stop = await admin.post("/admin/webapp/stream/?state=open", data={
