@@ -46,8 +46,9 @@ async def test_a_log_swapped_for_a_link_outside_the_roots_is_never_read(installa
     async with open_stream(harness, f"/ws/tailf/{source}/?lines=5") as socket:
         client = Client(socket)
         await client.status("running")
-        os.rename(log, tmp_path / "app.log.1")
-        os.symlink("/etc/passwd", log)
+        os.link(log, tmp_path / "app.log.1")  # rotated away; the path is never missing:
+        os.symlink("/etc/passwd", tmp_path / "swap.tmp")  # the link replaces it atomically
+        os.replace(tmp_path / "swap.tmp", log)
         warned = await client.until(lambda m: m["type"] == "status" and m.get("warning"), 15)
         assert "outside" in warned["warning"] or "LOG_ROOTS" in warned["warning"]
         os.unlink(log)
