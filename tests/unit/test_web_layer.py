@@ -95,3 +95,18 @@ async def test_a_burst_for_many_channels_arrives_complete_and_in_order(hosts):
     assert not any(not queue.empty() for queue in layer.receive_buffer.values())
     await layer.close_pools()
     await sender.close_pools()
+
+
+async def test_a_forgotten_channel_keeps_nothing_of_what_still_arrives(hosts):
+    layer = ReaderLayer(hosts=hosts, prefix="wg")
+    gone, alive = await layer.new_channel(), await layer.new_channel()
+    await layer.send(gone, {"type": "before"})
+    await layer.send(alive, {"type": "a"})
+    assert (await asyncio.wait_for(layer.receive(alive), 5))["type"] == "a"
+    layer.forget(gone, 30)
+    assert gone not in layer.receive_buffer
+    await layer.send(gone, {"type": "after"})
+    await layer.send(alive, {"type": "b"})
+    assert (await asyncio.wait_for(layer.receive(alive), 5))["type"] == "b"
+    assert gone not in layer.receive_buffer
+    await layer.close_pools()

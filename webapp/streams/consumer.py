@@ -423,14 +423,21 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.forget_channel_later()
 
     def forget_channel_later(self):
-        """Drop what the task sent after the viewer left, once it can send no more.
+        """Drop what the task sends after the viewer left: now, or once it can send no more.
 
         channels-redis keeps messages for a process-local channel nobody reads any more
-        (channels_redis #384); the task stops within the lease time, so after that the
-        channel's buffer is dropped.
+        (channels_redis #384). The web layer (`weblayer.ReaderLayer.forget`) drops the
+        channel's buffer at once and what still comes for it; another channels-redis layer
+        gets its buffer dropped once the task has stopped (within the lease time).
         """
+        if not self.channel_name:
+            return
+        forget = getattr(self.channel_layer, "forget", None)
+        if forget is not None:
+            forget(self.channel_name, leases.ttl() + 5)
+            return
         buffer = getattr(self.channel_layer, "receive_buffer", None)
-        if buffer is not None and self.channel_name:
+        if buffer is not None:
             asyncio.get_running_loop().call_later(leases.ttl() + 5, buffer.pop,
                                                   self.channel_name, None)
 

@@ -16,6 +16,7 @@ round trip per message (`tasklayer.OneTripLayer`).
 
 import asyncio
 import logging
+import time
 
 from webapp.streams.tasklayer import OneTripLayer
 
@@ -23,6 +24,7 @@ log = logging.getLogger("tailboard.streams")
 
 RETRY_SECONDS = 0.5
 READ_BATCH = 500
+FORGOTTEN_PRUNE_AT = 1000
 
 
 class ReaderFailed:
@@ -39,6 +41,8 @@ class ReaderLayer(OneTripLayer):
         super().__init__(*args, **kwargs)
         self.readers = {}
         self.failure = None
+        self.forgotten = {}  # channel -> until when what comes for it is dropped
+        self.prune_at = FORGOTTEN_PRUNE_AT
 
     async def receive(self, channel):
         """Return the next message on a channel; process-specific ones come from the reader."""
@@ -57,6 +61,19 @@ class ReaderLayer(OneTripLayer):
         if isinstance(message, ReaderFailed):
             raise message.error
         return message
+
+    def forget(self, channel, seconds):
+        """Drop a closed channel's buffer now, and what still arrives for it for `seconds`.
+
+        Its consumer has gone; its task may send a few more frames before it stops.
+        """
+        self.receive_buffer.pop(channel, None)
+        now = time.monotonic()
+        if len(self.forgotten) > self.prune_at:  # amortised: the next prune waits for 2×
+            self.forgotten = {name: until for name, until in self.forgotten.items()
+                              if until > now}
+            self.prune_at = max(FORGOTTEN_PRUNE_AT, 2 * len(self.forgotten))
+        self.forgotten[channel] = now + seconds
 
     def ensure_reader(self, real_channel):
         """Start the reader of a process list on the running loop unless it runs there."""
@@ -118,7 +135,8 @@ class ReaderLayer(OneTripLayer):
             return
         target = message.pop("__asgi_channel__", real_channel)
         for name in target if isinstance(target, list) else [target]:
-            self.receive_buffer[name].put_nowait(message)
+            if name not in self.forgotten:
+                self.receive_buffer[name].put_nowait(message)
 
     async def close_pools(self):
         """Stop the readers, then close the connection pools."""
