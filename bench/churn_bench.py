@@ -20,7 +20,6 @@ import os
 import platform
 import random
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, children, cpu_seconds, percentile, worker_child_of  # noqa: E402
+from common import (children, close_run, cpu_seconds, percentile,  # noqa: E402
+                    worker_child_of, write_results)
 
 from websockets.asyncio.client import connect  # noqa: E402
 
@@ -195,11 +195,8 @@ async def main(args):
             "pool_processes": len(pids_after),
         }
     finally:
-        harness.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "churn.json").write_text(json.dumps(results, indent=2))
+        close_run(harness, workdir)
+    written = write_results("churn.json", results)
     print(f"{results['cycles']} cycles, {results['parallel']} at a time, held {args.hold} s, "
           f"{results['cycles_per_s']} cycles/s, errors {results['error_count']}, load "
           f"{results['machine']['loadavg_before'][0]:.2f} → "
@@ -214,7 +211,7 @@ async def main(args):
           + f" (all {sum(cpu.values()):.1f})")
     print(f"pool processes replaced during the run: {results['pool_processes_replaced']} of "
           f"{results['pool_processes']}")
-    print(f"JSON: {out / 'churn.json'}")
+    print(f"JSON: {written}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -15,6 +16,21 @@ if str(ROOT) not in sys.path:
 from websockets.asyncio.client import connect  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def close_run(harness, workdir):
+    """Stop a benchmark's installation and remove its work folder."""
+    harness.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def write_results(name, results):
+    """Write a benchmark's figures as bench/results/NAME (JSON, not committed); return the path."""
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_text(json.dumps(results, indent=2))
+    return path
 
 
 def rss_kib(pid, field="VmRSS"):

@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Viewer, summary_ms  # noqa: E402
+from common import Viewer, close_run, summary_ms, write_results  # noqa: E402
 from tail_bench import paced_writer, start_writer  # noqa: E402
 
 from websockets.asyncio.client import connect  # noqa: E402
@@ -217,11 +216,8 @@ async def main(args):
         if frontail is not None:
             os.killpg(frontail.pid, 15)
             frontail.wait(10)
-        harness.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "frontail.json").write_text(json.dumps(results, indent=2))
+        close_run(harness, workdir)
+    written = write_results("frontail.json", results)
     lat, tp = results["latency_100_per_s"], results["throughput"]
     ratio = (tp["tailboard"]["delivered_lines_per_s"]
              / max(1, tp["frontail"]["delivered_lines_per_s"]))
@@ -238,7 +234,7 @@ async def main(args):
     print(f"{'delivered / lost':28}"
           f"{tp['tailboard']['delivered']:>18,} / {tp['tailboard']['lost']:<7,}"
           f"{tp['frontail']['delivered']:>18,} / {tp['frontail']['lost']:<7,}")
-    print(f"JSON: {out / 'frontail.json'}")
+    print(f"JSON: {written}")
 
 
 if __name__ == "__main__":

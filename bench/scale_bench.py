@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ROOT, Viewer, children, cpu_seconds, rss_kib,  # noqa: E402
+from common import (close_run, write_results, Viewer, children, cpu_seconds, rss_kib,  # noqa: E402
                     summary_ms)
 
 from tests.harness import Harness  # noqa: E402
@@ -205,13 +204,10 @@ async def main(args):
             target = min(args.max_streams, target + args.step)
         await fleet.close()
     finally:
-        harness.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    name = "scale-ceiling.json" if args.ceiling else "scale.json"
-    (out / name).write_text(json.dumps({"idle_worker": base, "worker_ready_seconds":
-                                        worker_ready, "runs": results}, indent=2))
+        close_run(harness, workdir)
+    written = write_results("scale-ceiling.json" if args.ceiling else "scale.json",
+                            {"idle_worker": base, "worker_ready_seconds": worker_ready,
+                             "runs": results})
     print(f"{'streams':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'worker RSS':>11} "
           f"{'worker PSS':>11} {'Daphne RSS':>11} {'RAM used':>11} {'CPU %':>6}")
     for r in results:
@@ -219,7 +215,7 @@ async def main(args):
               f"{r['worker_rss_mib']:>7} MiB {r['worker_pss_mib']:>7} MiB "
               f"{r['daphne_rss_mib']:>7} MiB {r['system_used_by_tailboard_mib']:>7} MiB "
               f"{r['cpu_percent_of_one_core']:>6}")
-    print(f"JSON: {out / name}")
+    print(f"JSON: {written}")
 
 
 if __name__ == "__main__":

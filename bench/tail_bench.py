@@ -8,10 +8,8 @@ the figures are also written to bench/results/tail.json.
 
 import argparse
 import asyncio
-import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ROOT, Viewer, cpu_seconds, rss_kib, summary_ms,  # noqa: E402
+from common import (close_run, write_results, Viewer, cpu_seconds, rss_kib, summary_ms,  # noqa: E402
                     worker_child_of)
 
 from tests.harness import Harness  # noqa: E402
@@ -173,11 +171,8 @@ async def main(args):
                                          500_000 if quick else 3_000_000),
         }
     finally:
-        harness.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tail.json").write_text(json.dumps(results, indent=2))
+        close_run(harness, workdir)
+    written = write_results("tail.json", results)
     t, lat, idle_, iso = (results[k] for k in ("throughput", "latency", "idle", "isolation"))
     rows = [
         ("throughput", f"{t['delivered_lines_per_s']:,} lines/s delivered",
@@ -196,7 +191,7 @@ async def main(args):
     print(f"{'scenario'.ljust(width)}  figure  (details)")
     for name, figure, detail in rows:
         print(f"{name.ljust(width)}  {figure}  ({detail})")
-    print(f"JSON: {out / 'tail.json'}")
+    print(f"JSON: {written}")
 
 
 if __name__ == "__main__":
