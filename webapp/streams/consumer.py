@@ -80,6 +80,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.task_id = None
         self.claimed = False
         self.helpers = []
+        self.rounds = None  # this loop's renewal rounds, once the stream has a slot
         self.monitor = None
         self.ack_channel = None
         self.client_acks = False
@@ -189,7 +190,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send_message(protocol.status(
             "queued", say("queued", queue=source.queue, online=online),
             task_id=self.task_id, stream=stream.pk, queue=source.queue, workers_online=online))
-        renewals.rounds().join(self)
+        self.rounds = renewals.rounds()
+        self.rounds.join(self)
         kwargs = {"source_id": source.pk, "channel_name": self.channel_name,
                   "options": options}
         await sync_to_async(self.control.start, thread_sensitive=False)(
@@ -324,7 +326,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.lines_sent += event.get("lines", 0)
         self.count(event)
         if event.get("lines"):  # published within a second: `streams --json`, the admin
-            renewals.rounds().counted(self)
+            self.rounds.counted(self)
         pending = self.gauge.pending()
         if pending > settings.STREAM_MAX_BUFFER_BYTES:
             return await self.too_slow(pending)
@@ -399,8 +401,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         for helper in self.helpers:
             if helper is not caller:
                 await cancel_and_wait(helper)
+        if self.rounds is not None:
+            self.rounds.leave(self)
         if self.claimed:
-            renewals.rounds().leave(self)
             try:
                 await leases.arelease(self.redis, self.task_id, self.user.pk)
             except Exception as exc:
@@ -423,23 +426,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.forget_channel_later()
 
     def forget_channel_later(self):
-        """Drop what the task sends after the viewer left: now, or once it can send no more.
+        """Have the web layer drop what the task still sends after the viewer left.
 
-        channels-redis keeps messages for a process-local channel nobody reads any more
-        (channels_redis #384). The web layer (`weblayer.ReaderLayer.forget`) drops the
-        channel's buffer at once and what still comes for it; another channels-redis layer
-        gets its buffer dropped once the task has stopped (within the lease time).
+        channels-redis would keep messages for a process-local channel nobody reads any more
+        (channels_redis #384); `weblayer.ReaderLayer.forget` drops the channel's buffer and
+        what arrives for it until the task has surely stopped. Other layers (the in-memory
+        one of unit tests) keep nothing of the kind.
         """
-        if not self.channel_name:
-            return
         forget = getattr(self.channel_layer, "forget", None)
-        if forget is not None:
+        if forget is not None and self.channel_name:
             forget(self.channel_name, leases.ttl() + 5)
-            return
-        buffer = getattr(self.channel_layer, "receive_buffer", None)
-        if buffer is not None:
-            asyncio.get_running_loop().call_later(leases.ttl() + 5, buffer.pop,
-                                                  self.channel_name, None)
 
     async def send_message(self, message):
         """Send one protocol message as a JSON text frame."""
