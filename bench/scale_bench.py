@@ -74,11 +74,12 @@ def memory(harness):
             "redis_rss_mib": round(rss_kib(harness.redis_process.pid) / 1024)}
 
 
-def cpu_total(harness):
-    """Return CPU seconds used so far by the worker's processes, Daphne and Redis."""
-    pids = [harness.worker.pid, *children(harness.worker.pid), harness.web.pid,
-            harness.redis_process.pid]
-    return sum(cpu_seconds(p) for p in pids)
+def cpu_parts(harness):
+    """Return CPU seconds used so far by the worker's main process, its pool, Daphne, Redis."""
+    return {"worker_main": cpu_seconds(harness.worker.pid),
+            "pool": sum(cpu_seconds(p) for p in children(harness.worker.pid)),
+            "daphne": cpu_seconds(harness.web.pid),
+            "redis": cpu_seconds(harness.redis_process.pid)}
 
 
 class Fleet:
@@ -128,8 +129,7 @@ class Fleet:
         """Write for `seconds` and return latency, memory and CPU figures."""
         self.latencies = []
         self.recording = True
-        cpu_before = cpu_total(self.harness)
-        web_before = cpu_seconds(self.harness.web.pid)
+        cpu_before = cpu_parts(self.harness)
         me_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.monotonic()
         peak = {}
@@ -147,15 +147,16 @@ class Fleet:
         await asyncio.sleep(1)
         self.recording = False
         elapsed = time.monotonic() - started
-        cpu = cpu_total(self.harness) - cpu_before
-        web = cpu_seconds(self.harness.web.pid) - web_before
+        parts = {name: used - cpu_before[name]
+                 for name, used in cpu_parts(self.harness).items()}
         me = resource.getrusage(resource.RUSAGE_SELF)
         client = (me.ru_utime + me.ru_stime) - (me_before.ru_utime + me_before.ru_stime)
         expected = len(self.files) * seconds
         return {"streams": len(self.viewers), "seconds": seconds, **summary_ms(self.latencies),
                 "lines_expected": expected, **peak,
-                "cpu_percent_of_one_core": round(100 * cpu / elapsed, 1),
-                "daphne_cpu_percent": round(100 * web / elapsed, 1),
+                "cpu_percent_of_one_core": round(100 * sum(parts.values()) / elapsed, 1),
+                **{f"{name}_cpu_percent": round(100 * used / elapsed, 1)
+                   for name, used in parts.items()},
                 "bench_client_cpu_percent": round(100 * client / elapsed, 1)}
 
     async def close(self):

@@ -3,7 +3,9 @@
 A waker watches the open file and the directories whose entries decide what the followed
 name points at, and blocks until one of them may have changed or a timeout passes: `idle()`
 in plain code, `aidle()` on an asyncio loop (it waits on the inotify descriptor with
-`loop.add_reader`, so an idle stream costs nothing between events). One waker (one inotify
+`loop.add_reader`, so an idle stream costs nothing between events; the descriptor stays
+registered from one wait to the next, and is let go only when it fires while nobody waits,
+so that a pending event cannot spin the loop). One waker (one inotify
 instance) serves a whole stream, however many files it follows. Without inotify it polls:
 every 10 ms after activity, doubling while quiet up to 0.1 s (POLL_MAX_SECONDS), and retries
 inotify every 30 s. Pure: no Celery, Channels or Django.
@@ -134,6 +136,8 @@ class Waker:
         self.dir_wds = {}
         self.dirs_changed = True
         self.inotify = None
+        self.registered = None  # (loop, fd) while the descriptor is registered with a loop
+        self.waiter = None
         self.retry = not reason
         self.failed_at = None
         if reason:
@@ -149,9 +153,7 @@ class Waker:
         self.kind, self.reason, self.interval = "inotify", "", INOTIFY_CHECK_SECONDS
 
     def _degrade(self, reason):
-        if self.inotify is not None:
-            self.inotify.close()
-            self.inotify = None
+        self._close_inotify()
         self.file_wds, self.dir_wds = {}, {}
         self.kind, self.reason, self.interval = "polling", reason, POLL_MIN_SECONDS
         self.failed_at = time.monotonic()
@@ -274,19 +276,36 @@ class Waker:
             await asyncio.sleep(max(0.0, timeout))
             return
         loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        fd = self.inotify.fd
-
-        def wake():
-            if not ready.done():
-                ready.set_result(None)
-
-        loop.add_reader(fd, wake)
+        if self.registered != (loop, self.inotify.fd):
+            self._unregister()
+            loop.add_reader(self.inotify.fd, self._readable)
+            self.registered = (loop, self.inotify.fd)
+        self.waiter = ready = loop.create_future()
+        timer = loop.call_later(max(0.0, timeout), _resolve, ready)
         try:
-            await asyncio.wait({ready}, timeout=max(0.0, timeout))
+            await ready
         finally:
-            loop.remove_reader(fd)
-            ready.cancel()
+            timer.cancel()
+            self.waiter = None
+
+    def _readable(self):
+        if self.waiter is not None:
+            _resolve(self.waiter)
+        else:  # nobody waits: let go until the next wait, or the loop would spin on it
+            self._unregister()
+
+    def _unregister(self):
+        if self.registered is not None:
+            loop, fd = self.registered
+            self.registered = None
+            if not loop.is_closed():
+                loop.remove_reader(fd)
+
+    def _close_inotify(self):
+        self._unregister()
+        if self.inotify is not None:
+            self.inotify.close()
+            self.inotify = None
 
     def watch_count(self):
         """Return how many watches the kernel holds for this instance (from /proc)."""
@@ -297,11 +316,14 @@ class Waker:
 
     def close(self):
         """Close the inotify instance and all its watches."""
-        if self.inotify is not None:
-            self.inotify.close()
-            self.inotify = None
+        self._close_inotify()
         self.retry = False
         self.files, self.file_wds, self.dir_sets, self.dir_wds = {}, {}, {}, {}
+
+
+def _resolve(future):
+    if not future.done():
+        future.set_result(None)
 
 
 InotifyWaker = Waker

@@ -6,6 +6,7 @@ from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 
 from webapp.streams.tasklayer import OneTripLayer, task_layer
+from webapp.streams.weblayer import ReaderLayer
 
 
 @pytest.fixture
@@ -42,5 +43,10 @@ def test_the_task_layer_follows_the_configured_backend(settings, redis_client):
         "CONFIG": {"hosts": [{"address": settings.REDIS_URL}], "capacity": 7}}}
     layer = task_layer()
     assert isinstance(layer, OneTripLayer) and layer.capacity == 7
+    settings.CHANNEL_LAYERS = {"default": {
+        "BACKEND": "webapp.streams.weblayer.ReaderLayer",
+        "CONFIG": {"hosts": [{"address": settings.REDIS_URL}], "capacity": 9}}}
+    layer = task_layer()
+    assert isinstance(layer, ReaderLayer) and layer.capacity == 9
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     assert not isinstance(task_layer(), OneTripLayer)

@@ -73,25 +73,28 @@ def lease_check_interval():
 async def watchdog(redis, task_id, deadline, out):
     """Keep the consumer told the task is alive; return Stop.LEASE or Stop.LIMIT.
 
-    A heartbeat goes out only when nothing else was sent for STREAM_HEARTBEAT_SECONDS (any
-    frame tells the consumer as much), the lease is read every `lease_check_interval()`.
+    It wakes once per STREAM_HEARTBEAT_SECONDS (or per lease check, if those are more
+    often), not whenever the last frame is that old (a stream sending a line a second would
+    wake it every second), and sends a heartbeat only when nothing went out for half a beat
+    (any frame tells the consumer as much): the longest silence is 1.5 beats, well inside
+    STREAM_WORKER_LOST_SECONDS. The lease is read on every few wakes, at most
+    `lease_check_interval()` apart.
     """
     beat = settings.STREAM_HEARTBEAT_SECONDS
-    check = lease_check_interval()
-    next_check = time.monotonic() + check
+    period = min(beat, lease_check_interval())
+    checks_every = max(1, int(lease_check_interval() // period))
+    wakes = 0
     while True:
         now = time.monotonic()
-        if now - out.last_sent >= beat:
+        if now - out.last_sent >= beat / 2:
             await out.heartbeat()
-        if now >= next_check:
+        if wakes % checks_every == 0 and wakes:
             if not await leases.aheld(redis, task_id):
                 return Stop.LEASE
-            next_check = time.monotonic() + check
         if now >= deadline:
             return Stop.LIMIT
-        now = time.monotonic()
-        wake = min(out.last_sent + beat, next_check, deadline)
-        await asyncio.sleep(max(0.05, wake - now))
+        wakes += 1
+        await asyncio.sleep(max(0.05, min(now + period, deadline) - time.monotonic()))
 
 
 async def revoked(redis, task_id, signalled):
@@ -120,8 +123,9 @@ def task_layer():
     channels-redis keeps locks, receive buffers and pools on the layer object; the shared
     process-wide layer would carry them from one task's loop into the next, where a lock left
     behind by a cancelled receive breaks every later receive in that process ("bound to a
-    different event loop"). The layer's connections close with the task's loop. It sends
-    each message in one Redis round trip (`tasklayer.OneTripLayer`).
+    different event loop"). The layer's connections close with the task (`supervise`). It
+    sends each message in one Redis round trip (`tasklayer.OneTripLayer`) and, as the
+    configured `weblayer.ReaderLayer`, reads the task's acks in one round trip each.
     """
     return tasklayer.task_layer()
 
@@ -185,6 +189,8 @@ async def supervise(task_id, worker, channel_name, body, signalled=None):
         for helper in helpers:
             await cancel_and_wait(helper)
         await redis.aclose()
+        if hasattr(layer, "close_pools"):
+            await layer.close_pools()
 
 
 def run_stream(task_id, worker, channel_name, body):

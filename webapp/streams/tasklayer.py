@@ -1,17 +1,21 @@
-"""The channel layer a stream task sends with: channels-redis, one round trip per message.
+"""The channel layer's send: channels-redis, one round trip per message.
 
 channels-redis' `send` makes four sequential Redis calls per message (drop expired, count
 against the capacity, add, set the expiry): four round trips for every frame, heartbeat and
 status a task sends. `OneTripLayer.send` runs the same four steps as one Lua script, with
-the same keys, scores, capacity and expiry, so receivers (Daphne's ordinary
-RedisChannelLayer) see exactly what they would have seen.
+the same keys, scores, capacity and expiry, so any channels-redis receiver sees exactly what
+it would have seen. The script goes over a `redislink.Link` (one per loop and host), not
+through redis-py's pooled client.
 """
 
+import asyncio
 import time
 
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
+
+from webapp.streams.redislink import Link
 
 SEND_SCRIPT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
@@ -27,6 +31,19 @@ return 1
 class OneTripLayer(RedisChannelLayer):
     """A RedisChannelLayer whose `send` is one Redis round trip (a Lua script)."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.links = {}  # event loop -> {host index: Link}
+
+    def link(self, index):
+        """Return this loop's Link to host `index`, made on first use."""
+        loop = asyncio.get_running_loop()
+        links = self.links.setdefault(loop, {})
+        link = links.get(index)
+        if link is None:
+            link = links[index] = Link(self.create_pool(index))
+        return link
+
     async def send(self, channel, message):
         """Send a message onto a channel, as channels-redis does, in one round trip."""
         assert isinstance(message, dict), "message is not a dict"
@@ -41,24 +58,37 @@ class OneTripLayer(RedisChannelLayer):
         else:
             index = next(self._send_index_generator)
         now = time.time()
-        sent = await self.connection(index).eval(
-            SEND_SCRIPT, 1, self.prefix + non_local, int(now) - int(self.expiry),
-            self.get_capacity(channel), now, self.serialize(message), int(self.expiry))
+        [sent] = await self.link(index).call((
+            "EVAL", SEND_SCRIPT, 1, self.prefix + non_local, int(now) - int(self.expiry),
+            self.get_capacity(channel), now, self.serialize(message), int(self.expiry)))
         if not sent:
             raise ChannelFull()
 
+    async def close_pools(self):
+        """Close this loop's links (others' are dropped), then channels-redis' pools."""
+        links = self.links.pop(asyncio.get_running_loop(), {})
+        self.links = {loop: held for loop, held in self.links.items() if not loop.is_closed()}
+        for link in links.values():
+            await link.close()
+        await super().close_pools()
+
 
 def task_layer():
-    """Return a new OneTripLayer configured like the project's default channel layer.
+    """Return a new layer of the configured kind, for one task's event loop.
 
-    Falls back to the configured backend when that is not channels-redis (unit tests use
-    the in-memory layer).
+    That is the configured backend when it is a OneTripLayer (the web layer, whose one
+    reader takes the task's acks in one round trip each), else a OneTripLayer for any other
+    channels-redis backend. Falls back to the configured backend when that is not
+    channels-redis (unit tests use the in-memory layer).
     """
     from channels import DEFAULT_CHANNEL_LAYER
     from channels.layers import channel_layers
     from django.utils.module_loading import import_string
 
     config = settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER]
-    if not issubclass(import_string(config["BACKEND"]), RedisChannelLayer):
+    backend = import_string(config["BACKEND"])
+    if not issubclass(backend, RedisChannelLayer):
         return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-    return OneTripLayer(**config.get("CONFIG", {}))
+    if not issubclass(backend, OneTripLayer):
+        backend = OneTripLayer
+    return backend(**config.get("CONFIG", {}))

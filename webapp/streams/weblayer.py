@@ -18,11 +18,15 @@ import asyncio
 import logging
 import time
 
+from webapp.streams.redislink import Link
 from webapp.streams.tasklayer import OneTripLayer
 
 log = logging.getLogger("tailboard.streams")
 
 RETRY_SECONDS = 0.5
+# A reader's BZPOPMIN returns empty this often when nothing comes (channels-redis: 5 s); each
+# return wakes the process, which matters for a task (one reader per stream) that is quiet.
+READ_TIMEOUT_SECONDS = 30
 READ_BATCH = 500
 FORGOTTEN_PRUNE_AT = 1000
 
@@ -88,8 +92,10 @@ class ReaderLayer(OneTripLayer):
     async def read_forever(self, real_channel):
         """Move messages from the process list into their channels' queues, until cancelled.
 
-        It waits on BZPOPMIN, then takes whatever piled up meanwhile with ZPOPMIN, up to
-        READ_BATCH messages a round trip. channels-redis' own receive spends four
+        Each round trip sends BZPOPMIN and a ZPOPMIN together: Redis runs the ZPOPMIN once
+        the BZPOPMIN is served, so one round trip brings the message that woke the reader
+        and whatever piled up with it (up to READ_BATCH). It reads over a `Link` of its own,
+        since the BZPOPMIN holds its connection. channels-redis' own receive spends four
         sequential round trips on every message (restore, pop, back up, clean), which capped
         a Daphne at a few hundred messages a second.
 
@@ -97,34 +103,38 @@ class ReaderLayer(OneTripLayer):
         Redis answers a PING again (each tells its viewer, as with the stock layer); reading
         goes on after a pause.
         """
-        index = self.consistent_hash(real_channel)
+        link = Link(self.create_pool(self.consistent_hash(real_channel)))
         key = self.prefix + real_channel
-        while True:
-            try:
-                connection = self.connection(index)
-                if self.failure is not None:  # Redis answers again: receives may wait again
-                    await connection.ping()
-                    self.failure = None
-                found = await connection.bzpopmin(key, timeout=self.brpop_timeout)
-                if not found:
-                    continue
-                self.deliver(real_channel, found[1])
-                more = READ_BATCH
-                while more == READ_BATCH:  # take what piled up meanwhile, a batch at a time
-                    popped = await connection.zpopmin(key, READ_BATCH)
-                    more = len(popped)
-                    for content, _score in popped:
-                        self.deliver(real_channel, content)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self.failure is None:
-                    log.error("channel layer: reading this process's messages failed: %s", exc)
-                self.failure = exc
-                for queue in list(self.receive_buffer.values()):
-                    if queue.empty():
-                        queue.put_nowait(ReaderFailed(exc))
-                await asyncio.sleep(RETRY_SECONDS)
+        try:
+            while True:
+                try:
+                    if self.failure is not None:  # Redis answers again: receives may wait
+                        await link.call(("PING",))
+                        self.failure = None
+                    found, popped = await link.call(
+                        ("BZPOPMIN", key, READ_TIMEOUT_SECONDS), ("ZPOPMIN", key, READ_BATCH))
+                    if found:
+                        self.deliver(real_channel, found[1])
+                    while True:  # a full batch: more may be waiting
+                        members = link.members(popped)
+                        for content in members:
+                            self.deliver(real_channel, content)
+                        if len(members) < READ_BATCH:
+                            break
+                        [popped] = await link.call(("ZPOPMIN", key, READ_BATCH))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if self.failure is None:
+                        log.error("channel layer: reading this process's messages failed: %s",
+                                  exc)
+                    self.failure = exc
+                    for queue in list(self.receive_buffer.values()):
+                        if queue.empty():
+                            queue.put_nowait(ReaderFailed(exc))
+                    await asyncio.sleep(RETRY_SECONDS)
+        finally:
+            await link.close()
 
     def deliver(self, real_channel, content):
         """Put one popped message in the queue of the channel (or channels) it names."""
