@@ -1,7 +1,10 @@
 """Small asyncio helpers shared by the consumer and the task side."""
 
 import asyncio
+import collections
 import time
+
+READ_AHEAD = 64
 
 
 async def cancel_and_wait(task, timeout=5.0):
@@ -52,3 +55,51 @@ def close_loop(loop, timeout=5.0):
         pass
     loop.close()
     return set()
+
+
+async def dispatch_many(sources, dispatch):
+    """Pass what each source (an async callable) returns to `dispatch`, one at a time, in order.
+
+    channels' `await_many_dispatch` made a new task and an `asyncio.wait` for every message;
+    here one task per source keeps reading (at most READ_AHEAD ahead of `dispatch`) and hands
+    over through a queue. A source's exception is raised here, after what came before it.
+    """
+    loop = asyncio.get_running_loop()
+    inbox = collections.deque()
+    state = {"waiter": None, "room": None}
+
+    def wake():
+        waiter = state["waiter"]
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def pump(source):
+        while True:
+            try:
+                inbox.append((True, await source()))
+            except Exception as exc:
+                inbox.append((False, exc))
+                wake()
+                return
+            wake()
+            if len(inbox) >= READ_AHEAD:
+                state["room"] = room = state["room"] or loop.create_future()
+                await room
+
+    pumps = [loop.create_task(pump(source)) for source in sources]
+    try:
+        while True:
+            while not inbox:
+                state["waiter"] = loop.create_future()
+                await state["waiter"]
+            ok, value = inbox.popleft()
+            room = state["room"]
+            if room is not None and len(inbox) < READ_AHEAD:
+                state["room"] = None
+                room.set_result(None)
+            if not ok:
+                raise value
+            await dispatch(value)
+    finally:
+        for task in pumps:
+            await cancel_and_wait(task)

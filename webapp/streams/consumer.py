@@ -9,6 +9,7 @@ terminate=True. Every kind uses this class as is: `StreamConsumer.as_asgi(kind=k
 """
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -18,13 +19,15 @@ import redis.exceptions
 from asgiref.sync import sync_to_async
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from webapp import metrics
 from webapp.streams import leases, protocol, records, renewals, workers
-from webapp.streams.aio import cancel_and_wait
+from webapp.streams.aio import cancel_and_wait, dispatch_many
 from webapp.streams.backpressure import SendGauge
 from webapp.streams.options import OptionError, source_id
 from webapp.streams.text import from_fields, say
@@ -116,7 +119,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """
         self.gauge = SendGauge(send)
         try:
-            await super().__call__(scope, receive, send)
+            await self.run(scope, receive, send)
         except asyncio.CancelledError:
             if not self.finished:  # Daphne is stopping: revoke and record before going
                 await self.finish(Ending.DISCONNECT, "the web server stopped")
@@ -125,6 +128,18 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if self.finished:
                 raise
             await self.crashed(exc)
+
+    async def run(self, scope, receive, send):
+        """channels' AsyncConsumer.__call__, dispatching through `aio.dispatch_many`."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        try:
+            await dispatch_many([receive, self.channel_receive], self.dispatch)
+        except StopConsumer:
+            pass
 
     async def crashed(self, exc):
         """Say what went wrong: the viewer left, Redis failed (retry) or a server error."""
