@@ -4,8 +4,8 @@ A waker watches the open file and the directories whose entries decide what the 
 name points at, and blocks until one of them may have changed or a timeout passes: `idle()`
 in plain code, `aidle()` on an asyncio loop (it waits on the inotify descriptor with
 `loop.add_reader`, so an idle stream costs nothing between events; the descriptor stays
-registered from one wait to the next, and is let go only when it fires while nobody waits,
-so that a pending event cannot spin the loop). One waker (one inotify
+registered from one wait to the next, and its events are read as soon as it fires, so it
+never stays readable and cannot spin the loop). One waker (one inotify
 instance) serves a whole stream, however many files it follows. Without inotify it polls:
 every 10 ms after activity, doubling while quiet up to 0.1 s (POLL_MAX_SECONDS), and retries
 inotify every 30 s. Pure: no Celery, Channels or Django.
@@ -104,6 +104,7 @@ class Inotify:
                 return events
             if not data:
                 return events
+            last = len(data) <= READ_SIZE // 2  # the queue was short: empty now, most likely
             offset = 0
             while offset < len(data):
                 wd, mask, cookie, size = EVENT_HEADER.unpack_from(data, offset)
@@ -111,6 +112,8 @@ class Inotify:
                 name = data[offset:offset + size].rstrip(b"\0")
                 offset += size
                 events.append((wd, mask, cookie, name))
+            if last:  # a later event makes the descriptor readable again
+                return events
 
     def close(self):
         """Close the instance; the kernel drops its watches with it."""
@@ -138,6 +141,7 @@ class Waker:
         self.inotify = None
         self.registered = None  # (loop, fd) while the descriptor is registered with a loop
         self.waiter = None
+        self.seen = False  # events were read (by a wake-up) that `drain` has not reported
         self.retry = not reason
         self.failed_at = None
         if reason:
@@ -218,7 +222,15 @@ class Waker:
         """Consume queued events; forget watches the kernel dropped. Return True if any."""
         if self.inotify is None:
             return False
+        self._take()
+        seen, self.seen = self.seen, False
+        return seen
+
+    def _take(self):
         events = self.inotify.read()
+        if not events:
+            return
+        self.seen = True
         dir_wds = set(self.dir_wds.values())
         for wd, mask, _cookie, _name in events:
             if wd in dir_wds:
@@ -228,7 +240,6 @@ class Waker:
                                  if known != wd}
                 self.dir_wds = {path: known for path, known in self.dir_wds.items()
                                 if known != wd}
-        return bool(events)
 
     def take_dirs_changed(self):
         """Whether a watched directory changed since the last call (always True when polling)."""
@@ -289,10 +300,12 @@ class Waker:
             self.waiter = None
 
     def _readable(self):
+        try:
+            self._take()  # read now: a descriptor left readable would wake the loop again
+        except OSError as exc:
+            self._degrade(f"inotify failed ({exc.strerror or exc})")
         if self.waiter is not None:
             _resolve(self.waiter)
-        else:  # nobody waits: let go until the next wait, or the loop would spin on it
-            self._unregister()
 
     def _unregister(self):
         if self.registered is not None:

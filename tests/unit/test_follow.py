@@ -598,6 +598,29 @@ async def test_aidle_blocks_without_spinning_until_its_timeout(follower, tmp_pat
     assert time.process_time() - cpu < 0.05
 
 
+async def test_an_event_while_nobody_waits_is_read_at_once_and_cannot_spin_the_loop(
+        follower, tmp_path):
+    import asyncio
+    import select
+    import time
+
+    log = tmp_path / "app.log"
+    write(log, "")
+    tail = follower(log)
+    tail.start()
+    tail.waker.interval = 0.05
+    await tail.aidle()  # the descriptor is now registered with the loop, and stays so
+    write(log, "while busy\n")
+    cpu = time.process_time()
+    await asyncio.sleep(0.3)  # the stream is busy elsewhere (waiting for credit, say)
+    assert time.process_time() - cpu < 0.05
+    fd = tail.waker.inotify.fileno()
+    assert select.select([fd], [], [], 0)[0] == []  # read by the wake-up, not left pending
+    assert lines_of(tail.poll()) == ["while busy"]
+    tail.close()
+    assert tail.waker.registered is None
+
+
 def test_watch_limit_reached_falls_back_to_polling(follower, tmp_path, monkeypatch):
     import errno
 
