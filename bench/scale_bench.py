@@ -1,10 +1,11 @@
 """Scale benchmark: many concurrent streams on one box, each receiving 1 line/s.
 
-Run: .venv/bin/python bench/scale_bench.py [--streams 200] [--seconds 60] [--ceiling]
+Run: .venv/bin/python bench/scale_bench.py [--streams 200] [--seconds 60] [--ceiling] [--idle]
 Starts Redis, one prefork worker with enough children, and Daphne; ramps to N streams (in
 steps of 20), then for `--seconds` appends one stamped line per second to every stream's
 file and measures append-to-frame latency, the memory of all worker processes and Daphne,
-and CPU. `--ceiling` keeps adding streams in steps until p99 exceeds 1 s (or the worker runs
+and CPU, also per stream (with `--idle`, nothing is appended: what open, quiet streams
+cost). `--ceiling` keeps adding streams in steps until p99 exceeds 1 s (or the worker runs
 out of children). Figures go to stdout and bench/results/scale*.json.
 """
 
@@ -85,8 +86,9 @@ def cpu_parts(harness):
 class Fleet:
     """N log files, N viewers, one writer thread stamping a line per file per second."""
 
-    def __init__(self, harness, cookie, workdir):
+    def __init__(self, harness, cookie, workdir, idle=False):
         self.harness = harness
+        self.idle = idle
         self.cookie = cookie
         self.workdir = workdir
         self.files = []
@@ -121,6 +123,9 @@ class Fleet:
 
     def write_for(self, seconds):
         """Append one stamped line per file per second from a separate process."""
+        if self.idle:
+            time.sleep(seconds)
+            return
         listing = self.workdir / "files.txt"
         listing.write_text("\n".join(str(path) for path in self.files))
         subprocess.run([sys.executable, "-c", WRITER, str(listing), str(seconds)], check=True)
@@ -144,13 +149,14 @@ class Fleet:
         me = resource.getrusage(resource.RUSAGE_SELF)
         client = (me.ru_utime + me.ru_stime) - (me_before.ru_utime + me_before.ru_stime)
         # Memory is read once the latencies are taken, with every stream still open: reading
-        # smaps_rollup of hundreds of processes takes their mmap locks and stalls them (at
-        # 600 streams that alone put p99 at 0.4 s).
+        # smaps_rollup of hundreds of processes takes their mmap locks and stalls them.
         held = await asyncio.to_thread(memory, self.harness)
-        expected = len(self.files) * seconds
+        expected = 0 if self.idle else len(self.files) * seconds
+        total = sum(parts.values())
         return {"streams": len(self.viewers), "seconds": seconds, **summary_ms(self.latencies),
                 "lines_expected": expected, **held,
-                "cpu_percent_of_one_core": round(100 * sum(parts.values()) / elapsed, 1),
+                "cpu_percent_of_one_core": round(100 * total / elapsed, 1),
+                "cpu_ms_per_stream_second": round(1000 * total / elapsed / len(self.viewers), 3),
                 **{f"{name}_cpu_percent": round(100 * used / elapsed, 1)
                    for name, used in parts.items()},
                 "bench_client_cpu_percent": round(100 * client / elapsed, 1)}
@@ -183,7 +189,7 @@ async def main(args):
                   "fall back to polling (up to 100 ms added latency); see docs/scaling.md")
         base["system_used_before_worker_mib"] = used_before
         print(f"worker with {limit + 4} children ready in {worker_ready} s; idle: {base}")
-        fleet = Fleet(harness, cookie, workdir)
+        fleet = Fleet(harness, cookie, workdir, idle=args.idle)
         target = args.streams
         while True:
             ramp_start = time.monotonic()
@@ -202,7 +208,9 @@ async def main(args):
         await fleet.close()
     finally:
         close_run(harness, workdir)
-    written = write_results("scale-ceiling.json" if args.ceiling else "scale.json",
+    name = "scale-ceiling.json" if args.ceiling else "scale-idle.json" if args.idle else \
+        "scale.json"
+    written = write_results(name,
                             {"idle_worker": base, "worker_ready_seconds": worker_ready,
                              "runs": results})
     print(f"{'streams':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'worker RSS':>11} "
@@ -222,4 +230,5 @@ if __name__ == "__main__":
     parser.add_argument("--ceiling", action="store_true")
     parser.add_argument("--step", type=int, default=100)
     parser.add_argument("--max-streams", type=int, default=800)
+    parser.add_argument("--idle", action="store_true", help="append nothing: quiet streams")
     asyncio.run(main(parser.parse_args()))
