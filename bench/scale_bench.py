@@ -75,6 +75,15 @@ def memory(harness):
             "redis_rss_mib": round(rss_kib(harness.redis_process.pid) / 1024)}
 
 
+def machine_ticks():
+    """Return the machine's CPU ticks from /proc/stat: (busy, steal, total), all cores."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    steal = fields[7] if len(fields) > 7 else 0
+    total = sum(fields[:8])
+    return total - idle - steal, steal, total
+
+
 def cpu_parts(harness):
     """Return CPU seconds used so far by the worker's main process, its pool, Daphne, Redis."""
     return {"worker_main": cpu_seconds(harness.worker.pid),
@@ -135,6 +144,7 @@ class Fleet:
         self.latencies = []
         self.recording = True
         cpu_before = cpu_parts(self.harness)
+        machine_before = machine_ticks()
         me_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.monotonic()
         writer = threading.Thread(target=self.write_for, args=(seconds,), daemon=True)
@@ -146,6 +156,8 @@ class Fleet:
         elapsed = time.monotonic() - started
         parts = {name: used - cpu_before[name]
                  for name, used in cpu_parts(self.harness).items()}
+        busy, steal, ticks = (after - before for after, before
+                              in zip(machine_ticks(), machine_before))
         me = resource.getrusage(resource.RUSAGE_SELF)
         client = (me.ru_utime + me.ru_stime) - (me_before.ru_utime + me_before.ru_stime)
         # Memory is read once the latencies are taken, with every stream still open: reading
@@ -159,7 +171,11 @@ class Fleet:
                 "cpu_ms_per_stream_second": round(1000 * total / elapsed / len(self.viewers), 3),
                 **{f"{name}_cpu_percent": round(100 * used / elapsed, 1)
                    for name, used in parts.items()},
-                "bench_client_cpu_percent": round(100 * client / elapsed, 1)}
+                "bench_client_cpu_percent": round(100 * client / elapsed, 1),
+                # the whole machine, every process: how near the cores were to full, and
+                # how much the hypervisor took (steal) - the figures above swing with both
+                "machine_busy_percent_of_all_cores": round(100 * busy / max(1, ticks), 1),
+                "machine_steal_percent": round(100 * steal / max(1, ticks), 1)}
 
     async def close(self):
         """Stop every viewer."""
