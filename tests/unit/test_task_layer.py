@@ -5,7 +5,7 @@ import pytest
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 
-from webapp.streams.tasklayer import OneTripLayer, task_layer
+from webapp.streams.tasklayer import SEND_SHA, OneTripLayer, task_layer
 from webapp.streams.weblayer import ReaderLayer
 
 
@@ -50,3 +50,17 @@ def test_the_task_layer_follows_the_configured_backend(settings, redis_client):
     assert isinstance(layer, ReaderLayer) and layer.capacity == 9
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     assert not isinstance(task_layer(), OneTripLayer)
+
+
+async def test_a_send_after_redis_forgot_the_script_loads_it_again_and_arrives(hosts,
+                                                                            redis_client):
+    sender = OneTripLayer(hosts=hosts, prefix="tl")
+    receiver = RedisChannelLayer(hosts=hosts, prefix="tl")
+    channel = await receiver.new_channel()
+    redis_client.script_flush()  # as after a Redis restart
+    await sender.send(channel, {"type": "x", "n": 1})
+    assert redis_client.script_exists(SEND_SHA) == [True]
+    await sender.send(channel, {"type": "x", "n": 2})  # by digest now
+    assert [(await receiver.receive(channel))["n"] for _ in range(2)] == [1, 2]
+    await sender.close_pools()
+    await receiver.close_pools()

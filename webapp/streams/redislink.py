@@ -83,13 +83,6 @@ class Link:
             if not future.done():
                 future.set_exception(error)
 
-    @staticmethod
-    def members(popped):
-        """The members of a ZPOPMIN reply: [m, s, m, s] under RESP2, [[m, s], ...] under RESP3."""
-        if popped and isinstance(popped[0], list):
-            return [member for member, _score in popped]
-        return popped[0::2]
-
     async def close(self):
         """Close the connection; calls still waiting fail with a ConnectionError."""
         if self.connecting is not None:

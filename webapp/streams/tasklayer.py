@@ -9,11 +9,14 @@ through redis-py's pooled client.
 """
 
 import asyncio
+import hashlib
 import time
+import weakref
 
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
+from redis.exceptions import ResponseError
 
 from webapp.streams.redislink import Link
 
@@ -26,6 +29,7 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
+SEND_SHA = hashlib.sha1(SEND_SCRIPT.encode()).hexdigest()
 
 
 class OneTripLayer(RedisChannelLayer):
@@ -33,7 +37,7 @@ class OneTripLayer(RedisChannelLayer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.links = {}  # event loop -> {host index: Link}
+        self.links = weakref.WeakKeyDictionary()  # event loop -> {host index: Link}
 
     def link(self, index):
         """Return this loop's Link to host `index`, made on first use."""
@@ -58,16 +62,21 @@ class OneTripLayer(RedisChannelLayer):
         else:
             index = next(self._send_index_generator)
         now = time.time()
-        [sent] = await self.link(index).call((
-            "EVAL", SEND_SCRIPT, 1, self.prefix + non_local, int(now) - int(self.expiry),
-            self.get_capacity(channel), now, self.serialize(message), int(self.expiry)))
+        arguments = (1, self.prefix + non_local, int(now) - int(self.expiry),
+                     self.get_capacity(channel), now, self.serialize(message), int(self.expiry))
+        link = self.link(index)
+        try:  # the script by its digest: its text only when Redis does not know it yet
+            [sent] = await link.call(("EVALSHA", SEND_SHA, *arguments))
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            [sent] = await link.call(("EVAL", SEND_SCRIPT, *arguments))
         if not sent:
             raise ChannelFull()
 
     async def close_pools(self):
-        """Close this loop's links (others' are dropped), then channels-redis' pools."""
+        """Close this loop's links, then channels-redis' pools."""
         links = self.links.pop(asyncio.get_running_loop(), {})
-        self.links = {loop: held for loop, held in self.links.items() if not loop.is_closed()}
         for link in links.values():
             await link.close()
         await super().close_pools()

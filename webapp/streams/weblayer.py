@@ -31,6 +31,13 @@ READ_BATCH = 500
 FORGOTTEN_PRUNE_AT = 1000
 
 
+def popped_members(popped):
+    """The members of a ZPOPMIN reply: [m, s, m, s] under RESP2, [[m, s], ...] under RESP3."""
+    if popped and isinstance(popped[0], list):
+        return [member for member, _score in popped]
+    return popped[0::2]
+
+
 class ReaderFailed:
     """Put in a waiting channel's queue when the process reader lost Redis."""
 
@@ -116,7 +123,7 @@ class ReaderLayer(OneTripLayer):
                     if found:
                         self.deliver(real_channel, found[1])
                     while True:  # a full batch: more may be waiting
-                        members = link.members(popped)
+                        members = popped_members(popped)
                         for content in members:
                             self.deliver(real_channel, content)
                         if len(members) < READ_BATCH:
