@@ -88,6 +88,7 @@ class Viewer:
         self.cookie = cookie
         self.ack = ack
         self.delivered = 0
+        self.last_at = None  # wall-clock time the last lines arrived
         self.dropped = 0
         self.task_id = None
         self.running = asyncio.Event()
@@ -112,6 +113,7 @@ class Viewer:
                 kind = message["type"]
                 if kind == "lines":
                     self.delivered += len(message["lines"])
+                    self.last_at = received
                     if self.on_lines:
                         self.on_lines(message["lines"], received)
                     if self.ack:
