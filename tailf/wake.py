@@ -274,6 +274,8 @@ class Waker:
 
     def idle(self, timeout):
         """Block until an event is queued or `timeout` seconds pass."""
+        if self.seen:  # events came in since the last drain: there is work now
+            return
         if self.inotify is None:
             time.sleep(max(0.0, timeout))
             return
@@ -282,7 +284,14 @@ class Waker:
         poller.poll(max(0, int(timeout * 1000 + 0.999)))
 
     async def aidle(self, timeout):
-        """Wait on the event loop until an event is queued or `timeout` seconds pass."""
+        """Wait on the event loop until an event is queued or `timeout` seconds pass.
+
+        Returns at once when a wake-up read events since the last `drain` (they came while
+        the caller was busy elsewhere, e.g. sending): waiting for another event would hold
+        those lines until the timeout.
+        """
+        if self.seen:
+            return
         if self.inotify is None:
             await asyncio.sleep(max(0.0, timeout))
             return

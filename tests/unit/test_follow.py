@@ -621,6 +621,28 @@ async def test_an_event_while_nobody_waits_is_read_at_once_and_cannot_spin_the_l
     assert tail.waker.registered is None
 
 
+async def test_a_line_appended_while_the_stream_is_busy_ends_the_next_wait_at_once(
+        follower, tmp_path):
+    """The stream loop waits, polls, then sends (and may wait for credit) before it waits
+    again: an event read while it was sending must not be forgotten by that next wait,
+    which would hold the line until the safety check (a second) instead of milliseconds."""
+    import asyncio
+
+    log = tmp_path / "app.log"
+    write(log, "")
+    tail = follower(log)
+    tail.start()
+    tail.waker.interval = 60
+    write(log, "first\n")
+    await asyncio.wait_for(tail.aidle(), 5)
+    assert lines_of(tail.poll()) == ["first"]
+    write(log, "while sending\n")
+    await asyncio.sleep(0.1)  # sending the first line; the wake-up reads the event
+    await asyncio.wait_for(tail.aidle(), 5)
+    assert lines_of(tail.poll()) == ["while sending"]
+    tail.close()
+
+
 def test_watch_limit_reached_falls_back_to_polling(follower, tmp_path, monkeypatch):
     import errno
 
