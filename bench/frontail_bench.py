@@ -5,9 +5,13 @@ Installs frontail@4.9.2 with npm into a cache folder (once; `npm install --prefi
 it and the real Tailboard stack (Redis, a prefork worker, Daphne: `tests/harness.py`) on
 free 127.0.0.1 ports, both following one log file, and measures:
 
-- latency: stamped lines appended at 100 lines/s; both viewers are connected at once and
-  each line's append → frame time is taken where it arrives (p50/p99/max);
-- throughput: lines appended as fast as a writer process can, each system measured alone
+- latency: stamped lines appended at 100 lines/s, each line's append → frame time taken
+  where it arrives (p50/p99/max), twice: with both viewers connected at once (each system
+  also works on the other's lines, so they slow each other down), and each system alone, in
+  alternating blocks (Tailboard's viewer closed while frontail is measured; frontail's
+  processes stopped with SIGSTOP while Tailboard is measured);
+- throughput: lines appended as fast as a writer process can (`--repeat` runs each, median
+  printed), each system measured alone
   (frontail first, then frontail is stopped and Tailboard measured, on the same file):
   lines delivered per second from the first line's own time stamp to the last arrival, and
   lines lost (delivered short of what was written once the stream went quiet for 5 s).
@@ -24,6 +28,7 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -116,7 +121,45 @@ class FrontailViewer:
                         self.on_lines([line], received)
 
 
-async def wait_quiet(viewer, target, limit):
+def collect(bucket):
+    """An `on_lines` callback adding each paced line's append → arrival time to `bucket`."""
+    def on_lines(lines, at):
+        bucket.extend(at - float(line.split()[0]) for line in lines if " paced " in line)
+    return on_lines
+
+
+async def latency_alone(harness, url, cookie, frontail, theirs, log, rounds, seconds):
+    """Each system's latency with the other idle, in alternating blocks; {name: [seconds]}.
+
+    Tailboard's blocks open a fresh viewer while frontail's processes are stopped
+    (SIGSTOP); frontail's blocks start once it has caught up on the lines it missed, with
+    no Tailboard stream open.
+    """
+    found = {"tailboard": [], "frontail": []}
+    for _ in range(rounds):
+        os.killpg(frontail.pid, signal.SIGSTOP)
+        try:
+            stop = asyncio.Event()
+            ours = Viewer(harness, url, cookie)
+            task = asyncio.ensure_future(ours.run(stop))
+            await asyncio.wait_for(ours.running.wait(), 30)
+            await asyncio.sleep(0.5)
+            ours.on_lines = collect(found["tailboard"])
+            await asyncio.to_thread(paced_writer(log, 100, seconds, threading.Event()).join)
+            await asyncio.sleep(0.5)
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+        finally:
+            os.killpg(frontail.pid, signal.SIGCONT)
+        await wait_quiet(theirs, float("inf"), 30, quiet=1)
+        theirs.on_lines = collect(found["frontail"])
+        await asyncio.to_thread(paced_writer(log, 100, seconds, threading.Event()).join)
+        await asyncio.sleep(0.5)
+        theirs.on_lines = None
+    return found
+
+
+async def wait_quiet(viewer, target, limit, quiet=QUIET_SECONDS):
     """Wait until `target` lines arrived or none arrived for QUIET_SECONDS; return seconds
     from now to the last delivery."""
     start = last_at = time.monotonic()
@@ -125,7 +168,7 @@ async def wait_quiet(viewer, target, limit):
         await asyncio.sleep(0.05)
         if viewer.delivered != last:
             last, last_at = viewer.delivered, time.monotonic()
-        elif time.monotonic() - last_at > QUIET_SECONDS:
+        elif time.monotonic() - last_at > quiet:
             break
     return last_at - start
 
@@ -153,6 +196,17 @@ async def throughput(viewer, log, total):
             "lost": total - delivered - dropped, "seconds": round(elapsed, 3),
             "delivered_lines_per_s": round(delivered / max(elapsed, 1e-6)),
             "wall_seconds": round(time.monotonic() - start, 2)}
+
+
+async def repeated(measure, viewer, log, total, times):
+    """Run a throughput measurement `times` times; the figures of the median run, plus all
+    runs' rates and the losses of all runs together."""
+    runs = [await measure(viewer, log, total) for _ in range(times)]
+    middle = sorted(runs, key=lambda run: run["delivered_lines_per_s"])[len(runs) // 2]
+    return {**middle, "runs_lines_per_s": [run["delivered_lines_per_s"] for run in runs],
+            "lost": sum(run["lost"] for run in runs),
+            "delivered": sum(run["delivered"] for run in runs),
+            "lines": total * times}
 
 
 class _Offset:
@@ -183,10 +237,12 @@ async def main(args):
         frontail, port = start_frontail(cli, log, workdir)
         load_before = os.getloadavg()
 
-        stop = asyncio.Event()
-        ours = Viewer(harness, f"/ws/tailf/{source}/?lines=0", cookie)
+        stop, ours_stop = asyncio.Event(), asyncio.Event()
+        url = f"/ws/tailf/{source}/?lines=0"
+        ours = Viewer(harness, url, cookie)
         theirs = FrontailViewer(port, log)
-        tasks = [asyncio.ensure_future(ours.run(stop)), asyncio.ensure_future(theirs.run(stop))]
+        tasks = [asyncio.ensure_future(ours.run(ours_stop)),
+                 asyncio.ensure_future(theirs.run(stop))]
         await asyncio.wait_for(ours.running.wait(), 30)
         await asyncio.wait_for(theirs.joined.wait(), 30)
         await asyncio.sleep(1)
@@ -194,15 +250,20 @@ async def main(args):
         seconds = 5 if args.quick else 30
         latencies = {"tailboard": [], "frontail": []}
         for name, viewer in (("tailboard", ours), ("frontail", theirs)):
-            viewer.on_lines = (lambda bucket: lambda lines, at: bucket.extend(
-                at - float(line.split()[0]) for line in lines if " paced " in line))(
-                latencies[name])
+            viewer.on_lines = collect(latencies[name])
         await asyncio.to_thread(paced_writer(log, 100, seconds, threading.Event()).join)
         await asyncio.sleep(1)
         for viewer in (ours, theirs):
             viewer.on_lines = None
         latency = {name: summary_ms(values) for name, values in latencies.items()}
         latency["lines_written"] = 100 * seconds
+        ours_stop.set()
+        await tasks[0]
+
+        rounds, block = (1, 3) if args.quick else (3, 10)
+        alone = await latency_alone(harness, url, cookie, frontail, theirs, log, rounds, block)
+        latency_alone_figures = {name: summary_ms(values) for name, values in alone.items()}
+        latency_alone_figures["lines_written"] = 100 * rounds * block
 
         # Throughput: each system alone. The other viewer is closed first.
         total = 100_000 if args.quick else args.lines
@@ -213,7 +274,7 @@ async def main(args):
         theirs = FrontailViewer(port, log)
         task = asyncio.ensure_future(theirs.run(stop))
         await asyncio.wait_for(theirs.joined.wait(), 30)
-        frontail_tp = await throughput(theirs, log, total)
+        frontail_tp = await repeated(throughput, theirs, log, total, args.repeat)
         stop.set()
         await asyncio.gather(task, return_exceptions=True)
         # frontail's `tail -F` and node would go on reading every line appended below
@@ -224,7 +285,7 @@ async def main(args):
         ours = Viewer(harness, f"/ws/tailf/{source}/?lines=0", cookie)
         task = asyncio.ensure_future(ours.run(ours_stop))
         await asyncio.wait_for(ours.running.wait(), 30)
-        tailboard_tp = await throughput(ours, log, total)
+        tailboard_tp = await repeated(throughput, ours, log, total, args.repeat)
         ours_stop.set()
         await asyncio.gather(task, return_exceptions=True)
         results = {
@@ -233,6 +294,7 @@ async def main(args):
                                                text=True).stdout.strip(),
                         "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
             "latency_100_per_s": latency,
+            "latency_alone_100_per_s": latency_alone_figures,
             "throughput": {"tailboard": tailboard_tp, "frontail": frontail_tp},
         }
     finally:
@@ -246,13 +308,22 @@ async def main(args):
     print(f"load average {results['machine']['loadavg_before'][0]:.2f} → "
           f"{results['machine']['loadavg_after'][0]:.2f} on {os.cpu_count()} CPUs")
     print(f"{'':28}{'Tailboard':>28}{'frontail 4.9.2':>28}")
-    print(f"{'latency 100/s p50 / p99':28}"
+    print(f"{'latency together p50 / p99':28}"
           f"{lat['tailboard']['p50_ms']:>14} / {lat['tailboard']['p99_ms']:<8} ms "
           f"{lat['frontail']['p50_ms']:>14} / {lat['frontail']['p99_ms']:<8} ms")
     print(f"{'latency lines seen':28}{lat['tailboard']['count']:>28}{lat['frontail']['count']:>28}"
           f"  (of {lat['lines_written']})")
-    print(f"{'throughput lines/s':28}{tp['tailboard']['delivered_lines_per_s']:>28,}"
+    alone = results["latency_alone_100_per_s"]
+    print(f"{'latency alone p50 / p99':28}"
+          f"{alone['tailboard']['p50_ms']:>14} / {alone['tailboard']['p99_ms']:<8} ms "
+          f"{alone['frontail']['p50_ms']:>14} / {alone['frontail']['p99_ms']:<8} ms")
+    print(f"{'latency alone lines seen':28}{alone['tailboard']['count']:>28}"
+          f"{alone['frontail']['count']:>28}  (of {alone['lines_written']} each)")
+    print(f"{'throughput lines/s, median':28}{tp['tailboard']['delivered_lines_per_s']:>28,}"
           f"{tp['frontail']['delivered_lines_per_s']:>28,}  (× {ratio:.1f})")
+    print(f"{'throughput runs':28}"
+          f"{', '.join(f'{r:,}' for r in tp['tailboard']['runs_lines_per_s']):>28}"
+          f"{', '.join(f'{r:,}' for r in tp['frontail']['runs_lines_per_s']):>28}")
     print(f"{'delivered / lost':28}"
           f"{tp['tailboard']['delivered']:>18,} / {tp['tailboard']['lost']:<7,}"
           f"{tp['frontail']['delivered']:>18,} / {tp['frontail']['lost']:<7,}")
@@ -264,6 +335,8 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="short runs for a smoke check")
     parser.add_argument("--lines", type=int, default=300_000,
                         help="lines appended for the throughput runs (each system)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="throughput runs per system; the median is printed (default 3)")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "tailboard-bench"),
                         help="where npm installs frontail")
     asyncio.run(main(parser.parse_args()))
