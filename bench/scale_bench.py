@@ -232,7 +232,8 @@ async def main(args):
     print(f"{'streams':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'worker RSS':>11} "
           f"{'worker PSS':>11} {'Daphne RSS':>11} {'RAM used':>11} {'CPU %':>6}")
     for r in results:
-        p50, p99, top = (("—" if r[k] is None or r[k] != r[k] else r[k]) for k in ("p50_ms", "p99_ms", "max_ms"))
+        p50, p99, top = ("—" if r[k] is None or r[k] != r[k] else r[k]  # none with --idle
+                         for k in ("p50_ms", "p99_ms", "max_ms"))
         print(f"{r['streams']:>8} {p50:>8} {p99:>8} {top:>8} "
               f"{r['worker_rss_mib']:>7} MiB {r['worker_pss_mib']:>7} MiB "
               f"{r['daphne_rss_mib']:>7} MiB {r['system_used_by_tailboard_mib']:>7} MiB "
