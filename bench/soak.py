@@ -136,7 +136,10 @@ async def cycle(url, headers, n, stats, task_ids):
     attempt = asyncio.ensure_future(run_cycle(url, headers, n, stats, task_ids, progress))
     done, _ = await asyncio.wait({attempt}, timeout=CYCLE_DEADLINE)
     if attempt in done:
-        return attempt.result()
+        try:
+            return attempt.result()
+        except Exception as exc:
+            raise type(exc)(f"{exc} (while {progress['phase']})") from exc
     if progress["ws"] is not None:
         drop(progress["ws"], reset=True)
     attempt.cancel()
