@@ -219,10 +219,13 @@ class Waker:
                 self.inotify.rm_watch(wd)
 
     def drain(self):
-        """Consume queued events; forget watches the kernel dropped. Return True if any."""
-        if self.inotify is None:
-            return False
-        self._take()
+        """Consume queued events; forget watches the kernel dropped. Return True if any.
+
+        Also clears what a wake-up saw after inotify failed: the waits that follow must
+        poll, not return at once.
+        """
+        if self.inotify is not None:
+            self._take()
         seen, self.seen = self.seen, False
         return seen
 

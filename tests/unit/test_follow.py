@@ -643,6 +643,32 @@ async def test_a_line_appended_while_the_stream_is_busy_ends_the_next_wait_at_on
     tail.close()
 
 
+async def test_events_read_just_before_inotify_fails_do_not_make_the_polling_loop_spin(
+        follower, tmp_path):
+    import asyncio
+
+    log = tmp_path / "app.log"
+    write(log, "")
+    tail = follower(log)
+    tail.start()
+    tail.waker.interval = 60
+    write(log, "first\n")
+    await asyncio.wait_for(tail.aidle(), 5)
+    write(log, "second\n")
+    await asyncio.sleep(0.1)  # a wake-up reads this event while the stream is busy
+    tail.waker._degrade("inotify failed (test)")  # then inotify fails: polling from now on
+    lines, rounds = lines_of(tail.poll()), 0
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 0.3
+    while loop.time() < until:
+        await tail.aidle()
+        lines += lines_of(tail.poll())
+        rounds += 1
+    assert lines == ["first", "second"]
+    assert rounds < 60  # polling backs off to 0.1 s; a wait that returned at once would spin
+    tail.close()
+
+
 def test_watch_limit_reached_falls_back_to_polling(follower, tmp_path, monkeypatch):
     import errno
 
