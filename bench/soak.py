@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import socket
 import struct
 import sys
@@ -461,6 +462,7 @@ def main():
     finally:
         stop_writer.set()
         harness.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def print_table(result, checks):
