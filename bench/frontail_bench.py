@@ -11,10 +11,10 @@ free 127.0.0.1 ports, both following one log file, and measures:
   alternating blocks (Tailboard's viewer closed while frontail is measured; frontail's
   processes stopped with SIGSTOP while Tailboard is measured);
 - throughput: lines appended as fast as a writer process can (`--repeat` runs each, median
-  printed), each system measured alone
-  (frontail first, then frontail is stopped and Tailboard measured, on the same file):
-  lines delivered per second from the first line's own time stamp to the last arrival, and
-  lines lost (delivered short of what was written once the stream went quiet for 5 s).
+  printed), each system measured alone (frontail first, then frontail is stopped and
+  Tailboard measured, on the same file): lines delivered per second from the first line's
+  own time stamp to the last arrival, and lines lost (delivered short of what was written
+  once the stream went quiet for 5 s).
 
 frontail speaks socket.io 2 (Engine.IO v3): the client here opens the raw WebSocket
 `/socket.io/?EIO=3&transport=websocket`, joins the namespace frontail names after the md5
@@ -37,8 +37,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Viewer, close_run, summary_ms, write_results  # noqa: E402
-from tail_bench import paced_writer, start_writer  # noqa: E402
+from common import close_run, summary_ms, write_results  # noqa: E402
+from tail_bench import open_viewer, paced_writer, start_writer  # noqa: E402
 
 from websockets.asyncio.client import connect  # noqa: E402
 
@@ -128,7 +128,7 @@ def collect(bucket):
     return on_lines
 
 
-async def latency_alone(harness, url, cookie, frontail, theirs, log, rounds, seconds):
+async def latency_alone(harness, source, cookie, frontail, theirs, log, rounds, seconds):
     """Each system's latency with the other idle, in alternating blocks; {name: [seconds]}.
 
     Tailboard's blocks open a fresh viewer while frontail's processes are stopped
@@ -139,10 +139,7 @@ async def latency_alone(harness, url, cookie, frontail, theirs, log, rounds, sec
     for _ in range(rounds):
         os.killpg(frontail.pid, signal.SIGSTOP)
         try:
-            stop = asyncio.Event()
-            ours = Viewer(harness, url, cookie)
-            task = asyncio.ensure_future(ours.run(stop))
-            await asyncio.wait_for(ours.running.wait(), 30)
+            ours, stop, task = await open_viewer(harness, source, cookie)
             await asyncio.sleep(0.5)
             ours.on_lines = collect(found["tailboard"])
             await asyncio.to_thread(paced_writer(log, 100, seconds, threading.Event()).join)
@@ -160,8 +157,7 @@ async def latency_alone(harness, url, cookie, frontail, theirs, log, rounds, sec
 
 
 async def wait_quiet(viewer, target, limit, quiet=QUIET_SECONDS):
-    """Wait until `target` lines arrived or none arrived for QUIET_SECONDS; return seconds
-    from now to the last delivery."""
+    """Wait until `target` lines arrived or none arrived for `quiet` seconds."""
     start = last_at = time.monotonic()
     last = viewer.delivered
     while viewer.delivered < target and time.monotonic() - start < limit:
@@ -170,7 +166,6 @@ async def wait_quiet(viewer, target, limit, quiet=QUIET_SECONDS):
             last, last_at = viewer.delivered, time.monotonic()
         elif time.monotonic() - last_at > quiet:
             break
-    return last_at - start
 
 
 async def throughput(viewer, log, total):
@@ -198,10 +193,10 @@ async def throughput(viewer, log, total):
             "wall_seconds": round(time.monotonic() - start, 2)}
 
 
-async def repeated(measure, viewer, log, total, times):
-    """Run a throughput measurement `times` times; the figures of the median run, plus all
-    runs' rates and the losses of all runs together."""
-    runs = [await measure(viewer, log, total) for _ in range(times)]
+async def repeated_throughput(viewer, log, total, times):
+    """Measure throughput `times` times; the figures of the median run, plus all runs'
+    rates and the losses of all runs together."""
+    runs = [await throughput(viewer, log, total) for _ in range(times)]
     middle = sorted(runs, key=lambda run: run["delivered_lines_per_s"])[len(runs) // 2]
     return {**middle, "runs_lines_per_s": [run["delivered_lines_per_s"] for run in runs],
             "lost": sum(run["lost"] for run in runs),
@@ -237,13 +232,10 @@ async def main(args):
         frontail, port = start_frontail(cli, log, workdir)
         load_before = os.getloadavg()
 
-        stop, ours_stop = asyncio.Event(), asyncio.Event()
-        url = f"/ws/tailf/{source}/?lines=0"
-        ours = Viewer(harness, url, cookie)
+        stop = asyncio.Event()
         theirs = FrontailViewer(port, log)
-        tasks = [asyncio.ensure_future(ours.run(ours_stop)),
-                 asyncio.ensure_future(theirs.run(stop))]
-        await asyncio.wait_for(ours.running.wait(), 30)
+        theirs_task = asyncio.ensure_future(theirs.run(stop))
+        ours, ours_stop, ours_task = await open_viewer(harness, source, cookie)
         await asyncio.wait_for(theirs.joined.wait(), 30)
         await asyncio.sleep(1)
 
@@ -258,23 +250,23 @@ async def main(args):
         latency = {name: summary_ms(values) for name, values in latencies.items()}
         latency["lines_written"] = 100 * seconds
         ours_stop.set()
-        await tasks[0]
+        await ours_task
 
         rounds, block = (1, 3) if args.quick else (3, 10)
-        alone = await latency_alone(harness, url, cookie, frontail, theirs, log, rounds, block)
+        alone = await latency_alone(harness, source, cookie, frontail, theirs, log, rounds,
+                                    block)
         latency_alone_figures = {name: summary_ms(values) for name, values in alone.items()}
         latency_alone_figures["lines_written"] = 100 * rounds * block
 
         # Throughput: each system alone. The other viewer is closed first.
         total = 100_000 if args.quick else args.lines
-        ours_stop = asyncio.Event()
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(theirs_task, return_exceptions=True)
         stop = asyncio.Event()
         theirs = FrontailViewer(port, log)
         task = asyncio.ensure_future(theirs.run(stop))
         await asyncio.wait_for(theirs.joined.wait(), 30)
-        frontail_tp = await repeated(throughput, theirs, log, total, args.repeat)
+        frontail_tp = await repeated_throughput(theirs, log, total, args.repeat)
         stop.set()
         await asyncio.gather(task, return_exceptions=True)
         # frontail's `tail -F` and node would go on reading every line appended below
@@ -282,10 +274,8 @@ async def main(args):
         stop_frontail(frontail)
         frontail = None
 
-        ours = Viewer(harness, f"/ws/tailf/{source}/?lines=0", cookie)
-        task = asyncio.ensure_future(ours.run(ours_stop))
-        await asyncio.wait_for(ours.running.wait(), 30)
-        tailboard_tp = await repeated(throughput, ours, log, total, args.repeat)
+        ours, ours_stop, task = await open_viewer(harness, source, cookie)
+        tailboard_tp = await repeated_throughput(ours, log, total, args.repeat)
         ours_stop.set()
         await asyncio.gather(task, return_exceptions=True)
         results = {
