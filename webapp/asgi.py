@@ -32,4 +32,3 @@ def _freeze_startup_objects():
 
 
 _freeze_startup_objects()
-
