@@ -36,9 +36,25 @@ class StopRequested(BaseException):
         self.signum = signum
 
 
+_stop_signal = None  # the stop signal received, if any
+
+
 def request_stop(signum, frame):
-    """Signal handler: unwind the main loop so every child is stopped in order."""
+    """Signal handler: unwind the main loop so every child is stopped in order.
+
+    The signal is recorded too: Python swallows an exception raised while a finaliser or a
+    GC callback runs, so a raise can be lost; `stop_if_requested` (before each start, and
+    twice a second while waiting) acts on the record then.
+    """
+    global _stop_signal
+    _stop_signal = signum
     raise StopRequested(signum)
+
+
+def stop_if_requested():
+    """Raise StopRequested when a stop signal arrived (its own raise may have been lost)."""
+    if _stop_signal is not None:
+        raise StopRequested(_stop_signal)
 
 
 def die_with_parent():
@@ -100,6 +116,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         """Run everything until a stop signal or a child's exit; then stop all in order."""
+        global _stop_signal
+        _stop_signal = None
         for signum in STOP_SIGNALS:
             # Explicitly, for INT too: `nohup` and `cmd &` in scripts start us with INT ignored.
             signal.signal(signum, request_stop)
@@ -199,6 +217,7 @@ class Command(BaseCommand):
 
         We then stop the children one by one, in order, instead of all at once.
         """
+        stop_if_requested()
         process = subprocess.Popen(argv, cwd=settings.BASE_DIR, start_new_session=True,
                                    preexec_fn=die_with_parent if sys.platform == "linux"
                                    else None)
@@ -208,6 +227,7 @@ class Command(BaseCommand):
     def wait(self, children):
         """Return when any child exits (then everything is stopped)."""
         while True:
+            stop_if_requested()
             for name, process in children.items():
                 if process.poll() is not None:
                     raise CommandError(f"{name} exited with code {process.returncode}")
