@@ -110,3 +110,27 @@ async def test_a_notice_after_queued_lines_waits_for_them_so_order_is_kept():
     await notice
     assert [f.get("lines") or f.get("message") for f in layer.frames()] == [
         ["a"], ["b"], "rotated"]
+
+
+async def test_lines_with_other_frame_fields_go_out_in_their_own_frames():
+    layer = RecordingLayer()
+    out = Output(layer, "c", window=1, buffer_lines=100)
+    await out.send_lines(["a"], "f1", {"stream": "stdout"})
+    await out.send_lines(["b"], "f1", {"stream": "stdout"})
+    await out.send_lines(["c"], "f1", {"stream": "stderr"})
+    await out.send_lines(["d"], "f2", {"stream": "stderr"})
+    for seq in range(4):
+        await out.acknowledge(seq)
+    frames = [(f["lines"], f.get("file"), f.get("stream")) for f in layer.frames()]
+    assert frames == [(["a"], "f1", "stdout"), (["b"], "f1", "stdout"),
+                      (["c"], "f1", "stderr"), (["d"], "f2", "stderr")]
+
+
+def test_frame_fields_count_against_the_frame_size_limit():
+    batch = ["x" * 100] * 50
+    frames = list(protocol.lines_frames(batch, 0, limit=1024, file="a/b/c",
+                                        fields={"stream": "stderr"}))
+    assert sum(count for _, count, _ in frames) == 50
+    for _, _, text in frames:
+        assert len(text.encode()) <= 1024
+        assert json.loads(text)["stream"] == "stderr"

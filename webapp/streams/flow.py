@@ -34,7 +34,7 @@ class Output:
         self.next_seq = 0
         self.acked = -1
         self.pending = []
-        self.runs = collections.deque()  # [file or None, count] of the pending lines, in order
+        self.runs = collections.deque()  # [(file, fields), count] of the pending lines, in order
         self.dropped = 0
         self.sent_lines = 0
         self.lock = asyncio.Lock()
@@ -106,15 +106,20 @@ class Output:
         """Count lines the producer skipped for this viewer; reported before the next lines."""
         self.dropped += count
 
-    async def send_lines(self, batch, file=None):
-        """Queue lines (of one file, for multi-file streams) and send what the window allows."""
+    async def send_lines(self, batch, file=None, fields=None):
+        """Queue lines (of one file, for multi-file streams) and send what the window allows.
+
+        `fields`: extra frame fields the lines share (a kind's, e.g. a container's output
+        `stream`); lines with other fields go out in other frames.
+        """
         if not batch:
             return
         self.pending.extend(batch)
-        if self.runs and self.runs[-1][0] == file:
+        key = (file, tuple(sorted(fields.items())) if fields else ())
+        if self.runs and self.runs[-1][0] == key:
             self.runs[-1][1] += len(batch)
         else:
-            self.runs.append([file, len(batch)])
+            self.runs.append([key, len(batch)])
         self.drained.clear()
         overflow = len(self.pending) - self.buffer_lines
         if overflow > 0:
@@ -140,10 +145,10 @@ class Output:
                     if not await self._send_now(protocol.dropped(self.dropped)):
                         return
                     self.dropped = 0
-                file, run = self.runs[0]
+                (file, fields), run = self.runs[0]
                 seq, count, text = next(protocol.lines_frames(
                     self.pending[:run] if run < len(self.pending) else self.pending,
-                    self.next_seq, file=file))
+                    self.next_seq, file=file, fields=dict(fields)))
                 try:
                     await self.layer.send(self.channel_name,
                                           protocol.data_frame_event(text, seq, count))

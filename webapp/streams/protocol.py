@@ -133,14 +133,16 @@ def data_frame_event(text, seq, count):
     return {"type": EVENT_FRAME, "text": text, "seq": seq, "lines": count}
 
 
-def lines_frames(batch, seq, limit=MAX_FRAME_BYTES, file=None):
+def lines_frames(batch, seq, limit=MAX_FRAME_BYTES, file=None, fields=None):
     """Encode lines as `lines` frames under the size limit; yield (seq, count, text).
 
     Each frame carries `seq`, numbered from `seq`, which a client echoes in its acks, and
-    `file` (the path) when the lines come from one file of a multi-file stream.
+    `file` (the path) when the lines come from one file of a multi-file stream; `fields` are
+    further fields a kind gives its frames (a container's `stream`).
     """
     extra = {"file": file} if file is not None else {}
-    limit -= len(encode(extra)) if file is not None else 0
+    extra.update(fields or {})
+    limit -= len(encode(extra)) if extra else 0
     start = 0
     total = len(batch)
     while start < total:
