@@ -152,8 +152,9 @@ def resolved_path(fd):
 def open_confined(path, roots):
     """Open `path` read-only and return the descriptor, if the file opened is allowed.
 
-    Raises OutsideRoots (with a human reason) when the file actually reached is outside every
-    root or under /proc, /sys or /dev; NotRegularFile for a directory, FIFO, socket or device
+    Raises OutsideRoots (with a human reason, shown to viewers: it never names the roots nor
+    the file reached) when the file actually reached is outside every root or under /proc,
+    /sys or /dev; NotRegularFile for a directory, FIFO, socket or device
     (never opened for reading); and the kernel's OSError (FileNotFoundError, PermissionError,
     ...) otherwise. `roots` are absolute directories, resolved here (pass `real_roots()` once
     to save that work).
@@ -164,9 +165,7 @@ def open_confined(path, roots):
         real = resolved_path(handle)
         if not is_confined(real, allowed):
             where = "under /proc, /sys or /dev" if forbidden(real) else "outside the log roots"
-            raise OutsideRoots(f"resolves to a file {where} (LOG_ROOTS "
-                               f"{roots_text(roots if not isinstance(roots, str) else [roots])}"
-                               "); it is not read")
+            raise OutsideRoots(f"resolves to a file {where}; it is not read")
         info = os.fstat(handle)
         if not stat.S_ISREG(info.st_mode):
             raise NotRegularFile(errno.EINVAL, "not a regular file", os.fspath(path))

@@ -1,0 +1,103 @@
+"""What a log stream may read and how much it may cost, on the real stack (issue 22): refusals
+that do not name the log roots, links out of a source's folder, large globs, `around` sizes,
+search limits."""
+
+import os
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.harness import started_installation
+from tests.integration.conftest import Client, open_stream
+
+pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory):
+    """Its own installation: these tests set search limits."""
+    with started_installation(tmp_path_factory.mktemp("logtrust"),
+                              workers=({"concurrency": 4},),
+                              SEARCH_MAX_SECONDS="6") as harness:
+        yield harness
+
+
+def append(path, *lines):
+    """Append whole lines to a file."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+
+
+class Streams:
+    """`async with streams(path) as client:` on this module's installation."""
+
+    def __init__(self, harness):
+        self.harness = harness
+
+    def __call__(self, path, cookie=None):
+        harness = self.harness
+
+        class Opened:
+            async def __aenter__(self):
+                self.socket = await open_stream(harness, path, cookie=cookie)
+                return Client(self.socket)
+
+            async def __aexit__(self, *exc):
+                await self.socket.close()
+
+        return Opened()
+
+
+@pytest.fixture
+def stream(installation):
+    return Streams(installation)
+
+
+async def read_to_close(client, timeout=30):
+    """Read every message until the socket closes; return the close code."""
+    try:
+        while True:
+            await client.next(timeout)
+    except ConnectionClosed:
+        pass
+    return client.socket.close_code
+
+
+def texts(client):
+    """Every notice, status message and warning the viewer was sent."""
+    found = []
+    for message in client.messages:
+        if message["type"] in ("notice", "status"):
+            found.append(message.get("message", ""))
+            found.append(message.get("warning") or "")
+    return "\n".join(found)
+
+
+async def test_refused_files_are_said_to_be_outside_the_log_roots_without_naming_them(
+        installation, stream, tmp_path):
+    roots = installation.env["LOG_ROOTS"].split(":")
+    link = tmp_path / "passwd.log"
+    append(link, "inside")
+    sibling = tmp_path / "app.log.1"
+    sibling.symlink_to("/etc/passwd")
+    append(tmp_path / "app.log", "live")
+    tail = installation.add_log("roots-tail", link)
+    search = installation.add_log("roots-search", tmp_path / "app.log")
+    link.unlink()
+    link.symlink_to("/etc/passwd")  # swapped by whoever writes the folder
+    said = []
+    async with stream(f"/ws/tailf/{tail}/?lines=5") as client:
+        await client.until(lambda m: m["type"] == "status" and m.get("warning"), 15)
+        said.append(texts(client))
+    async with stream(f"/ws/tailf/{search}/?search=x&rotated=1") as client:
+        assert await read_to_close(client) == 1000
+        said.append(texts(client))
+    async with stream(f"/ws/tailf/{search}/?around=1&file=app.log.1") as client:
+        assert await read_to_close(client) == 4400
+        said.append(texts(client))
+    for each in said:
+        assert "outside the log roots" in each, each
+    said = "\n".join(said)
+    for root in roots:
+        assert root not in said.replace(str(tmp_path), "")
+    assert "LOG_ROOTS" not in said
