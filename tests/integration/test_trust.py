@@ -96,7 +96,7 @@ async def test_fifty_simultaneous_connects_by_one_user_get_exactly_the_limit(ins
     assert slots, "every slot is released when its socket closes"
 
 
-@pytest.mark.parametrize("how", ["group", "deactivate", "logout", "disable"])
+@pytest.mark.parametrize("how", ["group", "deactivate", "logout", "password", "disable"])
 async def test_a_viewer_who_loses_access_is_ended_within_the_lease(installation, tmp_path, how):
     harness = installation
     name = f"revoked-{how}"
@@ -112,6 +112,10 @@ async def test_a_viewer_who_loses_access_is_ended_within_the_lease(installation,
                       f"User.objects.filter(username={name!r}).update(is_active=False)\n",
         "logout": "from django.contrib.sessions.models import Session\n"
                   "Session.objects.all().delete()\n",
+        "password": f"from django.contrib.auth.models import User\n"
+                    f"user = User.objects.get(username={name!r})\n"
+                    f"user.set_password('pw-' + 'n' * 12)\n"
+                    f"user.save()\n",
         "disable": f"from tailf.models import LogSource\n"
                    f"LogSource.objects.filter(pk={source}).update(enabled=False)\n",
     }[how]

@@ -1,6 +1,7 @@
 """Access re-checks for many streams at once: the verdicts of `Source.allows` and the session
 rules, in a number of queries that does not grow with the streams."""
 
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group, User
 from django.contrib.sessions.backends.db import SessionStore
 
@@ -10,9 +11,11 @@ from webapp.streams import access, protocol
 
 
 def session_of(user):
-    """A saved database session for this user."""
+    """A saved database session logging this user in, as `django.contrib.auth.login` does."""
     session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return session
 
@@ -47,3 +50,38 @@ def test_many_streams_are_judged_like_one_in_a_bounded_number_of_queries(
     assert codes[40:] == [protocol.CLOSE_FORBIDDEN, protocol.CLOSE_FORBIDDEN, None,
                           protocol.CLOSE_FORBIDDEN, protocol.CLOSE_FORBIDDEN,
                           protocol.CLOSE_GONE, protocol.CLOSE_FORBIDDEN]
+
+
+def test_a_password_change_ends_the_streams_of_the_other_sessions(viewer, log_source):
+    here, elsewhere = session_of(viewer), session_of(viewer)
+    assert access.lost_many([(viewer.pk, here, log_source)]) == [None]
+    viewer.set_password("changed-" + "p" * 12)
+    viewer.save()
+    # The session that made the change keeps its user (update_session_auth_hash).
+    stored = SessionStore(session_key=here.session_key)
+    stored[HASH_SESSION_KEY] = viewer.get_session_auth_hash()
+    stored.save()
+    kept, ended = access.lost_many([(viewer.pk, here, log_source),
+                                    (viewer.pk, elsewhere, log_source)])
+    assert kept is None
+    assert ended.code == protocol.CLOSE_FORBIDDEN
+
+
+def test_a_session_of_another_user_or_without_its_hash_is_refused(viewer, log_source):
+    other = User.objects.create_user("other", password="x")
+    forged = session_of(other)
+    no_hash = session_of(viewer)
+    del no_hash[HASH_SESSION_KEY]
+    no_hash.save()
+    verdicts = access.lost_many([(viewer.pk, forged, log_source),
+                                 (viewer.pk, no_hash, log_source)])
+    assert [lost and lost.code for lost in verdicts] == [protocol.CLOSE_FORBIDDEN] * 2
+
+
+def test_a_session_signed_with_a_fallback_secret_key_goes_on(viewer, log_source, settings):
+    old = session_of(viewer)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "k" * 40
+    assert access.lost_many([(viewer.pk, old, log_source)]) == [None]
+    settings.SECRET_KEY_FALLBACKS = []
+    assert access.lost_many([(viewer.pk, old, log_source)])[0].code == protocol.CLOSE_FORBIDDEN

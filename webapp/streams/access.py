@@ -3,7 +3,11 @@
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
+from django.contrib.auth import (BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY,
+                                 get_user_model)
+from django.core.exceptions import ValidationError
+from django.utils.crypto import constant_time_compare
 
 from webapp.streams import protocol
 from webapp.streams.text import say
@@ -30,23 +34,26 @@ def lost(user_id, session, source):
 def lost_many(entries):
     """Check many (user id, session, source) entries at once; a Lost or None for each.
 
-    A few queries whatever the number of streams: the users with their groups, each
-    distinct session once, and per source model the enabled sources with their groups.
-    Same rule as `Source.allows`: an active superuser, or a group shared with the source.
+    A few queries whatever the number of streams: the users, their groups, each distinct
+    session once, and per source model the enabled sources with their groups. Same rule as
+    `Source.allows`: an active superuser, or a group shared with the source; and the
+    session still logs this user in (`session_verified`).
     """
-    users = {}
-    for pk, active, superuser, group in get_user_model().objects.filter(
-            pk__in={user_id for user_id, _, _ in entries}).values_list(
-            "pk", "is_active", "is_superuser", "groups"):
-        user = users.setdefault(pk, (active, superuser, set()))
-        if group is not None:
-            user[2].add(group)
+    model = get_user_model()
+    ids = {user_id for user_id, _, _ in entries}
+    users = {user.pk: (user, set()) for user in model.objects.filter(pk__in=ids)}
+    for pk, group in model.objects.filter(pk__in=ids, groups__isnull=False).values_list(
+            "pk", "groups"):
+        users[pk][1].add(group)
     sessions = {}
     by_model = defaultdict(set)
-    for _, session, source in entries:
+    for user_id, session, source in entries:
         key = getattr(session, "session_key", None)
-        if session is not None and key is not None and (type(session), key) not in sessions:
-            sessions[(type(session), key)] = session.exists(key)
+        if (session is not None and key is not None and user_id in users
+                and (session.__class__, key, user_id) not in sessions):
+            data = session.__class__(session_key=key).load()  # the store's, through a LazyObject
+            sessions[(session.__class__, key, user_id)] = session_verified(data,
+                                                                           users[user_id][0])
         by_model[type(source)].add(source.pk)
     sources = {}
     for model, pks in by_model.items():
@@ -55,21 +62,46 @@ def lost_many(entries):
             groups = sources.setdefault((model, pk), set())
             if group is not None:
                 groups.add(group)
-    return [verdict(users.get(user_id), session, sessions, sources.get((type(source),
-                                                                          source.pk)), source)
+    return [verdict(user_id, users.get(user_id), session, sessions,
+                    sources.get((type(source), source.pk)), source)
             for user_id, session, source in entries]
 
 
-def verdict(user, session, sessions, source_groups, source):
+def session_verified(data, user):
+    """True while a session's data (read afresh) still logs this user in.
+
+    Django's own rule (`django.contrib.auth.get_user`): the session names this user and a
+    configured backend, and its auth hash matches the user's now — made with `SECRET_KEY`
+    or one of `SECRET_KEY_FALLBACKS`. A logout empties the session; a password change or
+    reset changes the user's hash (the session that made the change gets the new one).
+    """
+    try:
+        user_id = user._meta.pk.to_python(data[SESSION_KEY])
+        backend = data[BACKEND_SESSION_KEY]
+    except (KeyError, ValidationError):
+        return False
+    if user_id != user.pk or backend not in settings.AUTHENTICATION_BACKENDS:
+        return False
+    if not hasattr(user, "get_session_auth_hash"):
+        return True
+    stored = data.get(HASH_SESSION_KEY)
+    if not stored:
+        return False
+    return (constant_time_compare(stored, user.get_session_auth_hash())
+            or any(constant_time_compare(stored, fallback)
+                   for fallback in user.get_session_auth_fallback_hash()))
+
+
+def verdict(user_id, user, session, sessions, source_groups, source):
     """Decide one entry of `lost_many` from what it read."""
-    if user is None or not user[0]:
+    if user is None or not user[0].is_active:
         return Lost(protocol.CLOSE_FORBIDDEN, say("access_deactivated"))
     key = getattr(session, "session_key", None)
-    if session is not None and (key is None or not sessions[(type(session), key)]):
+    if session is not None and (key is None or not sessions[(session.__class__, key, user_id)]):
         return Lost(protocol.CLOSE_FORBIDDEN, say("access_logged_out"))
     if source_groups is None:
         return Lost(protocol.CLOSE_GONE, say("source_removed", name=source.name))
-    _, superuser, user_groups = user
-    if not superuser and not user_groups & source_groups:
+    instance, user_groups = user
+    if not instance.is_superuser and not user_groups & source_groups:
         return Lost(protocol.CLOSE_FORBIDDEN, say("access_revoked", name=source.name))
     return None
