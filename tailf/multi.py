@@ -167,17 +167,25 @@ class MultiFollower:
         return [(kind, value, path) if kind == "lines" else (kind, value)
                 for kind, value in events if kind != "warning"]
 
-    def _watch_dir(self):
+    def candidates(self):
+        """The paths that match now (a subclass may find its files another way)."""
+        return glob.glob(self.glob)
+
+    def folders(self):
+        """The directories to watch for files appearing (the nearest existing one)."""
         folder = self.directory
         while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
             folder = os.path.dirname(folder)
-        self.waker.watch_dirs({folder}, owner=self)
+        return {folder}
+
+    def _watch_dir(self):
+        self.waker.watch_dirs(self.folders(), owner=self)
 
     def _scan(self, now):
         """Return (mtime, path) of the matching regular files; note the other matches once."""
         self.scanned_at = now
         found, odd = [], set()
-        for path in glob.glob(self.glob):
+        for path in self.candidates():
             try:
                 info = os.stat(path)
             except OSError:

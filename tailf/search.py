@@ -57,7 +57,8 @@ def block_pattern(pattern):
 
 
 def scan(files, pattern, context=0, max_matches=10000, encoding="utf-8",
-         max_line=64 * 1024, opener=open_file, live=True, block=BLOCK, clock=time.monotonic):
+         max_line=64 * 1024, opener=open_file, live=True, block=BLOCK, clock=time.monotonic,
+         view=None, prefilter=True):
     """Search `files` (oldest first) for `pattern` (an RE2 pattern, or its source); yield events.
 
     Events, in file order: ("matches", path, [{"line_no", "line", "before", "after"}, ...]),
@@ -68,9 +69,17 @@ def scan(files, pattern, context=0, max_matches=10000, encoding="utf-8",
     complete line scanned, for a follower to go on from; it is None when there is no live
     file to go on from (missing, or the search stopped at `max_matches`). `opener(path)`
     returns a file descriptor; any exception it raises skips that file with a notice.
+
+    `view(line) -> (subject, shown)`: for files of records (a container's log), the pattern
+    is matched against `subject` and matches and context show `shown`. `prefilter=False`
+    when the pattern cannot be looked for in the stored bytes (escaped records): every line
+    is then a candidate.
     """
-    return Search(files, pattern, context, max_matches, encoding, max_line, opener, live,
-                  block, clock).events()
+    search = Search(files, pattern, context, max_matches, encoding, max_line, opener, live,
+                    block, clock)
+    if view is not None:
+        search.use_view(view, prefilter)
+    return search.events()
 
 
 class Search:
@@ -106,6 +115,16 @@ class Search:
         self.batch, self.batch_chars, self.path = [], 0, None
         self.extra_fds = []
         self.buffer = None
+        self.view = None
+
+    def use_view(self, view, prefilter):
+        """Match and show lines through `view` (see `scan`)."""
+        search = self.verify
+        self.view = view
+        self.verify = lambda line: search(view(line)[0])
+        source = getattr(self.finder, "pattern", b"")
+        if not prefilter or b"^" in source:
+            self.finder = re2.compile(b"(?m)^")
 
     def events(self):
         """Yield the events of the whole search (see `scan`)."""
@@ -432,6 +451,10 @@ class _FileState:
 
     def _found(self, line, before, line_no, after=None):
         search = self.search
+        if search.view is not None:
+            line = search.view(line)[1]
+            before = [search.view(text)[1] for text in before]
+            after = [search.view(text)[1] for text in after] if after is not None else None
         self.pending.append({"line_no": line_no, "line": line, "before": before,
                              "after": after if after is not None else []})
         search.count += 1
@@ -441,6 +464,8 @@ class _FileState:
     def _feed_after(self, lines):
         """Give lines that follow to the matches still waiting for their after-context."""
         context = self.search.context
+        if self.pending and self.search.view is not None:
+            lines = [self.search.view(text)[1] for text in lines[:context]]
         for match in reversed(self.pending):
             need = context - len(match["after"])
             if need <= 0:
