@@ -35,6 +35,8 @@ class Output:
         self.acked = -1
         self.pending = []
         self.runs = collections.deque()  # [(file, fields), count] of the pending lines, in order
+        self.levels = None  # per pending line, once a kind gives levels (see send_lines)
+        self.cursors = None  # per pending line, once a kind gives cursors
         self.dropped = 0
         self.sent_lines = 0
         self.lock = asyncio.Lock()
@@ -106,15 +108,19 @@ class Output:
         """Count lines the producer skipped for this viewer; reported before the next lines."""
         self.dropped += count
 
-    async def send_lines(self, batch, file=None, fields=None):
+    async def send_lines(self, batch, file=None, fields=None, levels=None, cursors=None):
         """Queue lines (of one file, for multi-file streams) and send what the window allows.
 
         `fields`: extra frame fields the lines share (a kind's, e.g. a container's output
-        `stream`); lines with other fields go out in other frames.
+        `stream`); lines with other fields go out in other frames. `levels` and `cursors`:
+        values of each line, lists parallel to `batch` (see `protocol.lines_frames`).
         """
         if not batch:
             return
+        before = len(self.pending)
         self.pending.extend(batch)
+        self.levels = extend_column(self.levels, levels, before, len(batch))
+        self.cursors = extend_column(self.cursors, cursors, before, len(batch))
         key = (file, tuple(sorted(fields.items())) if fields else ())
         if self.runs and self.runs[-1][0] == key:
             self.runs[-1][1] += len(batch)
@@ -123,10 +129,17 @@ class Output:
         self.drained.clear()
         overflow = len(self.pending) - self.buffer_lines
         if overflow > 0:
-            del self.pending[:overflow]
+            self._take(overflow)
             self.dropped += overflow
             self._forget(overflow)
         await self.flush()
+
+    def _take(self, count):
+        """Remove the first `count` pending lines (and their per-line values)."""
+        del self.pending[:count]
+        for column in (self.levels, self.cursors):
+            if column is not None:
+                del column[:count]
 
     def _forget(self, count):
         """Take `count` lines off the front of the runs."""
@@ -148,7 +161,9 @@ class Output:
                 (file, fields), run = self.runs[0]
                 seq, count, text = next(protocol.lines_frames(
                     self.pending[:run] if run < len(self.pending) else self.pending,
-                    self.next_seq, file=file, fields=dict(fields)))
+                    self.next_seq, file=file, fields=dict(fields),
+                    levels=self.levels[:run] if self.levels is not None else None,
+                    cursors=self.cursors[:run] if self.cursors is not None else None))
                 try:
                     await self.layer.send(self.channel_name,
                                           protocol.data_frame_event(text, seq, count))
@@ -157,7 +172,7 @@ class Output:
                                 self.channel_name, len(self.pending))
                     return
                 self.last_sent = time.monotonic()
-                del self.pending[:count]
+                self._take(count)
                 self._forget(count)
                 self.next_seq += 1
                 self.sent_lines += count
@@ -184,6 +199,22 @@ class Output:
             self.last_sent = time.monotonic()
         except ChannelFull:
             pass
+
+
+def extend_column(column, values, before, count):
+    """Extend a per-line column by `values` (None: no value for these `count` lines).
+
+    The column exists once some lines have values: None until then, padded for the
+    `before` lines already pending.
+    """
+    if values is None and column is None:
+        return None
+    if values is not None and len(values) != count:
+        raise ValueError(f"{len(values)} per-line values for {count} lines")
+    if column is None:
+        column = [None] * before
+    column.extend(values if values is not None else [None] * count)
+    return column
 
 
 async def receive_acks(layer, ack_channel, out):

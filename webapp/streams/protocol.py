@@ -2,7 +2,7 @@
 
 import json
 
-from webapp.streams.text import fields
+from webapp.streams.text import fields, say
 
 # Close codes (SPEC.md "Streams").
 CLOSE_NORMAL = 1000
@@ -133,12 +133,17 @@ def data_frame_event(text, seq, count):
     return {"type": EVENT_FRAME, "text": text, "seq": seq, "lines": count}
 
 
-def lines_frames(batch, seq, limit=MAX_FRAME_BYTES, file=None, fields=None):
+def lines_frames(batch, seq, limit=MAX_FRAME_BYTES, file=None, fields=None, levels=None,
+                 cursors=None):
     """Encode lines as `lines` frames under the size limit; yield (seq, count, text).
 
     Each frame carries `seq`, numbered from `seq`, which a client echoes in its acks, and
     `file` (the path) when the lines come from one file of a multi-file stream; `fields` are
-    further fields a kind gives its frames (a container's `stream`).
+    further fields a kind gives its frames (a container's `stream`). Per-line values, given
+    as lists parallel to `batch`: `levels` ("error", "warn", "info", "debug" or None: the
+    dashboard guesses from the text), sent as the frame's `levels` when one is set; `cursors`
+    (where a line's entry is, for a kind that resumes after it), the frame carrying
+    `cursor`, the cursor of its last line.
     """
     extra = {"file": file} if file is not None else {}
     extra.update(fields or {})
@@ -151,13 +156,24 @@ def lines_frames(batch, seq, limit=MAX_FRAME_BYTES, file=None, fields=None):
             budget -= len(batch[end]) + 3
             end += 1
         while True:
-            text = encode({"type": "lines", "lines": batch[start:end], "seq": seq, **extra})
+            text = encode({"type": "lines", "lines": batch[start:end], "seq": seq, **extra,
+                           **per_line(levels, cursors, start, end)})
             if len(text) <= limit // 4 or len(text.encode("utf-8")) <= limit or end - start == 1:
                 break
             end = start + max(1, (end - start) // 2)
         yield seq, end - start, text
         seq += 1
         start = end
+
+
+def per_line(levels, cursors, start, end):
+    """The frame fields made of per-line values for lines start..end (see lines_frames)."""
+    fields = {}
+    if levels is not None and any(levels[start:end]):
+        fields["levels"] = [level or "" for level in levels[start:end]]
+    if cursors is not None and cursors[end - 1]:
+        fields["cursor"] = cursors[end - 1]
+    return fields
 
 
 def hello_event(ack_channel):
@@ -181,8 +197,27 @@ def stop_event(message, ending, reason=""):
             "ending": str(ending), "reason": reason}
 
 
+# What a client frame may be: its messages are a few short fields ({"action": "ack",
+# "seq": 12}); anything bigger or deeper is refused before it is parsed (json.loads recurses,
+# and a frame nested some thousand levels deep would raise RecursionError).
+CLIENT_MAX_CHARS = 4096
+CLIENT_MAX_DEPTH = 32
+
+
+class ClientMessageError(ValueError):
+    """A client frame refused unparsed (too large or too deeply nested): close with 4400."""
+
+
 def parse_client(text):
-    """Parse a client frame; return (action, data) or (None, None) when not understood."""
+    """Parse a client frame; return (action, data) or (None, None) when not understood.
+
+    Raise ClientMessageError for a frame over CLIENT_MAX_CHARS characters or nested deeper
+    than CLIENT_MAX_DEPTH.
+    """
+    if len(text) > CLIENT_MAX_CHARS:
+        raise ClientMessageError(say("message_too_large", limit=CLIENT_MAX_CHARS))
+    if too_deep(text, CLIENT_MAX_DEPTH):
+        raise ClientMessageError(say("message_too_deep", limit=CLIENT_MAX_DEPTH))
     try:
         data = json.loads(text)
     except (TypeError, ValueError):
@@ -190,3 +225,26 @@ def parse_client(text):
     if isinstance(data, dict) and isinstance(data.get("action"), str):
         return data["action"], data
     return None, None
+
+
+def too_deep(text, limit):
+    """True when the JSON text opens more than `limit` arrays or objects inside each other."""
+    depth = 0
+    quoted = escaped = False
+    for char in text:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
