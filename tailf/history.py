@@ -12,9 +12,11 @@ import os
 from tailf.multi import is_glob
 from tailf.rotations import rotated_siblings
 from tailf.roots import open_confined
-from tailf.search import lines_around, scan
+from tailf.search import iter_lines_around, scan
 from webapp.streams import protocol
 from webapp.streams.options import OptionError
+
+AROUND_BATCH_BYTES = 2 * 1024 * 1024  # lines read (in a thread) per round of frames sent
 
 
 def files_of(path, rotated):
@@ -76,11 +78,34 @@ async def around(out, source, options, settings):
     if chosen is None:
         raise OptionError(f"{name} is not one of this log's files")
     half = max(1, options.get("lines", 50)) // 2
-    found = await asyncio.to_thread(
-        lines_around, chosen, options["around"], half, half, encoding=source.encoding,
+    lines = iter_lines_around(
+        chosen, options["around"], half, half, encoding=source.encoding,
         max_line=settings.TAIL_MAX_LINE_BYTES, opener=confined_opener(settings.LOG_ROOTS))
-    items = [{"line_no": item["line_no"], "line": item["line"], "before": [], "after": []}
-             for item in found]
-    for message in protocol.matches_messages(chosen, items):
-        await out.send_frame(message)
-    return chosen, len(found)
+    count = 0
+    try:
+        while True:
+            found = await asyncio.to_thread(take, lines, AROUND_BATCH_BYTES)
+            if not found:
+                break
+            count += len(found)
+            items = [{"line_no": item["line_no"], "line": item["line"], "before": [],
+                      "after": []} for item in found]
+            for message in protocol.matches_messages(chosen, items):
+                await out.send_frame(message)
+    finally:
+        try:
+            lines.close()
+        except ValueError:  # cancelled while a thread runs it: it closes its file when collected
+            pass
+    return chosen, count
+
+
+def take(items, budget):
+    """Return the next items of an iterator of lines, about `budget` characters of them."""
+    batch, size = [], 0
+    for item in items:
+        batch.append(item)
+        size += len(item["line"])
+        if size >= budget:
+            break
+    return batch

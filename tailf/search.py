@@ -27,7 +27,7 @@ BATCH_MATCHES = 500
 BATCH_CHARS = 512 * 1024
 MAX_CONTEXT = 20
 MAX_FILES = 256
-MAX_AROUND = 1000
+MAX_AROUND = 2500  # `lines` up to TAIL_MAX_BACKLOG (5000), half each side
 RESCANS = 3
 SLOW_BLOCK = 0.2
 FAST_BLOCK = SLOW_BLOCK / 4
@@ -525,27 +525,43 @@ def lines_around(path, line_no, before=10, after=10, encoding="utf-8", max_line=
                  opener=open_file, block=BLOCK):
     """Return [{"line_no", "line"}, ...]: the lines `line_no - before` .. `line_no + after`.
 
-    Lines are numbered, cut and decoded as `scan` does (a `.gz` path is decompressed); the
-    file is read in blocks, newlines counted in C, so memory stays bounded. Raises ValueError
-    for a bad argument, OSError (or what `opener` raises) when the file cannot be read,
-    GzipError for a damaged gzip file.
+    Lines are numbered, cut and decoded as `scan` does (a `.gz` path is decompressed). Raises
+    as `iter_lines_around` does.
+    """
+    return list(iter_lines_around(path, line_no, before, after, encoding, max_line, opener,
+                                  block))
+
+
+def iter_lines_around(path, line_no, before=10, after=10, encoding="utf-8",
+                      max_line=64 * 1024, opener=open_file, block=BLOCK):
+    """Yield {"line_no", "line"} for the lines `line_no - before` .. `line_no + after`.
+
+    The file is read in blocks, newlines counted in C, and the lines are yielded as they are
+    found, so memory stays bounded by one block and what the caller holds (up to
+    `2 * MAX_AROUND + 1` lines of up to `max_line` bytes would be 320 MiB). The file is opened
+    at the first `next()`; raises ValueError for a bad argument, OSError (or what `opener`
+    raises) when the file cannot be read, GzipError for a damaged gzip file.
     """
     check_encoding(encoding)
     if line_no < 1 or not 0 <= before <= MAX_AROUND or not 0 <= after <= MAX_AROUND:
         raise ValueError(f"line_no must be 1 or more and before/after 0..{MAX_AROUND}")
-    low, high = max(1, line_no - before), line_no + after
+    return _around(path, max(1, line_no - before), line_no + after, encoding, max_line,
+                   opener, block)
+
+
+def _around(path, low, high, encoding, max_line, opener, block):
     fd = opener(path)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ValueError(f"{path} is not a regular file")
-        splitter, found, count = Splitter(encoding, max_line), [], 0
+        splitter, count = Splitter(encoding, max_line), 0
         for piece in _file_pieces(fd, info, path.endswith(".gz"), splitter,
                                   max(block, max_line + 2)):
             if piece[0] == "line":
                 count += 1
-                if count >= low:
-                    found.append({"line_no": count, "line": piece[1]})
+                if low <= count <= high:
+                    yield {"line_no": count, "line": piece[1]}
             else:
                 data, start, end = piece[1:]
                 size = data.count(b"\n", start, end)
@@ -556,12 +572,11 @@ def lines_around(path, line_no, before=10, after=10, encoding="utf-8", max_line=
                     parts = raw.split(b"\n")
                     first = max(low - count - 1, 0)
                     for index in range(first, min(len(parts), high - count)):
-                        found.append({"line_no": count + index + 1,
-                                      "line": parts[index].decode(encoding, "replace")})
+                        yield {"line_no": count + index + 1,
+                               "line": parts[index].decode(encoding, "replace")}
                 count += size
             if count >= high:
                 break
-        return [line for line in found if line["line_no"] <= high]
     finally:
         os.close(fd)
 

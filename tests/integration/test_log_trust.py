@@ -2,6 +2,7 @@
 that do not name the log roots, links out of a source's folder, large globs, `around` sizes,
 search limits."""
 
+import json
 import os
 
 import pytest
@@ -101,3 +102,23 @@ async def test_refused_files_are_said_to_be_outside_the_log_roots_without_naming
     for root in roots:
         assert root not in said.replace(str(tmp_path), "")
     assert "LOG_ROOTS" not in said
+
+
+async def test_around_shows_up_to_5000_lines_in_frames_under_1_mib(installation, stream,
+                                                                  tmp_path):
+    log = tmp_path / "wide.log"
+    filler = "x" * 1000
+    append(log, *[f"line {n} {filler}" for n in range(1, 7001)])
+    source = installation.add_log("around-wide", log)
+    for lines in (2002, 5000):
+        async with stream(f"/ws/tailf/{source}/?around=3000&lines={lines}") as client:
+            assert await read_to_close(client) == 1000, client.messages[-3:]
+        frames = [m for m in client.messages if m["type"] == "matches"]
+        got = [item["line_no"] for m in frames for item in m["matches"]]
+        half = lines // 2
+        assert got == list(range(3000 - half, 3000 + half + 1))
+        assert all(item["line"] == f"line {item['line_no']} {filler}"
+                   for m in frames for item in m["matches"])
+        assert len(frames) > 1
+        assert max(len(json.dumps(m, ensure_ascii=False, separators=(",", ":")).encode())
+                   for m in frames) < 1024 * 1024
