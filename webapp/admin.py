@@ -141,8 +141,11 @@ class SourceAdmin(admin.ModelAdmin):
         return ("id", "name", *self.kind.fields, "queue", "enabled")
 
     def get_search_fields(self, request):
-        """Search by name and the kind's text fields."""
-        return ("name", *(name for name in self.kind.fields if name != "interval"))
+        """Search by name and the kind's text fields (not its numbers, lists or flags)."""
+        model = self.kind.source_model
+        return ("name", *(name for name in self.kind.fields
+                          if model._meta.get_field(name).get_internal_type()
+                          in ("CharField", "TextField")))
 
     def get_queryset(self, request):
         """Default-deny: a staff member lists only sources shared with one of their groups."""

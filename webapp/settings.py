@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "webapp",
     "tailf",
     "feeds",
+    "journal",
     # Further source kinds: each is one app that registers its kind (docs/architecture.md).
     *env_list("TAILBOARD_EXTRA_APPS"),
     "axes",

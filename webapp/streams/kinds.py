@@ -23,8 +23,9 @@ class Kind:
     options_template: the template of the kind's option fields in the dashboard pane;
     resumable: a reconnect can resume where the lines stopped (the browser sends them back);
     fields: the model fields `sources list` shows; add_argument: (field, help) of the
-    positional argument of `sources add-<slug>`; add_options: (flag, field, type, help) of
-    its options beyond --queue and --group.
+    positional argument of `sources add-<slug>` (empty: none); add_options: (flag, field,
+    type, help) of its options beyond --queue and --group (type `list`: a repeatable flag
+    whose values make a list).
     """
 
     slug: str

@@ -45,9 +45,13 @@ class Command(BaseCommand):
                                  help=f"Add a {kind.slug} source; print its id.")
             add.set_defaults(kind=kind.slug)
             add.add_argument("name")
-            add.add_argument(kind.add_argument[0], help=kind.add_argument[1])
+            if kind.add_argument:
+                add.add_argument(kind.add_argument[0], help=kind.add_argument[1])
             for flag, field, kind_type, text in kind.add_options:
-                add.add_argument(flag, dest=field, type=kind_type, help=text)
+                if kind_type is list:
+                    add.add_argument(flag, dest=field, action="append", help=text)
+                else:
+                    add.add_argument(flag, dest=field, type=kind_type, help=text)
             add.add_argument("--queue", help="Celery queue serving this source.")
             add.add_argument("--group", action="append", dest="groups", metavar="GROUP",
                              help="Group allowed to view it (repeatable; created if missing).")
@@ -87,7 +91,7 @@ class Command(BaseCommand):
 
     def add(self, kind, options):
         """Validate and save a new source, grant its groups, print its id last."""
-        fields = {kind.add_argument[0]: options[kind.add_argument[0]]}
+        fields = {kind.add_argument[0]: options[kind.add_argument[0]]} if kind.add_argument else {}
         for _, field, _, _ in kind.add_options:
             if options.get(field) is not None:
                 fields[field] = options[field]
