@@ -149,6 +149,20 @@ class TestFeedKind(KindContract):
                                            url="http://127.0.0.1:9/feed.xml", **fields))
 
 
+class TestJournalKind(KindContract):
+    """The journal kind keeps the contract."""
+
+    slug = "journal"
+    bad_query = "?after=s%3D1%3Bi%3D2%27%3Bdrop"
+
+    def make_source(self, **fields):
+        """A journal source under the default log root."""
+        model = get("journal").source_model
+        return shared(model.objects.create(name=f"journal-{model.objects.count()}",
+                                           directory="/var/log/journal",
+                                           units=["nginx.service"], **fields))
+
+
 def test_every_registered_kind_has_a_contract_test():
     tested = {cls.slug for cls in KindContract.__subclasses__()}
     assert {kind.slug for kind in all_kinds()} <= tested
