@@ -7,27 +7,50 @@ from there. `around` sends the lines around one line number of the log or a sibl
 
 import asyncio
 import glob
+import itertools
 import os
+import stat
 
 from tailf.multi import is_glob
-from tailf.rotations import rotated_siblings
+from tailf.rotations import Listing
 from tailf.roots import open_confined
 from tailf.search import iter_lines_around, scan
 from webapp.streams import protocol
 from webapp.streams.options import OptionError
+from webapp.streams.text import say
 
 AROUND_BATCH_BYTES = 2 * 1024 * 1024  # lines read (in a thread) per round of frames sent
 
 
-def files_of(path, rotated):
-    """Return the files a search reads, oldest first (the live file last)."""
-    if is_glob(path):
-        matches = [name for name in glob.glob(path) if os.path.isfile(name)]
-        matches.sort(key=lambda name: os.stat(name).st_mtime)
-        if not rotated:
-            return matches
-        return [sibling for name in matches for sibling in rotated_siblings(name)]
-    return rotated_siblings(path) if rotated else [path]
+def files_of(path, rotated, max_files=None):
+    """Return (files a search reads, oldest first with the live file last; notices).
+
+    The folder is listed once, however many files a glob matches (blocking: call it off the
+    event loop). A glob's members are the regular files it matches, at most `max_files` of
+    them (the most recently written; a notice says how many were left out), each followed by
+    its rotated siblings with `rotated`. A member rotated away while it is listed is skipped.
+    """
+    if not is_glob(path):
+        return (Listing(os.path.dirname(path)).siblings(path) if rotated else [path]), []
+    members = []
+    for name in glob.glob(path):
+        try:
+            info = os.stat(name)
+        except OSError:  # gone (rotated away) since the listing: not one of the files now
+            continue
+        if stat.S_ISREG(info.st_mode):
+            members.append((info.st_mtime, name))
+    members.sort()
+    notices = []
+    if max_files is not None and len(members) > max_files:
+        notices.append(say("search_glob_limit", count=len(members), pattern=path,
+                           limit=max_files, skipped=len(members) - max_files))
+        members = members[-max_files:]
+    names = [name for _, name in members]
+    if not rotated:
+        return names, notices
+    listing = Listing(os.path.dirname(path))
+    return [sibling for name in names for sibling in listing.siblings(name)], notices
 
 
 def confined_opener(roots):
@@ -44,14 +67,19 @@ async def search(out, source, options, pattern, settings):
     Each step of the engine is bounded (one block), and the loop yields between steps, so Stop
     and the lease watchdog act at once.
     """
-    files = files_of(source.path, options.get("rotated"))
+    files, notices = await asyncio.to_thread(files_of, source.path, options.get("rotated"),
+                                             settings.TAILF_MAX_FILES)
+    for notice in notices:
+        await out.notice(notice)
     events = scan(files, pattern, context=options.get("context", 0),
                   max_matches=settings.SEARCH_MAX_MATCHES, encoding=source.encoding,
                   max_line=settings.TAIL_MAX_LINE_BYTES,
                   opener=confined_opener(settings.LOG_ROOTS),
                   live=bool(options.get("follow")) and not is_glob(source.path))
     try:
-        for event in events:
+        # The first step opens every file (up to search.MAX_FILES): off the loop, too.
+        first = await asyncio.to_thread(next, events, None)
+        for event in itertools.chain([first] if first else [], events):
             kind = event[0]
             if kind == "matches":
                 for message in protocol.matches_messages(event[1], event[2]):
@@ -65,14 +93,18 @@ async def search(out, source, options, pattern, settings):
                 return event[4]
             await asyncio.sleep(0)
     finally:
-        events.close()
+        try:
+            events.close()
+        except ValueError:  # cancelled while a thread runs it: it closes its files when collected
+            pass
     return None
 
 
 async def around(out, source, options, settings):
     """Send the lines around `around` (line number) of the log or of one of its siblings."""
     name = options.get("file") or ""
-    files = files_of(source.path, rotated=True) if name else [source.path]
+    files = (await asyncio.to_thread(files_of, source.path, True))[0] if name \
+        else [source.path]
     chosen = next((path for path in files if os.path.basename(path) == name), None) \
         if name else files[-1]
     if chosen is None:

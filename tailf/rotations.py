@@ -2,7 +2,8 @@
 
 import os
 import re
-import stat
+
+ROTATED = re.compile(r"(.+)(?:\.([0-9]{1,9})|-([0-9]{8}))(\.gz)?")
 
 
 def rotated_siblings(path):
@@ -14,29 +15,45 @@ def rotated_siblings(path):
     regular files are listed; when `NAME.N` and `NAME.N.gz` both exist (compression under
     way), only the uncompressed one is kept. The live path is always last, existing or not.
     """
-    folder, base = os.path.split(path)
-    numbered = re.compile(re.escape(base) + r"\.([0-9]{1,9})(\.gz)?")
-    dated = re.compile(re.escape(base) + r"-([0-9]{8})(\.gz)?")
-    found = {}
-    try:
-        entries = list(os.scandir(folder or "."))
-    except OSError:
-        entries = []
-    for entry in entries:
-        for rank, rule in ((1, numbered), (0, dated)):
-            hit = rule.fullmatch(entry.name)
-            if hit and _is_regular(entry):
-                number = int(hit.group(1))
-                age = -number if rank else number
-                key = (rank, age)
-                compressed = hit.group(2) is not None
-                if key not in found or found[key][0]:
-                    found[key] = (compressed, entry.path if folder else entry.name)
-    return [found[key][1] for key in sorted(found)] + [path]
+    return Listing(os.path.dirname(os.fspath(path))).siblings(path)
+
+
+class Listing:
+    """One listing of a folder, indexed by the name each rotated file belongs to.
+
+    A search over a glob of thousands of files asks for the siblings of each: the folder is
+    listed once, and each question is a dictionary look-up.
+    """
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.by_base = {}
+        try:
+            entries = list(os.scandir(folder or "."))
+        except OSError:
+            entries = []
+        for entry in entries:
+            hit = ROTATED.fullmatch(entry.name)
+            if hit:
+                self.by_base.setdefault(hit.group(1), []).append((hit, entry))
+
+    def siblings(self, path):
+        """Return the rotated files of `path` (a name in this folder), oldest first, then it."""
+        found = {}
+        for hit, entry in self.by_base.get(os.path.basename(path), ()):
+            if not _is_regular(entry):
+                continue
+            rank = 1 if hit.group(2) is not None else 0
+            number = int(hit.group(2) if rank else hit.group(3))
+            key = (rank, -number if rank else number)
+            compressed = hit.group(4) is not None
+            if key not in found or found[key][0]:
+                found[key] = (compressed, entry.path if self.folder else entry.name)
+        return [found[key][1] for key in sorted(found)] + [path]
 
 
 def _is_regular(entry):
     try:
-        return stat.S_ISREG(entry.stat(follow_symlinks=True).st_mode)
+        return entry.is_file(follow_symlinks=True)
     except OSError:
         return False

@@ -4,6 +4,7 @@ search limits."""
 
 import json
 import os
+import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -122,3 +123,30 @@ async def test_around_shows_up_to_5000_lines_in_frames_under_1_mib(installation,
         assert len(frames) > 1
         assert max(len(json.dumps(m, ensure_ascii=False, separators=(",", ":")).encode())
                    for m in frames) < 1024 * 1024
+
+
+async def test_a_search_over_a_glob_of_5000_files_lists_once_and_searches_the_newest(
+        installation, stream, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for number in range(5000):
+        name = folder / f"f{number:04}.log"
+        name.write_text(f"hit {number}\n")
+        (folder / f"f{number:04}.log.1").write_text(f"hit old {number}\n")
+        os.utime(name, (1_000_000 + number, 1_000_000 + number))
+    source = installation.add_log("many", folder / "*.log")
+    started = time.monotonic()
+    async with stream(f"/ws/tailf/{source}/?search=hit&rotated=1") as client:
+        assert await read_to_close(client) == 1000, client.messages[-3:]
+    took = time.monotonic() - started
+    limit = [m for m in client.messages if m.get("message_code") == "search_glob_limit"]
+    assert len(limit) == 1 and limit[0]["message_params"]["skipped"] == 4936
+    found = {item["line"] for m in client.messages if m["type"] == "matches"
+             for item in m["matches"]}
+    assert found == {f"hit {n}" for n in range(4936, 5000)} | {
+        f"hit old {n}" for n in range(4936, 5000)}
+    assert took < 10, took
+    async with stream(f"/ws/tailf/{source}/?around=1&file=f0007.log.1") as client:
+        assert await read_to_close(client) == 1000, client.messages[-3:]
+    assert [item["line"] for m in client.messages if m["type"] == "matches"
+            for item in m["matches"]] == ["hit old 7"]

@@ -52,6 +52,8 @@ CATALOGUE = {
                            "see the rest"),
     "search_rotated": "{path} was rotated during the search; searching the new file too",
     "search_truncated": "{path} was truncated during the search; its search ends here",
+    "search_glob_limit": ("{count} files match {pattern}; searching the {limit} most recently "
+                          "written (TAILF_MAX_FILES={limit}), {skipped} left out"),
     "unknown_message": "ignored a message the server does not understand",
     # feed notices and warnings
     "feed_moved": "the feed has moved permanently to {url}; using the new address from now on",
