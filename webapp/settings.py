@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "tailf",
     "feeds",
     "journal",
+    "containers",
     # Further source kinds: each is one app that registers its kind (docs/architecture.md).
     *env_list("TAILBOARD_EXTRA_APPS"),
     "axes",

@@ -160,6 +160,30 @@ async def test_stop_action_revokes_sends_stopped_and_closes_1000(fakes, viewer, 
     assert await eventually(ended) == "viewer_stop"
 
 
+@pytest.mark.parametrize("frame", ["[" * 5000 + "]" * 5000,
+                                   '{"action": "ack", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+                                   json.dumps({"action": "ack", "seq": 1, "pad": "x" * 5000})],
+                         ids=["deep", "deep-inside", "oversized"])
+async def test_a_deep_or_oversized_client_message_ends_the_stream_with_4400(
+        fakes, viewer, log_source, frame, caplog):
+    import logging
+
+    logger = logging.getLogger("tailboard")  # does not propagate to caplog's root handler
+    logger.addHandler(caplog.handler)
+    communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
+    try:
+        await communicator.send_to(text_data=frame)
+        error = json.loads(await communicator.receive_from())
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert error["type"] == "status" and error["state"] == "error" and error["code"] == 4400
+    assert error["message_code"] in ("message_too_deep", "message_too_large")
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4400}
+    assert await eventually(lambda: fakes.revoked) == [message["task_id"]]
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+    assert "refused a message from the browser" in caplog.text
+
+
 async def test_final_frame_from_the_task_is_relayed_then_closes(fakes, viewer, log_source):
     from channels.layers import get_channel_layer
     from webapp.streams import protocol

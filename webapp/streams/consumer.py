@@ -232,7 +232,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         """Handle a client frame: `stop` ends the stream, `ack` gives the task credit."""
-        action, data = protocol.parse_client(text_data) if text_data is not None else (None, None)
+        try:
+            action, data = (protocol.parse_client(text_data) if text_data is not None
+                            else (None, None))
+        except protocol.ClientMessageError as exc:
+            return await self.refuse_message(exc.args[0])
         if action == "stop":  # tell the viewer first; revoking and recording follow
             await self.send_message(protocol.status("stopped", say("stopped_by_viewer")))
             await self.close(protocol.CLOSE_NORMAL)
@@ -242,6 +246,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.forward_ack(data["seq"])
         else:
             await self.send_message(protocol.notice(say("unknown_message")))
+
+    async def refuse_message(self, message):
+        """End the stream over a client frame refused unparsed (4400): no traceback."""
+        if self.finished:
+            return
+        log.warning("stream %s: %s", self.stream_id, message)
+        await self.finish(Ending.ERROR, message)
+        await self.send_message(protocol.status("error", message,
+                                                code=protocol.CLOSE_BAD_OPTION))
+        await self.close(protocol.CLOSE_BAD_OPTION)
 
     async def forward_ack(self, seq):
         """Pass the viewer's credit on to the task, unless the viewer's socket is backed up.

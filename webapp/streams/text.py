@@ -55,6 +55,9 @@ CATALOGUE = {
     "search_glob_limit": ("{count} files match {pattern}; searching the {limit} most recently "
                           "written (TAILF_MAX_FILES={limit}), {skipped} left out"),
     "unknown_message": "ignored a message the server does not understand",
+    "message_too_large": ("refused a message from the browser: longer than {limit} "
+                          "characters"),
+    "message_too_deep": "refused a message from the browser: nested deeper than {limit} levels",
     # feed notices and warnings
     "feed_moved": "the feed has moved permanently to {url}; using the new address from now on",
     "feed_retry": "{error}; next attempt in {seconds} s",
@@ -66,6 +69,17 @@ CATALOGUE = {
                     "(Cache-Control max-age / ttl); polling every {seconds} s"),
     "feed_failing": "the feed has failed {count} or more times in a row; last error: {error}",
 }
+
+
+def register_messages(codes):
+    """Add a kind's own message codes to the catalogue (from its AppConfig.ready()).
+
+    A code already there with another text is refused: codes are one namespace.
+    """
+    for code, text in codes.items():
+        if CATALOGUE.get(code, text) != text:
+            raise ValueError(f"message code {code!r} is already in the catalogue")
+        CATALOGUE[code] = text
 
 
 class Said(str):
