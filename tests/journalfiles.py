@@ -40,7 +40,7 @@ def export(entries):
     for fields in entries:
         for key, value in fields.items():
             raw = value.encode("utf-8")
-            if b"\n" in raw or key.startswith("__") is False and not raw.isascii():
+            if b"\n" in raw:
                 out += key.encode() + b"\n" + struct.pack("<Q", len(raw)) + raw + b"\n"
             else:
                 out += key.encode() + b"=" + raw + b"\n"
@@ -48,15 +48,8 @@ def export(entries):
     return bytes(out)
 
 
-def write(path, entries, max_size=None):
-    """Append entries to the journal file at `path` (created if missing) and wait till done.
-
-    `max_size` (bytes) makes journal-remote archive the file (`x@….journal`) and start a new
-    one when it is full, as journald does on rotation.
-    """
-    command = [JOURNAL_REMOTE, f"--output={path}"]
-    if max_size:
-        command += [f"--max-file-size={max_size}"]  # not a journal-remote flag; see writer()
+def write(path, entries):
+    """Append entries to the journal file at `path` (created if missing) and wait till done."""
     result = subprocess.run([JOURNAL_REMOTE, f"--output={path}", "-"], input=export(entries),
                             capture_output=True, timeout=60)
     if result.returncode != 0:
