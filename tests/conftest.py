@@ -1,8 +1,10 @@
 """Fixtures shared by every test level."""
 
+import os
+
 import pytest
 
-from tests.feedserver import FeedServer
+from tests.feedserver import LOCAL_FEEDS, FeedServer
 from tests.harness import started_installation
 
 
@@ -16,8 +18,10 @@ def feed_server():
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    """A running installation with an admin, a viewer and a worker; Daphne on `system.web`."""
-    with started_installation(tmp_path_factory.mktemp("tailboard")) as harness:
+    """A running installation with an admin, a viewer and a worker; Daphne on `system.web`.
+    Its feeds may reach `feed_server` (127.0.0.1 is on FEED_INTERNAL_ALLOW)."""
+    with started_installation(tmp_path_factory.mktemp("tailboard"),
+                              FEED_INTERNAL_ALLOW=LOCAL_FEEDS) as harness:
         yield harness
 
 
@@ -47,3 +51,20 @@ def redis_client(redis_server, settings):
     client.flushdb()
     client.close()
     leases._sync_clients.clear()
+
+
+@pytest.fixture(scope="session")
+def podman():
+    """A real container runtime (podman + runc) with throw-away state; skipped where podman
+    cannot run containers, failed in CI (.ci/run installs podman, runc and busybox-static)."""
+    from tests import podman as runtime
+
+    reason = runtime.missing()
+    if reason:
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(reason + ": .ci/run must install podman, runc and busybox-static",
+                        pytrace=False)
+        pytest.skip(reason)
+    engine = runtime.Podman()
+    yield engine
+    engine.close()

@@ -1,0 +1,80 @@
+"""History search and the view around a line for container sources (no Celery here).
+
+The files searched are the live logs of the matching containers (oldest written first) and,
+with `rotated=1`, their rotated files before each. Each stored record is matched on its
+message and shown as the stream shows it (`TIME MESSAGE`); parts of a split line are
+matched one by one, as stored.
+"""
+
+import asyncio
+import os
+
+from containers.records import PARSERS
+from tailf.history import confined_opener
+from tailf.search import lines_around, scan
+from webapp.streams import protocol
+from webapp.streams.options import OptionError
+
+
+def files_of(layout, rotated):
+    """The files a search reads, oldest first."""
+    live = []
+    for path in layout.candidates():
+        try:
+            live.append((os.stat(path).st_mtime, path))
+        except OSError:
+            continue
+    live.sort()
+    if not rotated:
+        return [path for _, path in live]
+    return [each for _, path in live for each in layout.siblings(path)]
+
+
+async def search(out, layout, options, pattern, settings):
+    """Scan the container logs for `pattern`, sending matches and progress."""
+    parser = PARSERS[layout.kind](settings.TAIL_MAX_LINE_BYTES)
+    files = files_of(layout, options.get("rotated"))
+    events = scan(files, pattern, context=options.get("context", 0),
+                  max_matches=settings.SEARCH_MAX_MATCHES, encoding="utf-8",
+                  max_line=settings.TAIL_MAX_LINE_BYTES,
+                  opener=confined_opener(settings.LOG_ROOTS), live=False,
+                  view=parser.view, prefilter=layout.kind == "cri")
+    try:
+        for event in events:
+            kind = event[0]
+            if kind == "matches":
+                for message in protocol.matches_messages(event[1], event[2]):
+                    await out.send_frame(message)
+            elif kind == "progress":
+                await out.send(protocol.progress(*event[1:4]))
+            elif kind == "notice":
+                await out.notice(event[1])
+            elif kind == "done":
+                await out.send(protocol.progress(*event[1:4], done=True))
+                return
+            await asyncio.sleep(0)
+    finally:
+        events.close()
+
+
+async def around(out, layout, options, settings):
+    """Send the lines around `around` of one of the source's files (named by `file`)."""
+    name = options.get("file") or ""
+    files = files_of(layout, rotated=True)
+    if not files:
+        raise OptionError("no container log matches this source")
+    chosen = next((path for path in reversed(files)
+                   if name in (os.path.basename(path), os.path.relpath(path, layout.root))),
+                  None) if name else files[-1]
+    if chosen is None:
+        raise OptionError(f"{name} is not one of this source's files")
+    half = max(1, options.get("lines", 50)) // 2
+    found = await asyncio.to_thread(
+        lines_around, chosen, options["around"], half, half, encoding="utf-8",
+        max_line=settings.TAIL_MAX_LINE_BYTES, opener=confined_opener(settings.LOG_ROOTS))
+    view = PARSERS[layout.kind](settings.TAIL_MAX_LINE_BYTES).view
+    items = [{"line_no": item["line_no"], "line": view(item["line"])[1], "before": [],
+              "after": []} for item in found]
+    for message in protocol.matches_messages(chosen, items):
+        await out.send_frame(message)
+    return chosen, len(found)

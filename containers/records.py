@@ -1,0 +1,167 @@
+"""Container log records: the CRI format and Docker's json-file, parsed and joined (pure).
+
+A runtime writes one record per stored line. CRI (containerd, CRI-O, conmon, kubelet):
+`TIME STREAM TAG MESSAGE`, TIME in RFC 3339 (`Z` or an offset), STREAM `stdout`/`stderr`, TAG
+`P` (a part: more follows) or `F` (the last part), optionally with more `:`-separated tags.
+Docker json-file: `{"log": "...\\n", "stream": "stdout", "time": "..."}`, where a `log`
+without a trailing newline is a part (dockerd splits lines at 16 KiB).
+
+A parser joins the parts of each output stream into one line, at most `max_line` characters
+(the rest of an over-long chain is cut with the file engine's marker and left out), and turns
+each line into a Record. A stored line that is not a record (a malformed or foreign line) is
+delivered whole, as stdout, so nothing is lost.
+
+The line shown is `TIME MESSAGE`: the runtime's own timestamp (of the last part), then the
+message; `grep` and history search match the message alone.
+"""
+
+import json
+import re
+from typing import NamedTuple
+
+from tailf.follow import CUT_MARKER
+
+STREAMS = ("stdout", "stderr")
+CRI_LINE = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) "
+                      r"(stdout|stderr) ([A-Za-z:]+)(?: (.*)|)\Z", re.DOTALL)
+DOCKER_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)\Z")
+
+
+class Record(NamedTuple):
+    """One whole line of a container: its output stream, the line shown, the message."""
+
+    stream: str
+    line: str
+    message: str
+
+
+class Joiner:
+    """The unfinished parts of one output stream, bounded at `max_line` characters."""
+
+    __slots__ = ("parts", "size", "cut", "since", "stamp")
+
+    def __init__(self):
+        self.parts = []
+        self.size = 0
+        self.cut = False
+        self.since = None
+        self.stamp = ""
+
+    def add(self, text, max_line, now=None):
+        """Add a part (what is beyond the cap is dropped and marked once)."""
+        if not self.parts and now is not None:
+            self.since = now
+        if self.cut:
+            return
+        room = max_line - self.size
+        if len(text) > room:
+            self.parts.append(text[:room] + CUT_MARKER.format(limit=max_line))
+            self.cut = True
+            self.size = max_line
+            return
+        self.parts.append(text)
+        self.size += len(text)
+
+    def take(self, last, max_line):
+        """Return the joined line with its last part; start afresh."""
+        self.add(last, max_line)
+        text = "".join(self.parts)
+        self.parts, self.size, self.cut, self.since = [], 0, False, None
+        return text
+
+
+class Parser:
+    """Turns stored lines of one log file into Records, joining parts (per output stream)."""
+
+    def __init__(self, max_line=64 * 1024):
+        self.max_line = max_line
+        self.joiners = {name: Joiner() for name in STREAMS}
+
+    def feed(self, lines, now=0.0):
+        """Return the Records the stored `lines` complete (parts are held for later lines)."""
+        out = []
+        for line in lines:
+            parsed = self.parse(line)
+            if parsed is None:
+                out.append(Record("stdout", line, line))
+                continue
+            stamp, stream, message, last = parsed
+            joiner = self.joiners[stream]
+            if not last:
+                joiner.add(message, self.max_line, now)
+                joiner.stamp = stamp
+                continue
+            message = joiner.take(message, self.max_line)
+            out.append(Record(stream, f"{stamp} {message}", message))
+        return out
+
+    def held_since(self):
+        """When the oldest held part came (a monotonic time), or None."""
+        times = [joiner.since for joiner in self.joiners.values() if joiner.parts]
+        return min(times) if times else None
+
+    def flush(self, before=None):
+        """Return the held parts as lines (those held since before `before`, or all).
+
+        For a writer that stopped in the middle of a line (a container that exited after
+        writing a part): the part is not lost.
+        """
+        out = []
+        for stream, joiner in self.joiners.items():
+            if joiner.parts and (before is None or joiner.since <= before):
+                stamp = joiner.stamp
+                message = joiner.take("", self.max_line)
+                out.append(Record(stream, f"{stamp} {message}", message))
+        return out
+
+    def parse(self, line):
+        """Return (time, stream, message, is_last_part) of a stored line, or None."""
+        raise NotImplementedError
+
+    def view(self, line):
+        """(subject, shown) of one stored line, alone (what history search matches and shows)."""
+        parsed = self.parse(line)
+        if parsed is None:
+            return line, line
+        stamp, _, message, _ = parsed
+        return message, f"{stamp} {message}"
+
+
+class CriParser(Parser):
+    """The CRI log format (kubelet's /var/log/pods, conmon's k8s-file)."""
+
+    def parse(self, line):
+        """Return (time, stream, message, is_last_part), or None for a malformed line."""
+        hit = CRI_LINE.match(line)
+        if hit is None:
+            return None
+        tag = hit.group(3).split(":", 1)[0]
+        if tag not in ("P", "F"):
+            return None
+        return hit.group(1), hit.group(2), hit.group(4) or "", tag == "F"
+
+
+class DockerParser(Parser):
+    """Docker's json-file log driver (`<id>-json.log`)."""
+
+    def parse(self, line):
+        """Return (time, stream, message, is_last_part), or None for anything but a record."""
+        if not line.startswith("{"):
+            return None
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):  # not JSON, or nested deep on purpose
+            return None
+        if not isinstance(record, dict):
+            return None
+        text, stream, stamp = record.get("log"), record.get("stream"), record.get("time")
+        if not isinstance(text, str) or stream not in STREAMS or not isinstance(stamp, str) \
+                or not DOCKER_TIME.match(stamp):
+            return None
+        last = text.endswith("\n")
+        if last:
+            text = text[:-2] if text.endswith("\r\n") else text[:-1]
+        return stamp, stream, text, last
+
+
+PARSERS = {"cri": CriParser, "docker": DockerParser}
