@@ -163,6 +163,19 @@ class TestJournalKind(KindContract):
                                            units=["nginx.service"], **fields))
 
 
+class TestContainerKind(KindContract):
+    """The container kind keeps the contract."""
+
+    slug = "container"
+    bad_query = "?search=(&rotated=1"
+
+    def make_source(self, **fields):
+        """A Kubernetes/CRI container source under the default log root."""
+        model = get("container").source_model
+        return shared(model.objects.create(name=f"container-{model.objects.count()}",
+                                           namespace="shop", pod="web-*", **fields))
+
+
 def test_every_registered_kind_has_a_contract_test():
     tested = {cls.slug for cls in KindContract.__subclasses__()}
     assert {kind.slug for kind in all_kinds()} <= tested
