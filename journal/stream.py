@@ -47,8 +47,11 @@ def open_journal(source):
                        roots=settings.LOG_ROOTS, max_line=settings.TAIL_MAX_LINE_BYTES)
     except (OutsideRoots, OSError) as exc:
         log.warning("journal %s: cannot open %s: %s", source.name, source.directory, exc)
+        # The viewer is told what went wrong, not how the server's roots are set.
+        error = ("it is not under the log roots" if isinstance(exc, OutsideRoots)
+                 else exc.strerror or str(exc))
         raise StreamEnded("error", say("journal_error", path=source.directory,
-                                       error=str(exc))) from None
+                                       error=error)) from None
 
 
 async def follow(out, source, options, worker):
