@@ -12,6 +12,13 @@ RESOLVE_BENEATH is not used: it refuses every absolute symlink, also one that st
 roots (`/var/log/app/current -> /var/log/app/2024.log`), which the contract allows
 ("symlinks followed"); the check on the descriptor is the guarantee.
 
+The roots are not enough when several groups' logs share them: a log writer of one folder
+could plant `app.log.2 -> ../secret/secret.log` and have its source's viewers read another
+group's log. So the file reached must also lie directly in its source's own folder (the
+folder of the name opened, resolved), unless a link made by root or the worker's own user
+leads elsewhere (`source_folders`): the administrator's links are followed, a log writer's
+links only within the folder.
+
 `check_under_roots(path, roots)` is the validator for the admin and the CLI.
 """
 
@@ -26,6 +33,7 @@ AT_FDCWD = -100
 RESOLVE_NO_MAGICLINKS = 0x02
 SYS_OPENAT2 = 547 if platform.machine().startswith("alpha") else 437
 DELETED = " (deleted)"
+MAX_LINKS = 40  # like the kernel's limit on links followed in one lookup
 READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 
 
@@ -149,12 +157,44 @@ def resolved_path(fd):
     return real
 
 
-def open_confined(path, roots):
+def trusted_owners():
+    """Who may make a link that leads out of a source's folder: root and the worker's user."""
+    return {0, os.geteuid()}
+
+
+def source_folders(path, owners=None):
+    """Return the folders a file named `path` may resolve into (resolved paths).
+
+    Its own folder (resolved), and the folder of the target of each symlink on its way that
+    root or the worker's own user made (a link's owner is whoever created it: nobody else
+    can make one owned by root). A link made by anyone else — a log writer who can write the
+    folder — leads nowhere new: what it reaches must lie in a folder already allowed.
+    """
+    owners = trusted_owners() if owners is None else owners
+    name = os.path.abspath(os.fspath(path))
+    folders = []
+    for _ in range(MAX_LINKS):
+        folder = os.path.realpath(os.path.dirname(name))
+        folders.append(folder)
+        try:
+            info = os.lstat(name)
+            if not stat.S_ISLNK(info.st_mode) or info.st_uid not in owners:
+                break
+            name = os.path.join(folder, os.readlink(name))
+        except OSError:
+            break
+    return folders
+
+
+def open_confined(path, roots, own_folder=True):
     """Open `path` read-only and return the descriptor, if the file opened is allowed.
+
+    With `own_folder`, the file reached must also lie directly in one of `source_folders(path)`:
+    its own folder, or where a link made by root (or the worker's user) leads.
 
     Raises OutsideRoots (with a human reason, shown to viewers: it never names the roots nor
     the file reached) when the file actually reached is outside every root or under /proc,
-    /sys or /dev; NotRegularFile for a directory, FIFO, socket or device
+    /sys or /dev, or (`own_folder`) outside the allowed folders; NotRegularFile for a directory, FIFO, socket or device
     (never opened for reading); and the kernel's OSError (FileNotFoundError, PermissionError,
     ...) otherwise. `roots` are absolute directories, resolved here (pass `real_roots()` once
     to save that work).
@@ -166,6 +206,9 @@ def open_confined(path, roots):
         if not is_confined(real, allowed):
             where = "under /proc, /sys or /dev" if forbidden(real) else "outside the log roots"
             raise OutsideRoots(f"resolves to a file {where}; it is not read")
+        if own_folder and os.path.dirname(real) not in source_folders(path):
+            raise OutsideRoots("resolves to a file outside its source's folder (through a "
+                               "link not made by root); it is not read")
         info = os.fstat(handle)
         if not stat.S_ISREG(info.st_mode):
             raise NotRegularFile(errno.EINVAL, "not a regular file", os.fspath(path))

@@ -2,6 +2,7 @@
 that do not name the log roots, links out of a source's folder, large globs, `around` sizes,
 search limits."""
 
+import asyncio
 import json
 import os
 import time
@@ -150,3 +151,62 @@ async def test_a_search_over_a_glob_of_5000_files_lists_once_and_searches_the_ne
         assert await read_to_close(client) == 1000, client.messages[-3:]
     assert [item["line"] for m in client.messages if m["type"] == "matches"
             for item in m["matches"]] == ["hit old 7"]
+
+
+def planted_link(link, target, uid=65534):
+    """A symlink made by someone who can write the folder but is not root (owned by `uid`)."""
+    os.symlink(target, link)
+    os.lchown(link, uid, uid)
+
+
+def everything_sent(client):
+    """All the text of lines and matches the viewer was sent."""
+    return "\n".join([line for m in client.messages if m["type"] == "lines"
+                      for line in m["lines"]] +
+                     [item["line"] for m in client.messages if m["type"] == "matches"
+                      for item in m["matches"]])
+
+
+async def test_links_out_of_a_sources_folder_planted_by_its_writers_are_not_read(
+        installation, stream, tmp_path):
+    team, secret = tmp_path / "team-a", tmp_path / "secret"
+    team.mkdir()
+    secret.mkdir()
+    append(secret / "secret.log", "SECRET hit")
+    append(team / "h.log", "hit live")
+    append(team / "h.log.1", "hit rotated")
+    planted_link(team / "h.log.2", "../secret/secret.log")
+    planted_link(team / "evil.log", str(secret / "secret.log"))
+    append(team / "mine.log", "hit mine")
+    planted_link(team / "alias.log", "mine.log")  # a link within the folder is fine
+    log = installation.add_log("team-a", team / "h.log")
+    glob_source = installation.add_log("team-a-all", team / "*.log")
+    async with stream(f"/ws/tailf/{log}/?search=hit&rotated=1") as client:
+        assert await read_to_close(client) == 1000
+    assert "SECRET" not in everything_sent(client)
+    assert {"hit live", "hit rotated"} <= set(everything_sent(client).split("\n"))
+    assert "h.log.2 is not searched: resolves to a file outside its source's folder" \
+        in texts(client)
+    async with stream(f"/ws/tailf/{log}/?around=1&file=h.log.2") as client:
+        assert await read_to_close(client) == 4400
+    assert "SECRET" not in everything_sent(client)
+    assert "outside its source's folder" in texts(client)
+    async with stream(f"/ws/tailf/{glob_source}/?search=hit") as client:
+        assert await read_to_close(client) == 1000
+    assert "SECRET" not in everything_sent(client)
+    assert "hit mine" in everything_sent(client).split("\n")
+    async with stream(f"/ws/tailf/{glob_source}/?lines=5") as client:
+        await client.until(lambda m: m["type"] == "status" and m.get("warning"), 15)
+        append(team / "mine.log", "more mine")
+        await client.lines(["more mine"], timeout=15)
+    assert "SECRET" not in everything_sent(client)
+    assert "outside its source's folder" in texts(client)
+    async with stream(f"/ws/tailf/{log}/?lines=5") as client:
+        await client.status("running")
+        os.rename(team / "h.log", team / "h.log.0")
+        planted_link(team / "h.log", "../secret/secret.log")
+        warned = await client.until(lambda m: m["type"] == "status" and m.get("warning"), 15)
+        assert "outside its source's folder" in warned["warning"]
+        append(secret / "secret.log", "SECRET more")
+        await asyncio.sleep(1.5)
+    assert "SECRET" not in everything_sent(client)

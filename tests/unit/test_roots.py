@@ -200,3 +200,63 @@ def test_parse_roots_splits_on_colons_and_wants_absolute_paths():
         roots.parse_roots("/var/log:logs")
     with pytest.raises(ValueError):
         roots.parse_roots("")
+
+
+def planted(link, target, uid=65534):
+    """A symlink made by a log writer who is not root (owned by `uid`)."""
+    os.symlink(target, link)
+    os.lchown(link, uid, uid)
+
+
+@pytest.fixture
+def groups(tmp_path):
+    """One root holding two groups' folders: team/ (app.log) and secret/ (secret.log)."""
+    for name, text in (("team", "mine\n"), ("secret", "SECRET\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ("app.log" if name == "team" else "secret.log")).write_text(text)
+    return tmp_path
+
+
+def test_a_writers_link_to_another_folder_under_the_roots_is_refused(groups, both_ways):
+    planted(groups / "team" / "app.log.2", "../secret/secret.log")
+    planted(groups / "team" / "abs.log", str(groups / "secret" / "secret.log"))
+    for name in ("app.log.2", "abs.log"):
+        with pytest.raises(OutsideRoots, match="outside its source's folder"):
+            open_confined(str(groups / "team" / name), [str(groups)])
+    fd = open_confined(str(groups / "team" / "app.log.2"), [str(groups)], own_folder=False)
+    assert read_all(fd) == b"SECRET\n"  # the roots alone allow it
+
+
+def test_a_writers_link_within_the_folder_is_followed(groups, both_ways):
+    planted(groups / "team" / "current.log", "app.log")
+    assert read_all(open_confined(str(groups / "team" / "current.log"),
+                                  [str(groups)])) == b"mine\n"
+
+
+def test_a_link_made_by_root_may_lead_to_another_folder(groups, both_ways):
+    os.symlink("../secret/secret.log", groups / "team" / "chosen.log")
+    assert os.lstat(groups / "team" / "chosen.log").st_uid == 0
+    assert read_all(open_confined(str(groups / "team" / "chosen.log"),
+                                  [str(groups)])) == b"SECRET\n"
+
+
+def test_a_writers_link_behind_roots_link_cannot_go_further(groups, both_ways):
+    (groups / "other").mkdir()
+    os.symlink("../other/app.log", groups / "team" / "chosen.log")  # root: into other/
+    planted(groups / "other" / "app.log", "../secret/secret.log")  # other's writer: out
+    with pytest.raises(OutsideRoots, match="outside its source's folder"):
+        open_confined(str(groups / "team" / "chosen.log"), [str(groups)])
+    (groups / "other" / "app.log").unlink()
+    (groups / "other" / "app.log").write_text("other\n")
+    assert read_all(open_confined(str(groups / "team" / "chosen.log"),
+                                  [str(groups)])) == b"other\n"
+    assert roots.source_folders(str(groups / "team" / "chosen.log")) == [
+        str(groups / "team"), str(groups / "other")]
+
+
+def test_a_file_in_a_subfolder_is_not_in_the_sources_folder(groups, both_ways):
+    (groups / "team" / "sub").mkdir()
+    (groups / "team" / "sub" / "x.log").write_text("sub\n")
+    planted(groups / "team" / "x.log", "sub/x.log")
+    with pytest.raises(OutsideRoots, match="outside its source's folder"):
+        open_confined(str(groups / "team" / "x.log"), [str(groups)])
