@@ -17,7 +17,11 @@ RUN groupadd --system --gid 10001 tailboard \
 WORKDIR /app
 
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+# python-ldap (LDAP sign-in) builds from source against OpenLDAP's and Cyrus SASL's headers.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev libldap2-dev libsasl2-dev \
+ && rm -rf /var/lib/apt/lists/* \
+ && pip install -r requirements.txt
 
 # The code and the collected static files stay owned by root: the app user can read, not change them.
 COPY . .

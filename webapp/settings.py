@@ -114,6 +114,45 @@ AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_COOLOFF_SECONDS", 900, mini
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 
+# Sign-in with the company directory (docs/auth.md). LDAP: with LDAP_SERVER_URI the password
+# form checks the directory (django-auth-ldap) before local passwords; at every sign-in the
+# user's Django groups become the directory groups that exist as Django groups.
+LDAP_SERVER_URI = env_str("LDAP_SERVER_URI", "")
+# Seconds to connect to and to wait for each answer from the directory: a server that hangs
+# fails the sign-in with a clear message instead of holding the request.
+LDAP_TIMEOUT = env_int("LDAP_TIMEOUT", 5, minimum=1, maximum=120)
+if LDAP_SERVER_URI:
+    import ldap
+    from django_auth_ldap import config as ldap_config
+
+    for _name in ("LDAP_USER_SEARCH", "LDAP_GROUP_SEARCH"):
+        if not env_str(_name):
+            raise ImproperlyConfigured(f"LDAP_SERVER_URI is set: {_name} (a base DN) is needed")
+    _group_type = getattr(ldap_config, env_str("LDAP_GROUP_TYPE", "GroupOfNames") + "Type", None)
+    if not isinstance(_group_type, type) or not issubclass(_group_type, ldap_config.LDAPGroupType):
+        raise ImproperlyConfigured(
+            f"LDAP_GROUP_TYPE={env_str('LDAP_GROUP_TYPE')!r} is not a group type; use one of "
+            "GroupOfNames, GroupOfUniqueNames, PosixGroup, ActiveDirectory, "
+            "NestedGroupOfNames, NestedActiveDirectory")
+    AUTH_LDAP_SERVER_URI = LDAP_SERVER_URI
+    AUTH_LDAP_BIND_DN = env_str("LDAP_BIND_DN", "")
+    AUTH_LDAP_BIND_PASSWORD = env_str("LDAP_BIND_PASSWORD", "")
+    AUTH_LDAP_USER_SEARCH = ldap_config.LDAPSearch(
+        env_str("LDAP_USER_SEARCH"), ldap.SCOPE_SUBTREE,
+        env_str("LDAP_USER_FILTER", "(uid=%(user)s)"))
+    AUTH_LDAP_GROUP_SEARCH = ldap_config.LDAPSearch(
+        env_str("LDAP_GROUP_SEARCH"), ldap.SCOPE_SUBTREE,
+        env_str("LDAP_GROUP_FILTER", "(objectClass=groupOfNames)"))
+    AUTH_LDAP_GROUP_TYPE = _group_type()
+    AUTH_LDAP_USER_ATTR_MAP = {"first_name": "givenName", "last_name": "sn", "email": "mail"}
+    AUTH_LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
+    AUTH_LDAP_CONNECTION_OPTIONS = {ldap.OPT_NETWORK_TIMEOUT: LDAP_TIMEOUT,
+                                    ldap.OPT_TIMEOUT: LDAP_TIMEOUT, ldap.OPT_REFERRALS: 0}
+    # Only members of LDAP_REQUIRE_GROUP, and no member of LDAP_DENY_GROUP, may sign in (DNs).
+    AUTH_LDAP_REQUIRE_GROUP = env_str("LDAP_REQUIRE_GROUP") or None
+    AUTH_LDAP_DENY_GROUP = env_str("LDAP_DENY_GROUP") or None
+    AUTHENTICATION_BACKENDS.insert(1, "webapp.signin.ldap.DirectoryBackend")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
