@@ -13,6 +13,16 @@ from webapp.streams.options import OptionError, bool_option, int_option
 MAX_GREP_LENGTH = 500
 
 
+def quiet():
+    """RE2 options that keep its C++ logger quiet: it writes a refused pattern raw to stderr.
+
+    A compiled pattern carries its options, so patterns derived from it stay quiet too.
+    """
+    options = re2.Options()
+    options.log_errors = False
+    return options
+
+
 def compile_grep(pattern, name="grep"):
     """Compile a pattern with RE2 (linear time, no runaway patterns), or raise OptionError.
 
@@ -21,7 +31,7 @@ def compile_grep(pattern, name="grep"):
     if len(pattern) > MAX_GREP_LENGTH:
         raise OptionError(f"{name} is longer than {MAX_GREP_LENGTH} characters")
     try:
-        return re2.compile(pattern)
+        return re2.compile(pattern, quiet())
     except re2.error as exc:
         detail = exc.args[0] if exc.args else exc
         if isinstance(detail, bytes):

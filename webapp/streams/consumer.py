@@ -392,7 +392,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def refuse(self, code, message):
         """Send `status error` and close with the given code (socket already accepted)."""
-        log.warning("refused %s stream %s for %s: %s %s", self.kind.slug,
+        log.warning("refused %s stream %r for %s: %s %r", self.kind.slug,
                     self.scope["url_route"]["kwargs"].get("source_id"), self.scope.get("user"),
                     code, message)
         await metrics.arecord(self.redis, "streams_refused",
