@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from webapp.streams import control
+from webapp.streams import control, records
 from webapp.streams.aio import duration_text
 from webapp.streams.kinds import on_register
 from webapp.models import Stream
@@ -79,6 +79,10 @@ class StreamAdmin(admin.ModelAdmin):
     def sent(self, obj):
         """Lines sent to the viewer: live for open streams (as of the last lease renewal)."""
         return getattr(obj, "live_lines_sent", obj.lines_sent)
+
+    def get_queryset(self, request):
+        """Default-deny: staff see only the streams of sources they may view (superusers: all)."""
+        return records.visible_to(request.user, super().get_queryset(request))
 
     def changelist_view(self, request, extra_context=None):
         """The list, with open streams' live line counts read from Redis in one call."""

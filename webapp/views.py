@@ -94,20 +94,25 @@ def workers_by_queue():
     return workers.online(leases.sync_client())
 
 
-def enabled_sources():
-    """Return (kind slug, source) for every enabled source."""
+def enabled_sources(user=None):
+    """Return (kind slug, source) for every enabled source this user may view (None: all)."""
     return [(kind.slug, source) for kind in all_kinds()
-            for source in kind.source_model.objects.filter(enabled=True).order_by("pk")]
+            for source in (kind.source_model.objects if user is None
+                           else kind.source_model.objects.visible_to(user)
+                           ).filter(enabled=True).order_by("pk")]
 
 
 def may_see_details(request):
-    """Staff sessions and holders of HEALTHZ_TOKEN see the details; others only the status."""
+    """Who sees the details: "token" (HEALTHZ_TOKEN: every source), a staff user (the sources
+    they may view), or None (only the status)."""
     token = settings.HEALTHZ_TOKEN
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer ") and constant_time_compare(header[7:], token):
-        return True
+        return "token"
     user = getattr(request, "user", None)
-    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+    if user and user.is_authenticated and user.is_active and user.is_staff:
+        return user
+    return None
 
 
 @never_cache
@@ -116,7 +121,8 @@ async def healthz(request):
 
     Anonymous callers get only the status; staff sessions (or `Authorization: Bearer
     $HEALTHZ_TOKEN`) also get each check's result, the workers online per queue, the number
-    of open streams and the enabled sources whose queue no worker consumes. Async, so a slow
+    of open streams and the enabled sources whose queue no worker consumes (for staff, of the
+    sources they may view; superusers and the token: all). Async, so a slow
     check never holds the thread that every sync view shares.
     """
     names = ("database", "redis", "channel_layer")
@@ -137,14 +143,16 @@ async def healthz(request):
         except Exception as exc:
             checks["workers"] = f"error: {type(exc).__name__}: {exc}"
     status = 200 if healthy else 503
-    if not await sync_to_async(may_see_details)(request):
+    viewer = await sync_to_async(may_see_details)(request)
+    if viewer is None:
         return JsonResponse({"status": "ok" if healthy else "error"}, status=status)
     body = {"status": "ok" if healthy else "error", "checks": checks, "workers": online,
             "workers_online": {queue: len(hosts) for queue, hosts in online.items()}}
     if checks["database"] == "ok":
         body["open_streams"] = await database_sync_to_async(records.open_streams().count)()
         if checks.get("workers") == "ok":
-            sources = await database_sync_to_async(enabled_sources)()
+            sources = await database_sync_to_async(enabled_sources)(
+                None if viewer == "token" else viewer)
             body["sources_without_worker"] = [
                 {"kind": kind, "id": s.pk, "name": s.name, "queue": s.queue}
                 for kind, s in sources if not online.get(s.queue)]

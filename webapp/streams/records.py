@@ -1,6 +1,7 @@
 """Stream records in the database: opened, attributed to a worker, ended, counted."""
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from webapp.models import Stream
@@ -11,6 +12,21 @@ def open_streams(user=None):
     """Return the streams not yet ended, optionally only this user's."""
     rows = Stream.objects.filter(ended__isnull=True)
     return rows.filter(user=user) if user is not None else rows
+
+
+def visible_to(user, rows=None):
+    """Return the stream records this user may see: all for a superuser, else those of the
+    sources the user may view (`Source.visible_to`, kind by kind)."""
+    from webapp.streams.kinds import all_kinds
+
+    rows = Stream.objects.all() if rows is None else rows
+    if user is not None and user.is_active and user.is_superuser:
+        return rows
+    allowed = Q(pk__in=[])
+    for kind in all_kinds():
+        allowed |= Q(kind=kind.slug,
+                     source_id__in=kind.source_model.objects.visible_to(user).values("pk"))
+    return rows.filter(allowed)
 
 
 def create(user, kind, source, options, task_id, channel_name):
