@@ -13,6 +13,8 @@ export const DEFAULT_CAP = 10000;
 const CHUNK_ROWS = 200;
 const FRAME_BUDGET_MS = 8;
 const BOTTOM_SLACK_PX = 24;
+/** Levels a server may give lines (`levels` of a `lines` frame): the classes lvl-*. */
+const LEVEL_NAMES = new Set(["error", "warn", "info", "debug"]);
 /** Lines shown before and after a clicked line. */
 export const CONTEXT_LINES = 5;
 
@@ -121,10 +123,11 @@ export class LogView {
   }
 
   /**
-   * Take a batch of log lines (of `file` in a multi-file stream); the Promise settles once
-   * they are rendered (or set aside).
+   * Take a batch of log lines (of `file` in a multi-file stream; `levels`, when the server
+   * knows them, the level of each line); the Promise settles once they are rendered (or set
+   * aside).
    */
-  addLines(lines, file, src) {
+  addLines(lines, file, src, levels = null) {
     const start = Math.max(0, lines.length - this.cap);
     const records = [];
     const at = Date.now();
@@ -132,6 +135,7 @@ export class LogView {
       const record = { n: this.nextN++, kind: "line", text: String(lines[i]), at };
       if (file) record.file = String(file);
       if (src) record.src = src;
+      if (levels && LEVEL_NAMES.has(levels[i])) record.level = levels[i];
       records.push(record);
     }
     if (!this.follow) this.newWhilePaused += lines.length;
@@ -340,7 +344,7 @@ export class LogView {
       const text = record.text;
       if (record.fields === undefined) record.fields = parseFields(text);
       const parsed = record.fields;
-      const level = fieldLevel(parsed) || lineLevel(text);
+      const level = record.level || fieldLevel(parsed) || lineLevel(text);
       row.className = level ? `line lvl-${level}` : "line";
       if (parsed) row.classList.add("structured");
       if (this.tagSources && record.src) {

@@ -129,9 +129,20 @@ export class Member {
     const id = this.id;
     this.seen.clear();
     this.warning = "";
-    this.stream = new Stream((resuming) => streamUrl(kind, id, this.pane.options(resuming, kind)),
+    this.cursor = "";
+    this.stream = new Stream((resuming) => streamUrl(kind, id, this.streamOptions(resuming, kind)),
       this.handlers());
     this.stream.start();
+  }
+
+  /**
+   * The pane's options for this source; a reconnect of a stream whose frames carried a cursor
+   * (the journal) asks to resume right after the last entry shown: nothing lost or repeated.
+   */
+  streamOptions(resuming, kind) {
+    const options = this.pane.options(resuming, kind);
+    if (resuming && this.cursor) options.after = this.cursor;
+    return options;
   }
 
   /** Stop the stream for good (never reconnects). */
@@ -160,14 +171,15 @@ export class Member {
         this.setStatus("connecting", resuming ? t("state_reconnecting") : t("state_connecting"));
       },
       status: (message) => this.onStatus(message),
-      lines: (lines, file) => {
+      lines: (lines, file, frame) => {
+        if (typeof frame?.cursor === "string" && frame.cursor) this.cursor = frame.cursor;
         if (this.state === "running" || this.state === "warning") pane.meter.add(lines.length);
         if (file) pane.files.add(file);
         if (this.resume) {
           this.resume.lines = this.resume.lines.concat(lines).slice(-5000);
           return undefined;
         }
-        return view.addLines(lines, file, this.src);
+        return view.addLines(lines, file, this.src, Array.isArray(frame?.levels) ? frame.levels : null);
       },
       matches: (message) => pane.search.matches(message),
       progress: (message) => pane.search.progress(message),

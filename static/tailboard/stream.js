@@ -33,8 +33,9 @@ export function backoffSeconds(attempt, random = Math.random) {
  * One stream that survives dropped sockets and lost workers.
  *
  * `urlFor(resuming)` returns the URL to open (resuming is true for reconnects). Handlers:
- * status(message), lines(lines) (may return a Promise: the frame is acknowledged when it
- * settles, so the server never runs ahead of rendering), notice(text), dropped(count),
+ * status(message), lines(lines, file, frame) (may return a Promise: the frame is acknowledged
+ * when it settles, so the server never runs ahead of rendering; `frame` is the whole message,
+ * with its per-line `levels` and its `cursor`), notice(text), dropped(count),
  * entries(entries), retrying({attempt, seconds, code}), connecting({resuming}),
  * ended({code, stopped, refused}).
  */
@@ -116,7 +117,7 @@ export class Stream {
         if (message.state === "running") this.attempt = 0;
         this.handlers.status?.({ ...message, message: localized(message) });
         break;
-      case "lines": rendered = this.handlers.lines?.(message.lines || [], message.file); break;
+      case "lines": rendered = this.handlers.lines?.(message.lines || [], message.file, message); break;
       case "matches": rendered = this.handlers.matches?.(message); break;
       case "progress": this.handlers.progress?.(message); break;
       case "notice": this.handlers.notice?.(localized(message)); break;
