@@ -16,8 +16,8 @@ def first(value):
 class ShortIso:
     """Formats entries like `journalctl -o short-iso`: `TIME HOST IDENT[PID]: MESSAGE`.
 
-    TIME is the entry's __REALTIME_TIMESTAMP in the worker's local time zone, as
-    `2026-12-06T15:04:05+0000`; IDENT is SYSLOG_IDENTIFIER, else _COMM, else "unknown"; PID is
+    TIME is the entry's __REALTIME_TIMESTAMP in the process's time zone (Django sets it to
+    TIME_ZONE, UTC), as `2026-12-06T15:04:05+0000`; IDENT is SYSLOG_IDENTIFIER, else _COMM, else "unknown"; PID is
     _PID, else SYSLOG_PID. The lines of a multi-line message after the first are indented
     under the message, as journalctl does. A line longer than `max_line` bytes is cut.
     """
