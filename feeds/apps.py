@@ -19,6 +19,7 @@ class FeedsConfig(AppConfig):
                       describe=lambda source: f"{source.url} every {source.interval}s", task_name="feeds.watch_feed",
                       default_queue="feeds", options_template="feeds/options.html",
                       fields=("url", "interval"),
+                      location_fields=("url",),
                       add_argument=("url", "http or https URL of an RSS/Atom feed."),
                       add_options=(("--interval", "interval", int,
                                     "Seconds between polls (min 5, default 60)."),)))

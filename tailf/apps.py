@@ -19,6 +19,7 @@ class TailfConfig(AppConfig):
                       describe=lambda source: source.path, task_name="tailf.tail_file",
                       default_queue="tailf", options_template="tailf/options.html",
                       resumable=True, fields=("path",),
+                      location_fields=("path",),
                       add_argument=("path", "Absolute path under LOG_ROOTS (a glob may end it); "
                                             "the file need not exist yet."),
                       add_options=(("--rotate-wait", "rotate_wait", int,

@@ -12,7 +12,7 @@ from django.utils.text import Truncator
 from webapp.streams import control, records
 from webapp.streams.aio import duration_text
 from webapp.streams.kinds import on_register
-from webapp.models import Stream
+from webapp.models import Stream, may_change_location
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -154,6 +154,18 @@ class SourceAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         """Default-deny: a staff member lists only sources shared with one of their groups."""
         return super().get_queryset(request).visible_to(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        """What the source reads (its kind's location fields) is read-only without
+        `webapp.change_source_location` (superusers have it)."""
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if may_change_location(request.user):
+            return fields
+        return fields + tuple(name for name in self.kind.location if name not in fields)
+
+    def has_add_permission(self, request):
+        """Adding a source chooses what it reads: the add permission and the location one."""
+        return super().has_add_permission(request) and may_change_location(request.user)
 
 
 def register_source(kind, site=admin.site):

@@ -55,6 +55,11 @@ class Source(models.Model):
         return self.groups.filter(pk__in=user.groups.values("pk")).exists()
 
 
+def may_change_location(user):
+    """Tell whether this user may set what a source reads (superuser or the permission)."""
+    return bool(user and user.is_active and user.has_perm("webapp.change_source_location"))
+
+
 class Ending(models.TextChoices):
     """How a stream ended (the detail text says more)."""
 
@@ -94,6 +99,9 @@ class Stream(models.Model):
 
     class Meta:
         ordering = ["-started"]
+        # Not about streams: the one permission for what any kind's sources read (Kind.location).
+        permissions = [("change_source_location",
+                        "Can change what a source reads (log path, feed URL, queue)")]
 
     def __str__(self):
         return f"#{self.pk} {self.username} {self.kind}:{self.source_name}"

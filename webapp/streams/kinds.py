@@ -25,7 +25,10 @@ class Kind:
     fields: the model fields `sources list` shows; add_argument: (field, help) of the
     positional argument of `sources add-<slug>` (empty: none); add_options: (flag, field,
     type, help) of its options beyond --queue and --group (type `list`: a repeatable flag
-    whose values make a list).
+    whose values make a list); pools: options -> the `Pool`s (extra per-user limits, beside
+    STREAM_MAX_PER_USER) a stream with these options takes a slot in; location_fields: the
+    model fields that say *what* a source reads (a path, a URL), which only superusers and
+    holders of `webapp.change_source_location` may set (None: all the model's own fields).
     """
 
     slug: str
@@ -42,6 +45,22 @@ class Kind:
     fields: tuple = ()
     add_argument: tuple = ()
     add_options: tuple = ()
+    pools: Callable = None
+    location_fields: tuple = None
+
+    @property
+    def location(self):
+        """The fields that say what a source reads, `queue` (which host reads it) included.
+
+        A kind that declares none gets every field of its model but the shared name,
+        enabled and groups: default-deny.
+        """
+        fields = self.location_fields
+        if fields is None:
+            fields = tuple(field.name for field in self.source_model._meta.get_fields()
+                           if field.concrete and not field.primary_key
+                           and field.name not in ("name", "enabled", "groups"))
+        return tuple(dict.fromkeys((*fields, "queue")))
 
     @property
     def source_model(self):
@@ -54,6 +73,20 @@ class Kind:
         from webapp.streams.task import task_for
 
         return task_for(self)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """An extra per-user limit some streams of a kind count against (refused with 4429).
+
+    name: the pool's key ("search"), shared by every kind that uses it; limit: how many
+    streams of one user may hold a slot at once; what: the English plural for the refusal
+    ("searches").
+    """
+
+    name: str
+    limit: int
+    what: str
 
 
 _KINDS = {}
