@@ -97,15 +97,20 @@ async def follow(out, source, options, worker):
 
 
 async def drain(out, journal, matcher):
-    """Send every entry the reader has now, in batches, each once the viewer has room."""
+    """Send every entry the reader has now, in batches, each once the viewer has room.
+
+    A batch is read only when the viewer has room and is at most half the output's buffer,
+    so the buffer never overflows: an entry not sent yet stays in the journal, never dropped.
+    """
+    batch = max(1, min(BATCH_ENTRIES, out.buffer_lines // 2))
     while True:
         if not out.has_room():
             await out.wait_room()
-        lines, levels, cursors = journal.read(BATCH_ENTRIES)
+        lines, levels, cursors = journal.read(batch)
         if not lines:
             return
         await send(out, lines, levels, cursors, matcher=matcher)
-        if len(lines) < BATCH_ENTRIES:
+        if len(lines) < batch:
             return
         await asyncio.sleep(0)
 

@@ -11,7 +11,7 @@ from tests import journalfiles as jf
 from tests.browser.helpers import login, pane, start
 from tests.harness import started_installation
 
-pytestmark = pytest.mark.skipif(not jf.available(), reason="needs systemd-journal-remote")
+pytestmark = jf.needed
 
 BASE = 1765033445_000000
 

@@ -9,7 +9,7 @@ import pytest
 from tests import journalfiles as jf
 
 pytestmark = [pytest.mark.sqlite_only,  # engine tests: see tests/integration/conftest.py
-              pytest.mark.skipif(not jf.available(), reason="needs systemd-journal-remote")]
+              jf.needed]
 
 BASE = 1765033445_000000
 

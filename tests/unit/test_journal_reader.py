@@ -14,7 +14,7 @@ from journal.reader import BadCursor, Journal
 from tailf.roots import OutsideRoots
 from tests import journalfiles as jf
 
-pytestmark = pytest.mark.skipif(not jf.available(), reason="needs systemd-journal-remote")
+pytestmark = jf.needed
 
 BASE = 1765033445_000000  # 2025-12-06T15:04:05Z
 
@@ -209,3 +209,13 @@ def test_a_folder_outside_the_roots_or_missing_is_not_opened(tmp_path, folder):
         Journal(str(tmp_path / "logs" / "link"), roots=[str(tmp_path / "logs")])
     with pytest.raises(FileNotFoundError):
         Journal(str(tmp_path / "logs" / "missing"), roots=[str(tmp_path / "logs")])
+
+
+def test_an_empty_folder_is_followed_until_a_journal_appears_in_a_machine_id_folder(tmp_path):
+    journal = Journal(str(tmp_path))
+    journal.start(50)
+    assert read_all(journal)[0] == []
+    machine = tmp_path / "0123456789abcdef0123456789abcdef"
+    machine.mkdir()
+    jf.write(str(machine / "system.journal"), [jf.entry("first", usec=BASE)])
+    assert messages(wait_for_entries(journal, 1)) == ["first"]
