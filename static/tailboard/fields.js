@@ -117,7 +117,7 @@ export function fieldLevel(parsed) {
   const value = lookup(parsed.fields, LEVEL_KEYS);
   if (value === null) return "";
   const word = String(value).trim().toLowerCase();
-  if (LEVELS[word]) return LEVELS[word];
+  if (Object.hasOwn(LEVELS, word)) return LEVELS[word];  // own keys: "constructor" is no level
   const number = Number(word);
   if (word !== "" && Number.isFinite(number)) {
     // pino/bunyan numbers: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal.

@@ -260,10 +260,16 @@ const LEVELS = {
 export function lineLevel(line) {
   const head = line.length > 300 ? line.slice(0, 300) : line;
   const word = LEVEL_WORD.exec(head);
-  if (word) return LEVELS[word[1].toLowerCase()] || "";
+  if (word) return levelNamed(word[1]);
   const field = LEVEL_FIELD.exec(head);
-  if (field) return LEVELS[(field[1] || field[2]).toLowerCase()] || "";
+  if (field) return levelNamed(field[1] || field[2]);
   return "";
+}
+
+/** The level a word names, looked up in LEVELS' own keys only ("constructor" names none). */
+function levelNamed(word) {
+  const key = word.toLowerCase();
+  return Object.hasOwn(LEVELS, key) ? LEVELS[key] : "";
 }
 
 const TIMESTAMP = /^(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\])/;

@@ -155,3 +155,22 @@ def test_json_and_logfmt_lines_show_fields_and_filter_by_field(system, reader, p
                                          {"key": "x", "negate": True, "value": "1"}],
                                "rest": "disk /re/"}
     assert result["regexOnly"] == {"terms": [], "rest": "/a=b/"}
+
+
+def test_a_level_named_like_an_object_property_gives_no_level_class(system, reader, page):
+    login(page, system.web.base_url, "reader", reader["password"])
+    first = pane(page)
+    start(first, reader["src"], lines=0)
+    append(reader["path"],
+           "level=constructor msg=one",
+           json.dumps({"level": "constructor", "msg": "two"}),
+           json.dumps({"severity": "toString", "msg": "three"}),
+           "lvl=hasOwnProperty four",
+           "severity: valueOf five",
+           json.dumps({"level": "__proto__", "msg": "six"}),
+           "level=warn msg=seven")
+    lines = first.locator(".output .line")
+    expect(lines).to_have_count(7)
+    classes = lines.evaluate_all("rows => rows.map(row => row.className)")
+    assert all("function" not in c and "lvl-" not in c for c in classes[:6]), classes
+    expect(lines.nth(6)).to_have_class(re.compile(r"\blvl-warn\b"))
