@@ -38,14 +38,20 @@ class ShortIso:
 
     def line(self, data, realtime_usec):
         """The line of one entry (its fields as a dict of str, or lists of str)."""
-        head = self.stamp(realtime_usec)
-        host = first(data.get("_HOSTNAME"))
+        get = data.get
+        second = realtime_usec // 1_000_000
+        head = self._stamp if second == self._second else self.stamp(realtime_usec)
+        host = get("_HOSTNAME")
         if host:
-            head += " " + host
-        ident = first(data.get("SYSLOG_IDENTIFIER")) or first(data.get("_COMM")) or "unknown"
-        pid = first(data.get("_PID")) or first(data.get("SYSLOG_PID"))
+            head += " " + (host if type(host) is str else first(host))
+        ident = get("SYSLOG_IDENTIFIER") or get("_COMM") or "unknown"
+        pid = get("_PID") or get("SYSLOG_PID")
+        if type(ident) is list or type(pid) is list:
+            ident, pid = first(ident), first(pid)
         head += f" {ident}[{pid}]: " if pid else f" {ident}: "
-        message = first(data.get("MESSAGE")) or ""
+        message = get("MESSAGE") or ""
+        if type(message) is list:
+            message = message[0]
         if "\n" in message:
             message = message.rstrip("\n").replace("\n", "\n" + " " * len(head))
         text = head + message
@@ -55,9 +61,12 @@ class ShortIso:
         return text
 
 
+LEVEL_OF = {str(priority): name for priority, name in enumerate(LEVELS)}
+
+
 def level(data):
     """The level of an entry from its PRIORITY (None when it has none or a strange one)."""
-    raw = first(data.get("PRIORITY"))
-    if raw is not None and len(raw) == 1 and "0" <= raw <= "7":
-        return LEVELS[int(raw)]
-    return None
+    raw = data.get("PRIORITY")
+    if type(raw) is list:
+        raw = raw[0]
+    return LEVEL_OF.get(raw)
