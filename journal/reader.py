@@ -12,11 +12,16 @@ import os
 from cysystemd.reader import JournalEvent, JournalReader, Rule
 
 from journal.entries import ShortIso, level
-from tailf.roots import check_under_roots
+from tailf.roots import OutsideRoots, check_under_roots, is_confined, real_roots
 
 
 class BadCursor(ValueError):
     """The journal does not understand a cursor."""
+
+
+class LinkOutside(OutsideRoots):
+    """A journal file or machine-id folder of the folder links outside the roots (the text
+    names the link, not the roots, and may be shown to viewers)."""
 
 
 def cursor_key(cursor):
@@ -35,6 +40,8 @@ class Journal:
         self.directory = os.path.realpath(directory)
         if not os.path.isdir(self.directory):
             raise FileNotFoundError(f"{directory} is not a folder")
+        if roots is not None:
+            check_links(self.directory, real_roots(roots))
         self.format = ShortIso(max_line)
         self.reader = JournalReader()
         self.reader.open_directory(self.directory)
@@ -109,6 +116,35 @@ class Journal:
     def close(self):
         """Close the reader's files and watches."""
         self.reader = None
+
+
+def journal_entries(directory):
+    """What sd-journal opens in a folder: its journal files and machine-id folders, and theirs.
+
+    Yields paths, symlinks included (sd-journal follows them).
+    """
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if name.endswith((".journal", ".journal~")):
+            yield path
+        elif len(name) == 32 and all(ch in "0123456789abcdef" for ch in name):
+            yield path
+            if os.path.isdir(path):
+                yield from (os.path.join(path, inner) for inner in os.listdir(path)
+                            if inner.endswith((".journal", ".journal~")))
+
+
+def check_links(directory, allowed):
+    """Raise OutsideRoots when a journal file or machine-id folder that sd-journal would open
+    in `directory` is a symlink resolving outside the (resolved) roots `allowed`.
+
+    sd-journal follows such links; this refuses them when the stream opens (a link made
+    later, while it runs, is not seen here).
+    """
+    for path in journal_entries(directory):
+        if os.path.islink(path) and not is_confined(os.path.realpath(path), allowed):
+            raise LinkOutside(f"{os.path.basename(path)} in the folder links outside the "
+                               "log roots")
 
 
 def any_of(field, values):

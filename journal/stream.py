@@ -3,7 +3,7 @@
 import asyncio
 import logging
 
-from journal.reader import BadCursor, Journal
+from journal.reader import BadCursor, Journal, LinkOutside
 from tailf.options import compile_grep
 from tailf.roots import OutsideRoots
 from tailf.stream import StreamState
@@ -48,8 +48,12 @@ def open_journal(source):
     except (OutsideRoots, OSError) as exc:
         log.warning("journal %s: cannot open %s: %s", source.name, source.directory, exc)
         # The viewer is told what went wrong, not how the server's roots are set.
-        error = ("it is not under the log roots" if isinstance(exc, OutsideRoots)
-                 else exc.strerror or str(exc))
+        if isinstance(exc, LinkOutside):
+            error = str(exc)
+        elif isinstance(exc, OutsideRoots):
+            error = "it is not under the log roots"
+        else:
+            error = exc.strerror or str(exc)
         raise StreamEnded("error", say("journal_error", path=source.directory,
                                        error=error)) from None
 

@@ -219,3 +219,24 @@ def test_an_empty_folder_is_followed_until_a_journal_appears_in_a_machine_id_fol
     machine.mkdir()
     jf.write(str(machine / "system.journal"), [jf.entry("first", usec=BASE)])
     assert messages(wait_for_entries(journal, 1)) == ["first"]
+
+
+def test_a_journal_file_or_machine_folder_linking_outside_the_roots_is_refused(tmp_path, folder):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "j").mkdir()
+    os.symlink(str(folder / "x.journal"), logs / "j" / "stolen.journal")
+    with pytest.raises(OutsideRoots, match="stolen.journal in the folder links outside"):
+        Journal(str(logs / "j"), roots=[str(logs)])
+    os.unlink(logs / "j" / "stolen.journal")
+    os.symlink(str(folder), logs / "j" / ("ab" * 16))
+    with pytest.raises(OutsideRoots, match="links outside"):
+        Journal(str(logs / "j"), roots=[str(logs)])
+    os.unlink(logs / "j" / ("ab" * 16))
+    inside = logs / "j" / ("cd" * 16)
+    inside.mkdir()
+    jf.write(str(inside / "system.journal"), [jf.entry("mine", usec=BASE)])
+    os.symlink(str(inside / "system.journal"), logs / "j" / "alias.journal")
+    journal = Journal(str(logs / "j"), roots=[str(logs)])  # links inside the roots are fine
+    journal.start(10)
+    assert messages(read_all(journal)[0]) == ["mine"]
