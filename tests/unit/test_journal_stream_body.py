@@ -111,3 +111,20 @@ async def test_a_folder_outside_the_roots_ends_the_stream_without_naming_them(ro
         await follow(out, source("/etc"), {}, "w1")
     assert ended.value.message == "cannot read the journal in /etc: it is not under the log roots"
     assert str(roots) not in ended.value.message
+
+
+async def test_journal_files_the_worker_cannot_read_are_named_in_a_warning(roots, monkeypatch):
+    jf.write(str(roots / "x.journal"), [jf.entry("readable", usec=BASE)])
+    jf.write(str(roots / "y.journal"), [jf.entry("other", usec=BASE + 1)])
+    real_access = os.access
+    # Tests run as root, who may read anything: make y.journal unreadable to the check.
+    monkeypatch.setattr(os, "access", lambda path, mode: (
+        not str(path).endswith("y.journal") and real_access(path, mode)))
+    layer = RecordingLayer()
+    out = Output(layer, "c", window=8, buffer_lines=1000)
+    frames = await run_until(out, layer, follow(out, source(roots), {"lines": 5}, "w1"),
+                             lambda fs: any(f.get("state") == "running" for f in fs))
+    running = [f for f in frames if f.get("state") == "running"][0]
+    assert running["warning"] == (f"1 journal files in {roots} cannot be read by the worker "
+                                  "(permission denied); add its user to the systemd-journal "
+                                  "group")
