@@ -87,15 +87,19 @@ class Board {
         .filter(Boolean) : [];
   }
 
-  /** Open a pane for a spec; start it when the spec says it was running. */
-  open(spec) {
+  /**
+   * Open a pane for a spec; start it when the spec says it was running. A spec from a link
+   * (`fromLink`: the page URL) starts a plain tail only: a search or notifications need a click.
+   */
+  open(spec, { fromLink = false } = {}) {
     this.count += 1;
     const pane = new Pane(this, spec, this.count);
     this.panes.push(pane);
     this.container.appendChild(pane.el);
     this.layout();
     if (!this.active) this.activate(pane);
-    if (spec.run) pane.start();
+    if (fromLink) pane.openFromLink(spec);
+    else if (spec.run) pane.start();
     this.changed();
     return pane;
   }
@@ -158,7 +162,7 @@ class Board {
     this.panes = [];
     this.active = null;
     const specs = decodePanes(window.location.hash);
-    if (specs.length) for (const spec of specs) this.open(spec);
+    if (specs.length) for (const spec of specs) this.open(spec, { fromLink: true });
     else if (this.sources.length) this.open(defaultSpec());
     // A pane without a source starts with its picker open (a fresh page chooses nothing).
     this.panes.find((pane) => !pane.members.length)?.picker.input.focus();

@@ -388,12 +388,61 @@ export class Pane {
     return options;
   }
 
+  /**
+   * Act on a spec that came from a link (a shared URL, a reload): a plain tail starts, but a
+   * search of the log history and desktop notifications wait for a click: the pane is shown
+   * ready, with a hint and a button.
+   */
+  openFromLink(spec) {
+    if (spec.alert) {
+      this.alerts.enabled = false;
+      this.alerts.button.setAttribute("aria-pressed", "false");
+      this.offer("alerts", t("link_alerts"), t("link_alerts_button"),
+        () => this.alerts.setEnabled(true, true));
+    }
+    if (!spec.run) return;
+    if (this.searching()) this.offer("search", t("link_search"), t("link_search_button"), () => this.start());
+    else this.start();
+  }
+
+  /** Whether Start would run a search of the log history (a search pattern, not around). */
+  searching() {
+    return this.members.some((member) => {
+      const options = this.options(false, member.kind);
+      return Boolean(options.search) && !Number(options.around);
+    });
+  }
+
+  /** Show a hint with a button that does what a link may not do by itself (once, on click). */
+  offer(what, text, label, act) {
+    this.withdraw(what);
+    const hint = document.createElement("p");
+    hint.className = "link-hint";
+    hint.dataset.offer = what;
+    hint.setAttribute("role", "status");
+    const words = document.createElement("span");
+    words.textContent = text;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link-hint-act";
+    button.textContent = label;
+    button.addEventListener("click", () => { this.withdraw(what); act(); });
+    hint.append(words, " ", button);
+    this.problem.before(hint);
+  }
+
+  /** Remove the hint offered for `what`, if any. */
+  withdraw(what) {
+    this.el.querySelector(`.link-hint[data-offer="${what}"]`)?.remove();
+  }
+
   /** Open the stream of every source that is not streaming. */
   start() {
     if (!this.members.length) {
       this.picker.input.focus();
       return;
     }
+    this.withdraw("search");
     if (!this.live) {
       this.files.reset();
       this.meter.reset((n) => t("rate", { n: formatRate(n) }));
