@@ -14,7 +14,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from feeds.pinning import ORIGIN, AddressRefused, HostUnresolvable, PinnedTransport
+from feeds.pinning import (AFTER_PUBLIC, REACHED_PUBLIC, AddressRefused, HostUnresolvable,
+                           PinnedTransport)
 
 USER_AGENT = ("Tailboard/1.0 feed watcher (polls only while someone has the feed open; "
               "honours ETag, Last-Modified, Cache-Control, ttl and Retry-After)")
@@ -61,16 +62,19 @@ def refuse(url):
                       "allowed")
 
 
-def make_client(read_timeout=READ_TIMEOUT, connect_timeout=CONNECT_TIMEOUT, resolver=None,
-                is_public=None, verify=True):
+def make_client(read_timeout=READ_TIMEOUT, connect_timeout=CONNECT_TIMEOUT, allow=None,
+                resolver=None, is_public=None, verify=True):
     """Return the HTTP client for feed fetches: timeouts, manual redirects, no env proxies
     or netrc, a cookie jar that keeps nothing, and connections only to addresses checked
-    against the SSRF policy (`feeds.pinning`; `resolver`, `is_public` and `verify` are
-    passed to its transport, the defaults being the system resolver and global addresses)."""
+    against the SSRF rule (`feeds.reach`, applied by `feeds.pinning`). `allow` is the
+    parsed allow-list of internal hosts and networks (`reach.parse_allow`; none by
+    default: only public addresses); `resolver`, `is_public` and `verify` are passed to the
+    transport, the defaults being the system resolver and globally routable addresses."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout),
         follow_redirects=False, trust_env=False,
-        transport=PinnedTransport(resolver=resolver, is_public=is_public, verify=verify),
+        transport=PinnedTransport(allow=allow, resolver=resolver, is_public=is_public,
+                                  verify=verify),
         cookies=http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[])),
         headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"})
 
@@ -156,8 +160,9 @@ async def fetch(client, url, etag=None, last_modified=None, max_bytes=MAX_BYTES,
     """GET a feed politely; return a `Fetched` for any HTTP status, raise FetchError otherwise.
 
     Redirects are followed by hand, at most `max_redirects`, each target checked to be
-    http(s); the client's transport checks, at connect time, that a public feed reaches
-    only public addresses on every hop (feeds.addresses, feeds.pinning).
+    http(s); the client's transport resolves each hop once and checks, at connect time,
+    that it reaches only public or allow-listed internal addresses, and no internal one
+    after a hop that reached a public address (feeds.reach, feeds.pinning).
     When every redirect up to some target was permanent (301/308), that target is returned
     as `moved_to`. Only 2xx bodies are read.
     """
@@ -179,10 +184,12 @@ async def follow(client, start, headers, max_bytes, max_redirects):
     """Request `start` and the redirects it leads to; return the final answer."""
     if not is_http_url(start):
         raise refuse(start)
-    origin = httpx.URL(start).host
     url, came_from, moved_to, permanent = start, None, None, True
+    after_public = False
     for hops in range(max_redirects + 1):
-        fetched, target = await get_once(client, url, came_from, origin, headers, max_bytes)
+        fetched, target, public = await get_once(client, url, came_from, after_public,
+                                                 headers, max_bytes)
+        after_public = after_public or public
         if target is None:
             fetched.moved_to = moved_to
             return fetched
@@ -195,31 +202,36 @@ async def follow(client, start, headers, max_bytes, max_redirects):
     raise FetchError(f"more than {max_redirects} redirects from {url}")
 
 
-async def get_once(client, url, came_from, origin, headers, max_bytes):
-    """Make one GET; return (answer, None), or (answer without body, target) for a redirect.
+async def get_once(client, url, came_from, after_public, headers, max_bytes):
+    """Make one GET; return (answer, None, public), or (answer without body, target, public)
+    for a redirect, `public` telling whether the address connected to is public.
 
-    `came_from` is the URL that redirected here (None for the first hop), `origin` the
-    feed's configured host, which decides what addresses the hop may reach.
+    `came_from` is the URL that redirected here (None for the first hop); `after_public`
+    tells whether an earlier hop connected to a public address (then no internal one).
     """
     if not is_http_url(url):
         raise refuse(url)
     try:
         async with client.stream("GET", url, headers=headers,
-                                 extensions={ORIGIN: origin}) as response:
+                                 extensions={AFTER_PUBLIC: after_public}) as response:
             status = response.status_code
+            public = response.extensions.get(REACHED_PUBLIC, True)
             kept = {name: response.headers[name] for name in KEPT_HEADERS
                     if name in response.headers}
             location = response.headers.get("location")
             if status in REDIRECT_CODES and location:
-                return Fetched(status, b"", kept, url), urljoin(url, location.strip())
+                return Fetched(status, b"", kept, url), urljoin(url, location.strip()), public
             body = await read_body(response, max_bytes) if 200 <= status < 300 else b""
-            return Fetched(status, body, kept, url), None
+            return Fetched(status, body, kept, url), None, public
     except AddressRefused as exc:
         if came_from is None:
             raise FetchError(f"refusing to fetch {url}: {exc}") from None
+        if exc.after_public:
+            raise FetchError(f"refusing to follow the redirect from {came_from} to "
+                             f"{url[:200]}: it leads from a public address to an internal "
+                             f"one ({exc.address})") from None
         raise FetchError(f"refusing to follow the redirect from {came_from} to {url[:200]}: "
-                         f"it leads from a public address to an internal one "
-                         f"({exc.address})") from None
+                         f"{exc}") from None
     except HostUnresolvable as exc:
         raise FetchError(f"could not fetch {url}: {exc}") from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL):

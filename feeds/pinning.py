@@ -1,20 +1,23 @@
 """An httpx transport that connects only to addresses it has resolved and checked itself.
 
-Each request's host is resolved ONCE; every address is checked against the feed's policy
-(`feeds.addresses`) and the connection goes to exactly a checked address: the URL's host
-is replaced by the IP while the `Host` header and TLS SNI / certificate verification keep
-the original host name. So DNS rebinding (a public answer for the check, loopback for the
-connect) cannot reach internal addresses. Redirects are not followed here: `feeds.fetch`
-sends every hop through this transport, naming the feed's configured host in the request
-extension `ORIGIN`, which decides whether the feed is public.
+Each request's host is resolved ONCE and every address is checked against the SSRF rule
+(`feeds.reach`: public addresses, or internal ones the admin's allow-list names); the
+connection goes to exactly a checked address: the URL's host is replaced by the IP while
+the `Host` header and TLS SNI / certificate verification keep the original host name. So
+DNS rebinding (one answer for the check, another for the connect) cannot reach internal
+addresses. Redirects are not followed here: `feeds.fetch` sends every hop through this
+transport, telling it in the request extension `AFTER_PUBLIC` whether an earlier hop
+connected to a public address; the response extensions `PEER` and `REACHED_PUBLIC` say
+which address it connected to and whether that one is public.
 """
 
 import httpx
 
-from feeds import addresses
+from feeds import addresses, reach
 
-ORIGIN = "tailboard.feed_host"
-REMEMBERED_HOSTS = 1024
+AFTER_PUBLIC = "tailboard.after_public"
+PEER = "tailboard.peer"
+REACHED_PUBLIC = "tailboard.reached_public"
 
 
 class HostUnresolvable(httpx.ConnectError):
@@ -22,68 +25,59 @@ class HostUnresolvable(httpx.ConnectError):
 
 
 class AddressRefused(httpx.ConnectError):
-    """A public feed's hop resolves to a non-public address: nothing is connected."""
+    """A hop resolves to an internal address the rule does not allow: nothing is connected."""
 
-    def __init__(self, host, address):
-        super().__init__(f"{host} resolves to the internal address {address}, and a feed on a "
-                         "public host may only reach public addresses")
-        self.host = host
-        self.address = address
+    def __init__(self, refused):
+        super().__init__(str(refused))
+        self.host = refused.host
+        self.address = refused.address
+        self.after_public = refused.after_public
 
 
 class PinnedTransport(httpx.AsyncBaseTransport):
     """Resolves, checks and pins each request's address; connections are never reused.
 
-    `resolver(host)` (sync or async) returns the host's addresses or raises OSError;
-    `is_public(address)` says which addresses count as public. A feed host once seen to
-    resolve to a public address stays public for this transport's life, so a feed's DNS
-    cannot turn it "internal" between hops or fetches.
+    `allow` is the parsed allow-list of internal hosts and networks (`reach.parse_allow`;
+    none by default); `resolver(host)` (sync or async) returns the host's addresses or
+    raises OSError; `is_public(address)` says which addresses count as public.
     """
 
-    def __init__(self, resolver=None, is_public=None, verify=True):
+    def __init__(self, allow=None, resolver=None, is_public=None, verify=True):
+        self.allow = allow or reach.NOTHING
         self.resolver = resolver or addresses.system_resolve
         self.is_public = is_public or addresses.is_public
-        self.public_hosts = {}
         self.inner = httpx.AsyncHTTPTransport(
             verify=verify, trust_env=False,
             limits=httpx.Limits(max_keepalive_connections=0))
 
-    async def resolve(self, host):
-        """Return a host's addresses; raise HostUnresolvable when it has none."""
+    async def checked(self, host, after_public):
+        """Resolve `host` once and return its addresses, all allowed; raise a ConnectError
+        (HostUnresolvable, AddressRefused) otherwise."""
         try:
-            return await addresses.lookup(host, self.resolver)
+            return await reach.checked(host, self.allow, after_public, self.resolver,
+                                       self.is_public)
         except addresses.Unresolvable as exc:
             raise HostUnresolvable(str(exc)) from None
-
-    async def public_feed(self, host):
-        """Tell whether a feed on `host` is public (any of its addresses is public)."""
-        if host in self.public_hosts:
-            return True
-        if not any(self.is_public(address) for address in await self.resolve(host)):
-            return False
-        self.public_hosts[host] = True
-        while len(self.public_hosts) > REMEMBERED_HOSTS:
-            del self.public_hosts[next(iter(self.public_hosts))]
-        return True
+        except reach.Refused as exc:
+            raise AddressRefused(exc) from None
 
     async def handle_async_request(self, request):
         """Resolve the request's host once, check every address, connect to a checked one."""
-        host = request.url.host
-        public = await self.public_feed(request.extensions.get(ORIGIN) or host)
-        found = await self.resolve(host)
-        if public:
-            inward = [address for address in found if not self.is_public(address)]
-            if inward:
-                raise AddressRefused(host, inward[0])
+        host = request.url.raw_host.decode("ascii")
+        found = await self.checked(host, bool(request.extensions.get(AFTER_PUBLIC)))
         failure = None
         for address in found:
             pinned = httpx.Request(request.method, request.url.copy_with(host=str(address)),
                                    headers=request.headers, stream=request.stream,
                                    extensions={**request.extensions, "sni_hostname": host})
             try:
-                return await self.inner.handle_async_request(pinned)
+                response = await self.inner.handle_async_request(pinned)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failure = exc
+                continue
+            response.extensions[PEER] = address
+            response.extensions[REACHED_PUBLIC] = self.is_public(address)
+            return response
         raise failure
 
     async def aclose(self):

@@ -3,6 +3,7 @@
 import asyncio
 import random
 
+from feeds import reach
 from feeds.cache import SharedFeed
 from feeds.watch import MIN_INTERVAL, FeedGone, FeedWatcher, Upstream, make_client
 from webapp.streams import leases, protocol
@@ -35,7 +36,8 @@ async def watch(out, source, options, worker):
     redis = leases.async_client()
     running = False
     try:
-        async with make_client(read_timeout=settings.FEED_FETCH_TIMEOUT) as client:
+        async with make_client(read_timeout=settings.FEED_FETCH_TIMEOUT,
+                               allow=reach.parse_allow(settings.FEED_INTERNAL_ALLOW)) as client:
             shared = SharedFeed(redis, Upstream(client, max_bytes=settings.FEED_MAX_BYTES))
             while True:
                 state = await shared.current(viewer.url, interval)

@@ -25,7 +25,7 @@ from xml.sax.saxutils import escape
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.feedserver import FeedServer  # noqa: E402
+from tests.feedserver import LOCAL_FEEDS, FeedServer  # noqa: E402
 from tests.harness import Harness  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -143,7 +143,7 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="tailboard-shots-") as tmp:
         tmp = Path(tmp)
-        harness = Harness(tmp / "system")
+        harness = Harness(tmp / "system", FEED_INTERNAL_ALLOW=LOCAL_FEEDS)
         feed = FeedServer()
         stop = threading.Event()
         try:

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.feedserver import FeedServer
+from tests.feedserver import LOCAL_FEEDS, FeedServer
 from tests.harness import started_installation
 
 
@@ -18,8 +18,10 @@ def feed_server():
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    """A running installation with an admin, a viewer and a worker; Daphne on `system.web`."""
-    with started_installation(tmp_path_factory.mktemp("tailboard")) as harness:
+    """A running installation with an admin, a viewer and a worker; Daphne on `system.web`.
+    Its feeds may reach `feed_server` (127.0.0.1 is on FEED_INTERNAL_ALLOW)."""
+    with started_installation(tmp_path_factory.mktemp("tailboard"),
+                              FEED_INTERNAL_ALLOW=LOCAL_FEEDS) as harness:
         yield harness
 
 

@@ -16,6 +16,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "feeds"
+# The FEED_INTERNAL_ALLOW entry that lets feeds reach a FeedServer on its default host:
+# without it, a feed on 127.0.0.1 is refused like any internal address.
+LOCAL_FEEDS = "127.0.0.1"
 
 
 def fixture(name):
@@ -48,7 +51,7 @@ class Request:
 class FeedServer:
     """Serves scripted replies; `/feed.xml` defaults to an RSS document of `items`."""
 
-    def __init__(self, host="127.0.0.1", tls=None):
+    def __init__(self, host="127.0.0.1", tls=None, port=0):
         self.items = []
         self.title = "Test feed"
         self.raw = None
@@ -87,7 +90,7 @@ class FeedServer:
             def log_message(self, *args):
                 return
 
-        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)

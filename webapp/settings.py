@@ -153,6 +153,32 @@ if LDAP_SERVER_URI:
     AUTH_LDAP_DENY_GROUP = env_str("LDAP_DENY_GROUP") or None
     AUTHENTICATION_BACKENDS.insert(1, "webapp.signin.ldap.DirectoryBackend")
 
+# OpenID Connect (docs/auth.md): with OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET the
+# login page offers "Sign in with OIDC_PROVIDER_NAME" (authorization code flow with PKCE,
+# mozilla-django-oidc); endpoints come from the issuer's discovery document.
+OIDC_ISSUER = env_str("OIDC_ISSUER", "").rstrip("/")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+# Seconds to wait for each answer from the provider (discovery, token, keys, userinfo).
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10, minimum=1, maximum=120)
+if OIDC_ISSUER:
+    for _name in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
+        if not env_str(_name):
+            raise ImproperlyConfigured(f"OIDC_ISSUER is set: {_name} is needed too")
+    if not OIDC_ISSUER.startswith(("https://", "http://127.", "http://localhost")):
+        raise ImproperlyConfigured("OIDC_ISSUER must be an https:// URL")
+    OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+    OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+    OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+    OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
+    OIDC_USE_PKCE = True
+    OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+    OIDC_USE_NONCE = True
+    OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider's sign-out
+    OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+    AUTHENTICATION_BACKENDS.insert(1, "webapp.signin.oidc.ProviderBackend")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -207,6 +233,9 @@ CONTENT_SECURITY_POLICY = {
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
+if OIDC_ISSUER:
+    # The sign-out form's redirect to the provider's end_session_endpoint is a form action.
+    CONTENT_SECURITY_POLICY["form-action"].append("/".join(OIDC_ISSUER.split("/")[:3]))
 
 # Redis: one URL feeds the Celery broker, its result store, the channel layer and the leases.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

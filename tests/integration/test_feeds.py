@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.feedserver import Reply, fixture
+from tests.feedserver import LOCAL_FEEDS, Reply, fixture
 from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 
@@ -18,8 +18,10 @@ INTERVAL = 5
 
 @pytest.fixture(scope="module")
 def feed_system(tmp_path_factory):
-    """An installation where one user may open 20 streams, with a 12-process feeds worker."""
+    """An installation where one user may open 20 streams, with a 12-process feeds worker
+    whose feeds may reach `feed_server` (127.0.0.1 is on FEED_INTERNAL_ALLOW)."""
     with started_installation(tmp_path_factory.mktemp("feeds"), STREAM_MAX_PER_USER=20,
+                              FEED_INTERNAL_ALLOW=LOCAL_FEEDS,
                       workers=[{"name": "feeds", "queues": "feeds", "concurrency": 12}]
                       ) as harness:
         yield harness

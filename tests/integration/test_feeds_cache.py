@@ -8,8 +8,9 @@ import redis.asyncio as aioredis
 
 from feeds.cache import SharedFeed
 from feeds.fetch import make_client
+from feeds.reach import parse_allow
 from feeds.upstream import Upstream
-from tests.feedserver import FeedServer, Reply, fixture
+from tests.feedserver import LOCAL_FEEDS, FeedServer, Reply, fixture
 from webapp import embedded
 
 pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
@@ -43,7 +44,7 @@ async def setup(redis_url):
     redis.Redis.from_url(redis_url).flushdb()
     server = FeedServer()
     clock = Clock()
-    client = make_client()
+    client = make_client(allow=parse_allow(LOCAL_FEEDS))
     connections = []
 
     def make_shared(**kwargs):

@@ -9,7 +9,8 @@ import pytest
 
 from feeds import fetch as fetching
 from feeds.fetch import FetchError, fetch, make_client
-from tests.feedserver import FeedServer, Reply
+from feeds.reach import parse_allow
+from tests.feedserver import LOCAL_FEEDS, FeedServer, Reply
 
 RSS = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
        b"<item><guid>1</guid><title>one</title></item></channel></rss>")
@@ -25,7 +26,8 @@ def server():
 
 async def get(url, **kwargs):
     """Fetch once with a fresh client."""
-    async with make_client(read_timeout=kwargs.pop("read_timeout", 15.0)) as client:
+    async with make_client(read_timeout=kwargs.pop("read_timeout", 15.0),
+                           allow=parse_allow(LOCAL_FEEDS)) as client:
         return await fetch(client, url, **kwargs)
 
 
@@ -42,7 +44,7 @@ async def test_request_carries_an_honest_user_agent_and_feed_accept_header(serve
 
 async def test_cookies_set_by_the_server_are_not_sent_back(server):
     url = server.script("/c", Reply(200, RSS, {"Set-Cookie": "track=1; Path=/"}))
-    async with make_client() as client:
+    async with make_client(allow=parse_allow(LOCAL_FEEDS)) as client:
         await fetch(client, url)
         await fetch(client, url)
     assert all("cookie" not in hit.headers for hit in server.hits("/c"))

@@ -8,9 +8,10 @@ import pytest
 
 from feeds import upstream as shared
 from feeds.fetch import make_client
+from feeds.reach import parse_allow
 from feeds.upstream import FeedState, Upstream, backoff_delay, retry_after
 from feeds.watch import FeedGone, FeedWatcher
-from tests.feedserver import FeedServer, Reply, fixture
+from tests.feedserver import LOCAL_FEEDS, FeedServer, Reply, fixture
 
 RSS_TYPE = {"Content-Type": "application/rss+xml"}
 
@@ -26,7 +27,7 @@ def server():
 @pytest.fixture
 async def upstream():
     """An Upstream on a fresh client, with jitter fixed at its midpoint."""
-    async with make_client() as client:
+    async with make_client(allow=parse_allow(LOCAL_FEEDS)) as client:
         yield Upstream(client, rand=lambda: 0.5)
 
 
@@ -271,7 +272,7 @@ async def test_retry_is_measured_from_the_end_of_a_slow_failed_attempt(server, r
         return reply
 
     url = server.script("/slow", slow)
-    async with make_client() as client:
+    async with make_client(allow=parse_allow(LOCAL_FEEDS)) as client:
         state = await Upstream(client, clock=clock, rand=lambda: 0.5).refresh(url, None, 10)
     assert state.outcome != "ok"
     assert (state.fetched_at, state.finished_at) == (1_000_000.0, 1_000_030.0)
@@ -282,7 +283,7 @@ async def test_retry_is_measured_from_the_end_of_a_slow_failed_attempt(server, r
                          ids=["timed-out", "slow-error"])
 async def test_next_attempt_after_a_slow_failure_is_a_full_backoff_away(server, reply, deadline):
     url = server.script("/slow", reply)
-    async with make_client() as client:
+    async with make_client(allow=parse_allow(LOCAL_FEEDS)) as client:
         upstream = Upstream(client, deadline=deadline, rand=lambda: 0.0)
         state = await upstream.refresh(url, None, 5)
     ended = time.time()

@@ -3,9 +3,10 @@
 import pytest
 
 from feeds.fetch import make_client
+from feeds.reach import parse_allow
 from feeds.upstream import FeedState, Upstream
 from feeds.watch import WARN_AFTER_FAILURES, FeedGone, FeedWatcher
-from tests.feedserver import FeedServer, Reply, fixture
+from tests.feedserver import LOCAL_FEEDS, FeedServer, Reply, fixture
 
 URL = "https://feeds.example.test/feed.xml"
 FEED = {"title": "t", "entries": [], "ttl": None, "bozo": ""}
@@ -105,7 +106,7 @@ async def test_warning_follows_real_failures_and_recovery_of_a_local_feed():
         good = Reply(200, fixture("atom.xml"), {"Content-Type": "application/atom+xml"})
         url = server.script("/f", Reply(500), Reply(500), Reply(502), good)
         viewer, state, seen = FeedWatcher(url), None, []
-        async with make_client() as client:
+        async with make_client(allow=parse_allow(LOCAL_FEEDS)) as client:
             upstream = Upstream(client, rand=lambda: 0.0)
             for _ in range(4):
                 state = await upstream.refresh(url, state, 5)
