@@ -35,6 +35,12 @@ class KindContract:
         """The WebSocket path of a source of this kind."""
         return f"/ws/{self.kind.url}/{source_id}/{query}"
 
+    def test_what_a_source_reads_is_named_by_fields_of_its_model(self):
+        model_fields = {field.name for field in self.kind.source_model._meta.get_fields()}
+        assert "queue" in self.kind.location
+        assert set(self.kind.location) <= model_fields
+        assert not {"name", "enabled", "groups"} & set(self.kind.location)
+
     async def test_anonymous_is_refused_with_4401(self, fakes, viewer):
         source = await self.asource()
         await refused_with(AnonymousUser(), self.path(source.pk), 4401)
