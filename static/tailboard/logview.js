@@ -127,7 +127,7 @@ export class LogView {
    * knows them, the level of each line); the Promise settles once they are rendered (or set
    * aside).
    */
-  addLines(lines, file, src, levels = null) {
+  addLines(lines, file, src, levels = null, stream = "") {
     const start = Math.max(0, lines.length - this.cap);
     const records = [];
     const at = Date.now();
@@ -136,6 +136,7 @@ export class LogView {
       if (file) record.file = String(file);
       if (src) record.src = src;
       if (levels && LEVEL_NAMES.has(levels[i])) record.level = levels[i];
+      if (stream === "stderr") record.stream = stream;
       records.push(record);
     }
     if (!this.follow) this.newWhilePaused += lines.length;
@@ -346,12 +347,19 @@ export class LogView {
       const parsed = record.fields;
       const level = record.level || fieldLevel(parsed) || lineLevel(text);
       row.className = level ? `line lvl-${level}` : "line";
+      if (record.stream) row.classList.add(record.stream);
       if (parsed) row.classList.add("structured");
       if (this.tagSources && record.src) {
         const tag = this.sourceTag(record.src);
         if (tag) row.appendChild(tag);
       }
       if (record.file) row.appendChild(fileTag(record.file));
+      if (record.stream) {
+        const tag = document.createElement("span");
+        tag.className = "stream-tag";
+        tag.textContent = record.stream;
+        row.appendChild(tag);
+      }
       const stamp = parsed ? parsed.stamp : leadingTimestamp(text);
       this.stamp(row, record, stamp);
       if (parsed) this.fillFields(row, parsed);
@@ -613,12 +621,16 @@ export class LogView {
     return new Blob([lines.join("\n") + (lines.length ? "\n" : "")], { type: "text/plain" });
   }
 
-  /** The last `n` held line texts (of source `src`, if given), oldest first (for a resume). */
-  tail(n, src) {
+  /**
+   * The last `n` held line texts (of source `src` and of `file`, if given), oldest first (for a
+   * resume); file "" means lines without a file.
+   */
+  tail(n, src, file) {
     const out = [];
     for (let i = this.held.length - 1; i >= 0 && out.length < n; i -= 1) {
       const record = this.held.at(i);
-      if (record.kind === "line" && (!src || !record.src || record.src === src)) out.push(record.text);
+      if (record.kind === "line" && (!src || !record.src || record.src === src)
+        && (file === undefined || (record.file || "") === file)) out.push(record.text);
     }
     return out.reverse();
   }

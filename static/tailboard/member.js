@@ -7,6 +7,8 @@ import { unseenLines } from "./logview.js";
 import { Stream, streamUrl } from "./stream.js";
 
 const RESUME_BACKLOG = 1000;
+/** Backlog lines a reconnect holds at most while it waits for `running`. */
+const RESUME_HELD = 5000;
 const SEEN_IDS = 5000;
 
 /** A pane follows at most this many sources (each has its own stream). */
@@ -164,7 +166,7 @@ export class Member {
     const primary = () => pane.members[0] === this;
     return {
       connecting: ({ resuming }) => {
-        this.resume = resuming && kindByUrl(this.kind)?.resumable ? { lines: [] } : null;
+        this.resume = resuming && kindByUrl(this.kind)?.resumable ? { batches: [], count: 0 } : null;
         this.wasResumed = resuming;
         this.warning = "";
         if (primary()) pane.search.begin(resuming);
@@ -175,11 +177,13 @@ export class Member {
         if (typeof frame?.cursor === "string" && frame.cursor) this.cursor = frame.cursor;
         if (this.state === "running" || this.state === "warning") pane.meter.add(lines.length);
         if (file) pane.files.add(file);
+        const levels = Array.isArray(frame?.levels) ? frame.levels : null;
+        const stream = typeof frame?.stream === "string" ? frame.stream : "";
         if (this.resume) {
-          this.resume.lines = this.resume.lines.concat(lines).slice(-5000);
+          this.holdForResume({ lines, file: file || "", levels, stream });
           return undefined;
         }
-        return view.addLines(lines, file, this.src, Array.isArray(frame?.levels) ? frame.levels : null);
+        return view.addLines(lines, file, this.src, levels, stream);
       },
       matches: (message) => pane.search.matches(message),
       progress: (message) => pane.search.progress(message),
@@ -256,17 +260,47 @@ export class Member {
       this.wasResumed = false;
       return;
     }
-    const backlog = this.resume.lines;
+    const { batches, count } = this.resume;
     this.resume = null;
-    const held = view.tail(RESUME_BACKLOG, this.src);
-    let { lines, gap } = unseenLines(held, backlog);
-    if (!held.length) {
+    // Each file (a container of a container source) is matched against its own held lines:
+    // the backlog of several files does not come in the order their lines were shown.
+    const skip = new Map();
+    let gap = false;
+    const anyHeld = view.tail(1, this.src).length > 0;
+    for (const file of new Set(batches.map((batch) => batch.file))) {
+      const fresh = batches.filter((batch) => batch.file === file).flatMap((batch) => batch.lines);
+      const found = unseenLines(anyHeld ? view.tail(RESUME_BACKLOG, this.src, file) : [], fresh);
+      gap ||= found.gap;
+      skip.set(file, fresh.length - found.lines.length);
+    }
+    if (!anyHeld) {
       const wanted = Number(this.pane.options(false, this.kind).lines) || 0;
-      lines = lines.slice(-wanted || lines.length);
+      let extra = Math.max(0, count - (wanted || count));
+      for (const batch of batches) {
+        const take = Math.min(extra, batch.lines.length);
+        skip.set(batch.file, skip.get(batch.file) + take);
+        extra -= take;
+      }
     }
     view.addNotice(`— ${this.prefix()}${gap ? t("reconnected_gap") : t("reconnected")}`,
       gap ? "dropped" : "info");
-    if (lines.length) view.addLines(lines, undefined, this.src);
+    for (const batch of batches) {
+      const left = skip.get(batch.file);
+      skip.set(batch.file, Math.max(0, left - batch.lines.length));
+      if (left >= batch.lines.length) continue;
+      view.addLines(batch.lines.slice(left), batch.file || undefined, this.src,
+        batch.levels ? batch.levels.slice(left) : null, batch.stream);
+    }
+  }
+
+  /** Keep a frame of a resumed stream's backlog (at most RESUME_HELD lines, the newest). */
+  holdForResume(batch) {
+    const resume = this.resume;
+    resume.batches.push(batch);
+    resume.count += batch.lines.length;
+    while (resume.count - resume.batches[0].lines.length >= RESUME_HELD) {
+      resume.count -= resume.batches.shift().lines.length;
+    }
   }
 
   onEnded({ code, stopped, refused }) {

@@ -31,11 +31,6 @@ export class SearchPanel {
     this.progressBar = $(".search-progress");
     this.summary = $(".search-summary");
     this.position = $(".search-position");
-    this.pattern = $("input[name=search]");
-    this.aroundInput = $("input[name=around]");
-    this.fileInput = $("input[name=file]");
-    this.chip = $(".around-chip");
-    this.chipLabel = $(".around-label");
     this.mode = null;
     this.results = [];
     this.seen = new Set();
@@ -46,6 +41,31 @@ export class SearchPanel {
     this.syncChip();
   }
 
+  /**
+   * The pane's input named `name`: that of the kind shown (several kinds, logs and containers,
+   * have the same search fields), else the first.
+   */
+  field(name) {
+    return this.part(`input[name=${name}]`);
+  }
+
+  /** The first element matching `selector` in the shown kind's options, else in the pane. */
+  part(selector) {
+    const root = this.pane.el;
+    const kind = root.querySelector(`.kind-options[data-kind="${CSS.escape(this.pane.kind || "")}"]`);
+    return kind?.querySelector(selector) || root.querySelector(selector);
+  }
+
+  get chip() { return this.part(".around-chip"); }
+
+  get chipLabel() { return this.part(".around-label"); }
+
+  get pattern() { return this.field("search"); }
+
+  get aroundInput() { return this.field("around"); }
+
+  get fileInput() { return this.field("file"); }
+
   /** Whether this pane's kind has search fields at all. */
   get available() { return Boolean(this.pattern); }
 
@@ -55,8 +75,11 @@ export class SearchPanel {
     $(".match-next")?.addEventListener("click", () => this.jump(1));
     $(".download-text")?.addEventListener("click", () => this.download("text"));
     $(".download-json")?.addEventListener("click", () => this.download("json"));
-    $(".around-clear")?.addEventListener("click", () => this.clearAround());
-    this.pattern?.addEventListener("input", () => {
+    for (const button of this.pane.el.querySelectorAll(".around-clear")) {
+      button.addEventListener("click", () => this.clearAround());
+    }
+    this.pane.el.addEventListener("input", (event) => {
+      if (event.target.name !== "search" || event.target !== this.pattern) return;
       if (this.pattern.value && this.aroundInput?.value) this.clearAround();
     });
     this.pane.output.addEventListener("click", (event) => {

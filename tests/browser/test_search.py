@@ -32,9 +32,9 @@ def app_log(system, tmp_path_factory):
 def run_search(page, first, source, pattern, context="1", rotated=True):
     """Fill the search options of a pane and press Start."""
     first.locator(".source").select_option(source)
-    first.locator("input[name=search]").fill(pattern)
-    first.locator("input[name=context]").fill(context)
-    first.locator("input[name=rotated]").set_checked(rotated)
+    first.locator(".kind-options[data-kind=tailf] input[name=search]").fill(pattern)
+    first.locator(".kind-options[data-kind=tailf] input[name=context]").fill(context)
+    first.locator(".kind-options[data-kind=tailf] input[name=rotated]").set_checked(rotated)
     first.locator(".start").click()
 
 
@@ -103,22 +103,22 @@ def test_search_shows_matches_of_rotated_files_jumps_and_opens_the_view_around(
     expect(target).to_have_text("12one 12 needle")
     expect(target).to_have_attribute("aria-current", "true")
     expect(second.locator(".numbered .ln")).to_have_text([str(n) for n in range(1, 21)])
-    expect(second.locator(".around-chip")).to_have_text(re.compile("Around line 12 of app.log.1"))
+    expect(second.locator(".kind-options[data-kind=tailf] .around-chip")).to_have_text(re.compile("Around line 12 of app.log.1"))
     expect(target).to_be_in_viewport()
 
     # The page link reopens the search pane with its options.
     copy = page.context.new_page()
     copy.goto(page.url)
     reopened = pane(copy)
-    expect(reopened.locator("input[name=search]")).to_have_value("needle$")
-    expect(reopened.locator("input[name=rotated]")).to_be_checked()
-    expect(reopened.locator("input[name=context]")).to_have_value("1")
-    expect(pane(copy, 1).locator("input[name=around]")).to_have_value("12")
+    expect(reopened.locator(".kind-options[data-kind=tailf] input[name=search]")).to_have_value("needle$")
+    expect(reopened.locator(".kind-options[data-kind=tailf] input[name=rotated]")).to_be_checked()
+    expect(reopened.locator(".kind-options[data-kind=tailf] input[name=context]")).to_have_value("1")
+    expect(pane(copy, 1).locator(".kind-options[data-kind=tailf] input[name=around]")).to_have_value("12")
     copy.close()
 
     # Back to the live tail: the around view is cleared and a plain tail starts.
-    second.locator(".around-clear").click()
-    expect(second.locator(".around-chip")).to_be_hidden()
+    second.locator(".kind-options[data-kind=tailf] .around-clear").click()
+    expect(second.locator(".kind-options[data-kind=tailf] .around-chip")).to_be_hidden()
     second.locator(".start").click()
     expect(second.locator(".status")).to_have_text(re.compile("^Running on"), timeout=15000)
     expect(second.locator(".output .line:not(.numbered)").last).to_have_text("live 30")
@@ -127,7 +127,7 @@ def test_search_shows_matches_of_rotated_files_jumps_and_opens_the_view_around(
 def test_search_with_follow_goes_on_as_a_filtered_tail(system, app_log, page):
     login(page, system.web.base_url, "admin", system.admin_password)
     first = pane(page)
-    first.locator("input[name=follow]").check()
+    first.locator(".kind-options[data-kind=tailf] input[name=follow]").check()
     run_search(page, first, f"tailf:{app_log['id']}", "needle", context="0", rotated=False)
     expect(first.locator(".search-bar")).to_have_attribute("data-done", "true", timeout=15000)
     expect(first.locator(".match-line a.ln")).to_have_text(["7", "25"])
