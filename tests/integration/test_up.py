@@ -145,8 +145,8 @@ def up(tmp_path):
             run.kill()
 
 
-async def watch_demo_log(run):
-    """Log in as the printed demo user, open the demo log stream, wait for lines; return it."""
+def demo_cookie(run):
+    """Log in as the printed demo user; return the session cookie header."""
     password = re.search(r"password '([^']+)'", run.output()).group(1)
     with httpx.Client(base_url=run.base, timeout=10) as client:
         client.get("/accounts/login/")
@@ -154,7 +154,12 @@ async def watch_demo_log(run):
             "username": "demo", "password": password,
             "csrfmiddlewaretoken": client.cookies["csrftoken"]},
             headers={"Referer": run.base + "/accounts/login/"})
-        cookie = f"sessionid={client.cookies['sessionid']}"
+        return f"sessionid={client.cookies['sessionid']}"
+
+
+async def watch_demo_log(run):
+    """Log in as the printed demo user, open the demo log stream, wait for lines; return it."""
+    cookie = demo_cookie(run)
     socket = await connect(f"ws://127.0.0.1:{run.port}/ws/tailf/1/?lines=5",
                            additional_headers={"Origin": run.base, "Cookie": cookie})
     deadline = time.monotonic() + 30
@@ -195,6 +200,29 @@ def test_demo_run_with_a_stream_open_stops_cleanly_in_order(up, signum, to_group
     """With a log stream open, each stop signal stops demo, web, worker, Redis; exit 0."""
     run = up()
     stop_with_stream_open(run, signum, to_group)
+
+
+def test_the_demo_feed_on_loopback_is_allowed_explicitly_and_delivers_entries(up):
+    """Feeds reach internal addresses only through FEED_INTERNAL_ALLOW: `up` gives its worker
+    the demo feed's 127.0.0.1 (and says so), and the demo feed's entries arrive."""
+    run = up()
+    assert "demo feed: the worker's FEED_INTERNAL_ALLOW is 127.0.0.1" in run.output()
+
+    async def first_entries():
+        cookie = demo_cookie(run)
+        async with connect(f"ws://127.0.0.1:{run.port}/ws/feeds/1/?entries=3",
+                           additional_headers={"Origin": run.base, "Cookie": cookie}) as socket:
+            deadline = time.monotonic() + 40
+            while True:
+                message = json.loads(await asyncio.wait_for(socket.recv(),
+                                                            deadline - time.monotonic()))
+                assert message["type"] != "notice" or "internal" not in message["message"]
+                if message["type"] == "entries" and message["entries"]:
+                    return message["entries"]
+
+    entries = asyncio.run(first_entries())
+    assert [entry["title"] for entry in entries][-1].startswith("Deploy #")
+    run.stop_and_check(signal.SIGTERM)
 
 
 def test_ctrl_c_stops_a_run_started_with_int_ignored(up):

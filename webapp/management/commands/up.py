@@ -26,6 +26,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_ORDER = ("demo", "web", "worker", "redis")
 GRACE = {"demo": 5, "web": 10, "worker": 3, "redis": 5}
 PR_SET_PDEATHSIG = 1
+# The demo feed's server listens here; the worker's FEED_INTERNAL_ALLOW gets this entry.
+DEMO_FEED_HOST = "127.0.0.1"
 
 
 class StopRequested(BaseException):
@@ -75,6 +77,16 @@ def is_loopback(host):
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def allowing_demo_feed(environ):
+    """Return `environ` with the demo feed's host added to FEED_INTERNAL_ALLOW: a feed may
+    reach an internal address only when that allow-list names it (docs/feeds.md)."""
+    entries = [entry.strip() for entry in environ.get("FEED_INTERNAL_ALLOW", "").split(",")
+               if entry.strip()]
+    if DEMO_FEED_HOST not in entries:
+        entries.append(DEMO_FEED_HOST)
+    return {**environ, "FEED_INTERNAL_ALLOW": ",".join(entries)}
 
 
 def group_alive(pgid):
@@ -131,6 +143,7 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
             python = sys.executable
+            worker_env = None
             if not options["no_demo"]:
                 log_path = var / "demo" / "app.log"
                 log_path.parent.mkdir(exist_ok=True)
@@ -138,9 +151,13 @@ class Command(BaseCommand):
                 children["demo"] = self.spawn("demo", [
                     python, "manage.py", "demo", "--log", str(log_path),
                     "--feed-port", str(options["feed_port"])])
+                worker_env = allowing_demo_feed(os.environ)
+                self.say(f"demo feed: the worker's FEED_INTERNAL_ALLOW is "
+                         f"{worker_env['FEED_INTERNAL_ALLOW']} (feeds may reach "
+                         f"{DEMO_FEED_HOST})")
             children["worker"] = self.spawn("worker", [
                 python, "-m", "celery", "-A", "celery_app", "worker", "-l", "info",
-                "-Q", "tailf,feeds", "--pool", "prefork"])
+                "-Q", "tailf,feeds", "--pool", "prefork"], env=worker_env)
             children["web"] = self.spawn("web", [
                 python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
                 "webapp.asgi:application"])
@@ -205,20 +222,21 @@ class Command(BaseCommand):
         log, _ = get_kind("log").source_model.objects.update_or_create(
             name="demo-app", defaults={"path": log_path, "queue": "tailf", "enabled": True})
         feed, _ = get_kind("feed").source_model.objects.update_or_create(
-            name="demo-deploys", defaults={"url": f"http://127.0.0.1:{feed_port}/feed.xml",
+            name="demo-deploys", defaults={"url": f"http://{DEMO_FEED_HOST}:{feed_port}/feed.xml",
                                            "interval": 10, "queue": "feeds", "enabled": True})
         log.groups.add(group)
         feed.groups.add(group)
         self.say(f"demo login: user 'demo', password '{password}' at "
                  f"http://127.0.0.1:{web_port}/", self.style.SUCCESS)
 
-    def spawn(self, name, argv):
+    def spawn(self, name, argv, env=None):
         """Start a child in a process group of its own, so a terminal's Ctrl-C reaches only us.
+        `env` replaces the environment it inherits.
 
         We then stop the children one by one, in order, instead of all at once.
         """
         stop_if_requested()
-        process = subprocess.Popen(argv, cwd=settings.BASE_DIR, start_new_session=True,
+        process = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, start_new_session=True,
                                    preexec_fn=die_with_parent if sys.platform == "linux"
                                    else None)
         self.say(f"started {name} (pid {process.pid})")
