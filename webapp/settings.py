@@ -298,6 +298,15 @@ FEED_DEFAULT_ENTRIES = 10
 FEED_MAX_ENTRIES = 100
 
 FEED_FETCH_TIMEOUT = env_int("FEED_FETCH_TIMEOUT", 15, minimum=1)
+# Internal hosts and networks a feed may reach (SSRF rule, feeds/reach.py): empty by default,
+# so feeds reach public addresses only. Never decided by DNS.
+FEED_INTERNAL_ALLOW = env_list("FEED_INTERNAL_ALLOW")
+try:
+    from feeds.reach import parse_allow
+
+    parse_allow(FEED_INTERNAL_ALLOW)
+except ValueError as _error:
+    raise ImproperlyConfigured(f"FEED_INTERNAL_ALLOW: {_error}") from None
 
 # Tokens that let scripts read /healthz details and /metrics without a staff session.
 HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
