@@ -128,8 +128,10 @@ if LDAP_SERVER_URI:
     for _name in ("LDAP_USER_SEARCH", "LDAP_GROUP_SEARCH"):
         if not env_str(_name):
             raise ImproperlyConfigured(f"LDAP_SERVER_URI is set: {_name} (a base DN) is needed")
-    _group_type = getattr(ldap_config, env_str("LDAP_GROUP_TYPE", "GroupOfNames") + "Type", None)
-    if not isinstance(_group_type, type) or not issubclass(_group_type, ldap_config.LDAPGroupType):
+    _group_types = ("GroupOfNames", "GroupOfUniqueNames", "PosixGroup", "ActiveDirectory",
+                    "NestedGroupOfNames", "NestedActiveDirectory")
+    _group_type = env_str("LDAP_GROUP_TYPE", "GroupOfNames")
+    if _group_type not in _group_types:
         raise ImproperlyConfigured(
             f"LDAP_GROUP_TYPE={env_str('LDAP_GROUP_TYPE')!r} is not a group type; use one of "
             "GroupOfNames, GroupOfUniqueNames, PosixGroup, ActiveDirectory, "
@@ -143,7 +145,7 @@ if LDAP_SERVER_URI:
     AUTH_LDAP_GROUP_SEARCH = ldap_config.LDAPSearch(
         env_str("LDAP_GROUP_SEARCH"), ldap.SCOPE_SUBTREE,
         env_str("LDAP_GROUP_FILTER", "(objectClass=groupOfNames)"))
-    AUTH_LDAP_GROUP_TYPE = _group_type()
+    AUTH_LDAP_GROUP_TYPE = getattr(ldap_config, _group_type + "Type")()
     AUTH_LDAP_USER_ATTR_MAP = {"first_name": "givenName", "last_name": "sn", "email": "mail"}
     AUTH_LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
     AUTH_LDAP_CONNECTION_OPTIONS = {ldap.OPT_NETWORK_TIMEOUT: LDAP_TIMEOUT,
@@ -178,6 +180,19 @@ if OIDC_ISSUER:
     OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider's sign-out
     OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
     AUTHENTICATION_BACKENDS.insert(1, "webapp.signin.oidc.ProviderBackend")
+
+# Local passwords (Django's own): AUTH_PASSWORD=0 turns them off once a directory signs people
+# in; the superusers named in AUTH_EMERGENCY_SUPERUSERS (made with `createsuperuser`) still
+# sign in with theirs, from /accounts/login/?password=1 (docs/auth.md).
+AUTH_PASSWORD = env_bool("AUTH_PASSWORD", True)
+AUTH_EMERGENCY_SUPERUSERS = env_list("AUTH_EMERGENCY_SUPERUSERS")
+if not AUTH_PASSWORD:
+    if not (OIDC_ISSUER or LDAP_SERVER_URI):
+        raise ImproperlyConfigured("AUTH_PASSWORD=0 leaves no way to sign in: set OIDC_ISSUER "
+                                   "or LDAP_SERVER_URI too")
+    AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+    if AUTH_EMERGENCY_SUPERUSERS:
+        AUTHENTICATION_BACKENDS.append("webapp.signin.emergency.EmergencyBackend")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
