@@ -34,23 +34,25 @@ NEITHER = ("is neither a network (10.0.0.0/8, 127.0.0.1, fd00::/8) nor a host na
 class Refused(Exception):
     """A host resolves to an internal address the rule does not allow: nothing is connected."""
 
-    def __init__(self, host, address, after_public):
+    def __init__(self, host, address, after_public, setting="FEED_INTERNAL_ALLOW"):
         self.host = host
         self.address = address
         self.after_public = after_public
         if after_public:
             why = "and a fetch that reached a public address may not lead to an internal one"
         else:
-            why = "which FEED_INTERNAL_ALLOW does not list"
+            why = f"which {setting} does not list"
         super().__init__(f"{host} resolves to the internal address {address}, {why}")
 
 
 @dataclasses.dataclass(frozen=True)
 class Allow:
-    """The parsed allow-list: internal networks, and host names allowed internal addresses."""
+    """The parsed allow-list: internal networks, host names allowed internal addresses, and
+    the setting it was read from (named in refusals)."""
 
     networks: tuple = ()
     hosts: frozenset = frozenset()
+    setting: str = "FEED_INTERNAL_ALLOW"
 
     def allows(self, host, address):
         """Tell whether `host` may reach the internal `address`."""
@@ -97,8 +99,9 @@ def parse_entry(entry):
     raise ValueError(f"{entry!r} {NEITHER}")
 
 
-def parse_allow(entries):
-    """Return the `Allow` for a list of entries (or one comma-separated string)."""
+def parse_allow(entries, setting="FEED_INTERNAL_ALLOW"):
+    """Return the `Allow` for a list of entries (or one comma-separated string) read from
+    `setting`."""
     if isinstance(entries, str):
         entries = entries.split(",")
     networks, hosts = [], set()
@@ -110,7 +113,7 @@ def parse_allow(entries):
             hosts.add(parsed)
         else:
             networks.append(parsed)
-    return Allow(tuple(networks), frozenset(hosts))
+    return Allow(tuple(networks), frozenset(hosts), setting)
 
 
 def check(host, found, allow=NOTHING, after_public=False, is_public=None):
@@ -124,7 +127,7 @@ def check(host, found, allow=NOTHING, after_public=False, is_public=None):
         if is_public(address):
             continue
         if after_public or not allow.allows(host, address):
-            raise Refused(host, address, after_public)
+            raise Refused(host, address, after_public, allow.setting)
 
 
 async def checked(host, allow=NOTHING, after_public=False, resolver=None, is_public=None):

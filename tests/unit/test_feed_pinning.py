@@ -356,6 +356,15 @@ def test_the_allow_list_reads_networks_and_host_names():
     assert reach.parse_allow("") == reach.parse_allow([]) == reach.NOTHING
 
 
+async def test_a_refusal_names_the_setting_the_allow_list_came_from():
+    allow = reach.parse_allow("intranet.test", setting="ALERT_INTERNAL_ALLOW")
+    with pytest.raises(reach.Refused, match="127.0.0.1, which ALERT_INTERNAL_ALLOW does not"):
+        await reach.checked("hooks.test", allow, resolver=Resolver(hooks_test=[["127.0.0.1"]]))
+    assert await reach.checked("intranet.test", allow,
+                               resolver=Resolver(intranet_test=[["127.0.0.1"]])) == [
+        ipaddress.ip_address("127.0.0.1")]
+
+
 @pytest.mark.parametrize("entry, problem", [
     ("10.0.0.1/8", "host bits set"), ("*.corp.example", "no wildcards"),
     ("http://wiki/", "neither a network"), ("a b", "neither a network"),
