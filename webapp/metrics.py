@@ -80,6 +80,10 @@ METRICS = {metric.name: metric for metric in (
     Metric("connect_to_running_seconds", "histogram",
            "Seconds from a stream's WebSocket connect to its task running on a worker.",
            ("kind", "queue"), buckets=CONNECT_BUCKETS),
+    Metric("alert_events", "counter", "Alert rule events (firing, resolved, test), by rule.",
+           ("rule", "event")),
+    Metric("alert_deliveries", "counter",
+           "Alert messages to destinations, by result (sent, failed, refused).", ("result",)),
 )}
 
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "feeds",
     "journal",
     "containers",
+    "alerts",
     # Further source kinds: each is one app that registers its kind (docs/architecture.md).
     *env_list("TAILBOARD_EXTRA_APPS"),
     "axes",
@@ -313,6 +314,18 @@ FEED_DEFAULT_ENTRIES = 10
 FEED_MAX_ENTRIES = 100
 
 FEED_FETCH_TIMEOUT = env_int("FEED_FETCH_TIMEOUT", 15, minimum=1)
+
+# Alert rules (docs/alerts.md): each enabled rule is one task on `<source queue>.alerts`,
+# held by a lease in Redis; a beat-scheduled supervisor restarts rules whose lease lapsed.
+ALERT_LEASE_SECONDS = env_int("ALERT_LEASE_SECONDS", 30, minimum=3, maximum=40)
+ALERT_SUPERVISE_SECONDS = env_int("ALERT_SUPERVISE_SECONDS", 15, minimum=1, maximum=20)
+ALERT_SUPERVISOR_QUEUE = env_str("ALERT_SUPERVISOR_QUEUE", "alerts")
+ALERT_DELIVERY_ATTEMPTS = env_int("ALERT_DELIVERY_ATTEMPTS", 4, minimum=1, maximum=10)
+ALERT_DELIVERY_TIMEOUT = env_int("ALERT_DELIVERY_TIMEOUT", 15, minimum=1, maximum=120)
+# Internal hosts and networks alert destinations may reach (the feeds' SSRF rule): empty
+# by default, so webhooks, SMTP relays and push servers must be public. Checked when the
+# alerts app loads (alerts/apps.py).
+ALERT_INTERNAL_ALLOW = env_list("ALERT_INTERNAL_ALLOW")
 # Internal hosts and networks a feed may reach (SSRF rule, feeds/reach.py): empty by default,
 # so feeds reach public addresses only. Never decided by DNS.
 FEED_INTERNAL_ALLOW = env_list("FEED_INTERNAL_ALLOW")
@@ -345,6 +358,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "tailf"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {"alerts-supervise": {
+    "task": "alerts.supervise", "schedule": float(ALERT_SUPERVISE_SECONDS),
+    "options": {"queue": ALERT_SUPERVISOR_QUEUE, "expires": float(ALERT_SUPERVISE_SECONDS)}}}
 # No ack emulation: a stream task is acknowledged as its process takes it (never acks_late),
 # and a message taken but not yet started when its worker died would only have come back
 # after the visibility timeout (hours), long after its viewer gave up. Emulating acks cost

@@ -1,0 +1,80 @@
+"""Starting and stopping rule tasks: the supervisor's round, and what a save or delete does."""
+
+import logging
+import uuid
+
+from alerts import leases
+from alerts.models import AlertRule
+from webapp.streams import leases as stream_leases
+
+log = logging.getLogger("tailboard.alerts")
+
+# A rule task runs until revoked; Celery's task time limit (sized for streams) must not end it.
+RULE_TIME_LIMIT = 10 * 365 * 86_400
+
+
+def redis_client():
+    """This process's blocking Redis client (shared with the stream lifecycle)."""
+    return stream_leases.sync_client()
+
+
+def start(rule, client=None):
+    """Start the rule's task unless one holds its lease; return the new task id or None."""
+    from alerts.tasks import run_rule
+
+    client = client or redis_client()
+    task_id = f"alert-{rule.pk}-{uuid.uuid4()}"
+    if not leases.claim(client, rule.pk, task_id):
+        return None
+    try:
+        queue = rule.queue()
+    except LookupError as exc:
+        leases.release(client, rule.pk, task_id)
+        log.error("alert rule %s (%s) not started: %s", rule.pk, rule.name, exc)
+        return None
+    try:
+        run_rule.apply_async(args=[rule.pk], task_id=task_id, queue=queue,
+                             time_limit=RULE_TIME_LIMIT, soft_time_limit=None)
+    except Exception as exc:
+        leases.release(client, rule.pk, task_id)
+        log.error("alert rule %s (%s) not started on queue %s: %s", rule.pk, rule.name,
+                  queue, exc)
+        return None
+    log.info("alert rule %s (%s) started as task %s on queue %s", rule.pk, rule.name,
+             task_id, queue)
+    return task_id
+
+
+def stop(rule_id, client=None):
+    """Drop the rule's lease and revoke its task (terminate=True); return the task id."""
+    from webapp.streams.control import revoke_task
+
+    client = client or redis_client()
+    task_id = leases.drop(client, rule_id)
+    if task_id:
+        revoke_task(task_id)
+        log.info("alert rule %s: task %s revoked", rule_id, task_id)
+    return task_id
+
+
+def restart(rule):
+    """Stop the rule's task and start a new one if it is enabled (after a save)."""
+    client = redis_client()
+    stop(rule.pk, client)
+    return start(rule, client) if rule.enabled else None
+
+
+def supervise_once():
+    """Start every enabled rule whose lease is missing; stop tasks of rules gone or disabled.
+
+    Returns (started, stopped): lists of rule ids.
+    """
+    client = redis_client()
+    rules = {rule.pk: rule for rule in AlertRule.objects.filter(enabled=True)}
+    held = leases.holders(client, rules)
+    started = [pk for pk, rule in rules.items() if held.get(pk) is None and start(rule, client)]
+    stopped = [pk for pk in leases.scan_rule_ids(client) if pk not in rules and stop(pk, client)]
+    if started or stopped:
+        log.info("alert supervisor: started rules %s, stopped rules %s", started, stopped)
+    return started, stopped
+

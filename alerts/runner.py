@@ -1,0 +1,249 @@
+"""One rule's task body: read the source as a viewer would, match, fire, keep the lease.
+
+Four coroutines on the task's loop: the kind's body reading the source through a
+`RuleOutput` (restarted after a pause if it ends, say a feed that went away); a ticker that
+lets the matcher notice a rule gone quiet; the keeper that renews the lease (and ends the
+task when the lease is lost or the rule was disabled or deleted); and the sender, which
+records and delivers firings one after the other, so reading never waits for a delivery.
+A firing is recorded and sent only while this task holds the rule's lease.
+"""
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from alerts import delivery, leases
+from alerts.matcher import Firing, Matcher, Resolved
+from alerts.models import AlertEvent, AlertRule, clip_samples
+from alerts.reader import RuleOutput, source_options
+from webapp.streams import leases as stream_leases
+from webapp.streams.aio import cancel_and_wait
+from webapp.streams.task import StreamEnded
+
+log = logging.getLogger("tailboard.alerts")
+
+RESTART_PAUSE = 10.0
+TICK_SECONDS = 1.0
+MAX_QUEUED = 100
+MAX_STATE = 300
+
+
+class LeaseLost(Exception):
+    """Another task holds the rule's lease (or nobody does): this one stops."""
+
+
+def title_of(rule, event):
+    """The title of an alert message."""
+    if isinstance(event, Resolved):
+        return f"[Tailboard] resolved: {rule.name}"
+    return f"[Tailboard] alert: {rule.name}"
+
+
+def body_of(rule, event, source_label):
+    """The text of an alert message (plain text: samples as they were read)."""
+    if isinstance(event, Resolved):
+        text = rule.resolved_message or "quiet again"
+        extra = f"\n({event.suppressed} matches during the cooldown were not alerted.)" \
+            if event.suppressed else ""
+        return f"{text}\nRule {rule.name} on {source_label}.{extra}"
+    head = (f"{event.matches} lines matching {rule.pattern!r} within {rule.window} s "
+            f"on {source_label}.")
+    if event.suppressed:
+        head += f"\n{event.suppressed} more matched during the cooldown and were not alerted."
+    samples = "\n".join(f"> {line}" for line in clip_samples(event.samples))
+    return f"{head}\n{samples}" if samples else head
+
+
+def record_and_send(rule_id, event, worker):
+    """Record the event, deliver it to every destination, store the results; return it."""
+    rule = AlertRule.objects.filter(pk=rule_id).first()
+    if rule is None:
+        return None
+    source_label = rule.source_label
+    if isinstance(event, Firing):
+        record = AlertEvent.objects.create(
+            rule=rule, event=AlertEvent.FIRING, matches=event.matches,
+            suppressed=event.suppressed, samples=clip_samples(event.samples), worker=worker)
+    else:
+        record = AlertEvent.objects.create(rule=rule, event=AlertEvent.RESOLVED,
+                                           suppressed=event.suppressed, worker=worker)
+    targets = [(destination.name, destination.url) for destination in rule.destinations.all()]
+    record.results = delivery.deliver(targets, title_of(rule, event),
+                                      body_of(rule, event, source_label))
+    record.save(update_fields=["results"])
+    count_event(record)
+    log.info("alert rule %s (%s) %s: %s", rule.pk, rule.name, record.event, record.results)
+    return record
+
+
+def send_test(rule, worker="admin"):
+    """Send a test message to the rule's destinations, record it; return {name: result}."""
+    targets = [(destination.name, destination.url) for destination in rule.destinations.all()]
+    results = delivery.deliver(
+        targets, f"[Tailboard] test: {rule.name}",
+        f"A test of alert rule {rule.name} on {rule.source_label} "
+        f"(pattern {rule.pattern!r}). Nothing matched: this message only checks delivery.")
+    record = AlertEvent.objects.create(rule=rule, event=AlertEvent.TEST, results=results,
+                                       worker=worker)
+    count_event(record)
+    return results
+
+
+def count_event(record):
+    """Count the event and its deliveries in /metrics."""
+    from webapp import metrics
+
+    client = stream_leases.sync_client()
+    metrics.record(client, "alert_events", {"rule": record.rule.name, "event": record.event})
+    for result in record.results.values():
+        outcome = "sent" if result == delivery.SENT else result.split(":", 1)[0].split()[0]
+        metrics.record(client, "alert_deliveries", {"result": outcome})
+
+
+def set_state(rule_id, text):
+    """Store what the rule's reading says now (a missing file, running, an error)."""
+    AlertRule.objects.filter(pk=rule_id).update(state=str(text)[:MAX_STATE],
+                                                state_changed=timezone.now())
+
+
+class RuleRun:
+    """The running rule: its matcher, its queue of events, its state."""
+
+    def __init__(self, rule, task_id, worker, redis):
+        self.rule = rule
+        self.task_id = task_id
+        self.worker = worker
+        self.redis = redis
+        from tailf.options import compile_grep
+
+        self.matcher = Matcher(compile_grep(rule.pattern, "pattern").search, rule.threshold,
+                               rule.window, rule.cooldown, bool(rule.resolved_message))
+        self.events = asyncio.Queue(MAX_QUEUED)
+        self.state = None
+        self.lost = 0
+
+    async def on_lines(self, lines):
+        """Match a batch; queue what fires (a full queue counts the event as lost)."""
+        for event in self.matcher.feed(lines):
+            self.queue(event)
+
+    def queue(self, event):
+        """Queue one event for the sender."""
+        try:
+            self.events.put_nowait(event)
+        except asyncio.QueueFull:
+            self.lost += 1
+            log.error("alert rule %s: %s events waiting to be sent; one was dropped",
+                      self.rule.pk, MAX_QUEUED)
+
+    async def on_state(self, text):
+        """Record a new state text (only when it changes)."""
+        if text and text != self.state:
+            self.state = text
+            await sync_to_async(set_state, thread_sensitive=False)(self.rule.pk, text)
+
+    async def read(self, kind, source):
+        """Run the kind's body on a RuleOutput; after it ends, say why and start it again."""
+        options = source_options(kind)
+        while True:
+            out = RuleOutput(self.on_lines, self.on_state)
+            try:
+                await kind.run(out, source, options, self.worker)
+                why = "the source ended"
+            except StreamEnded as end:
+                why = end.message
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("alert rule %s: reading %s failed", self.rule.pk, source)
+                why = f"reading failed: {type(exc).__name__}: {exc}"
+            await self.on_state(f"error: {why}; reading again in {RESTART_PAUSE:.0f} s")
+            await asyncio.sleep(RESTART_PAUSE)
+
+    async def tick(self):
+        """Let the matcher notice a rule gone quiet."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            event = self.matcher.tick()
+            if event is not None:
+                self.queue(event)
+
+    async def keep(self):
+        """Renew the lease; return (ending the task) once it is lost or the rule is off."""
+        while True:
+            await asyncio.sleep(leases.renew_interval())
+            if not await leases.arenew(self.redis, self.rule.pk, self.task_id):
+                return "its lease is held by another task or lapsed"
+            enabled = await sync_to_async(rule_enabled, thread_sensitive=False)(self.rule.pk)
+            if not enabled:
+                return "the rule was disabled or deleted"
+
+    async def send(self):
+        """Record and deliver queued events one by one, only while the lease is held."""
+        while True:
+            event = await self.events.get()
+            if not await leases.arenew(self.redis, self.rule.pk, self.task_id):
+                raise LeaseLost("lease lost before a firing: not sent (another task owns it)")
+            await sync_to_async(record_and_send, thread_sensitive=False)(
+                self.rule.pk, event, self.worker)
+
+
+def rule_enabled(rule_id):
+    """True when the rule exists and is enabled."""
+    return AlertRule.objects.filter(pk=rule_id, enabled=True).exists()
+
+
+def load(rule_id):
+    """Return (rule, kind, source) or raise LookupError saying what is missing."""
+    rule = AlertRule.objects.filter(pk=rule_id).first()
+    if rule is None or not rule.enabled:
+        raise LookupError(f"alert rule {rule_id} no longer exists or is disabled")
+    kind = rule.kind_entry
+    source = rule.load_source()
+    if source is None:
+        raise LookupError(f"its {rule.kind} source {rule.source_id} no longer exists")
+    return rule, kind, source
+
+
+async def run(rule_id, task_id, worker, stopped):
+    """Run one rule until revoked (`stopped` set), its lease is lost, or it is turned off.
+
+    Returns why it ended.
+    """
+    redis = stream_leases.async_client()
+    parts = []
+    try:
+        if not await leases.arenew(redis, rule_id, task_id):
+            return "not started: another task holds the rule's lease, or it lapsed"
+        try:
+            rule, kind, source = await sync_to_async(load, thread_sensitive=False)(rule_id)
+        except LookupError as exc:
+            await sync_to_async(set_state, thread_sensitive=False)(rule_id, f"error: {exc}")
+            return f"not started: {exc}"
+        if not source.enabled:
+            await sync_to_async(set_state, thread_sensitive=False)(
+                rule_id, f"error: its {rule.kind} source {source.name} is disabled")
+        running = RuleRun(rule, task_id, worker, redis)
+        await running.on_state(f"starting on {worker}")
+        parts = [asyncio.ensure_future(coro) for coro in (
+            running.read(kind, source), running.tick(), running.keep(), running.send(),
+            stopped.wait())]
+        done, _ = await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
+        finished = done.pop()
+        if finished is parts[-1]:
+            return "revoked"
+        try:
+            why = finished.result()
+        except LeaseLost as exc:
+            why = str(exc)
+        return f"ended: {why}"
+    finally:
+        for part in parts:
+            await cancel_and_wait(part)
+        try:
+            await leases.arelease(redis, rule_id, task_id)
+        except Exception as exc:
+            log.warning("alert rule %s: could not release its lease: %s", rule_id, exc)
+        await redis.aclose()

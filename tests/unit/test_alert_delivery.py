@@ -1,0 +1,104 @@
+"""Alert delivery through Apprise to real receivers on loopback: parallel, retried, SSRF-checked,
+secrets redacted."""
+
+import logging
+import time
+
+import pytest
+
+from alerts import delivery, destinations
+from tests.alertreceivers import SmtpServer, WebhookServer
+
+
+@pytest.fixture
+def webhook():
+    server = WebhookServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def loopback_allowed(settings):
+    settings.ALERT_INTERNAL_ALLOW = ["127.0.0.1"]
+
+
+def test_a_json_webhook_and_an_smtp_server_both_receive_the_alert(webhook, smtp,
+                                                                   loopback_allowed):
+    results = delivery.deliver([("hook", webhook.url), ("mail", smtp.url)],
+                               "[Tailboard] alert: disk", "3 lines matching\n> ERROR disk full")
+    assert results == {"hook": "sent", "mail": "sent"}
+    body = webhook.wait_for(1)[0]
+    assert body["title"] == "[Tailboard] alert: disk"
+    assert "ERROR disk full" in body["message"]
+    sender, recipients, content = smtp.wait_for(1)[0]
+    assert recipients == ["ops@example.com"]
+    assert "[Tailboard] alert: disk" in content and "ERROR disk full" in content
+
+
+def test_a_failing_destination_is_retried_and_never_delays_the_others(webhook, loopback_allowed):
+    failing = WebhookServer(status=500)
+    try:
+        pauses = []
+        started = time.monotonic()
+        done = {}
+
+        def slow_sleep(seconds):
+            pauses.append(seconds)
+            done.setdefault("good_at_first_pause", list(webhook.received))
+            time.sleep(0.3)
+
+        results = delivery.deliver([("bad", failing.url), ("good", webhook.url)], "t", "b",
+                                   attempts=3, sleep=slow_sleep)
+        assert results["good"] == "sent"
+        assert results["bad"].startswith("failed after 3 attempts")
+        assert failing.attempts == 3
+        assert pauses == [1.0, 2.0]  # doubling backoff
+        assert len(done["good_at_first_pause"]) == 1  # the good one had arrived already
+        assert time.monotonic() - started < 5
+    finally:
+        failing.close()
+
+
+def test_an_internal_webhook_host_is_refused_without_connecting(webhook, settings):
+    settings.ALERT_INTERNAL_ALLOW = []
+    results = delivery.deliver([("hook", webhook.url)], "t", "b")
+    assert results["hook"].startswith("refused: 127.0.0.1 resolves to the internal address")
+    assert webhook.attempts == 0
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.0.0.1", "[::ffff:7f00:1]", "localhost"])
+def test_internal_hosts_in_any_spelling_are_refused(host, settings):
+    settings.ALERT_INTERNAL_ALLOW = []
+    with pytest.raises((delivery.Refused, destinations.BadDestination)):
+        delivery.check_host(f"json://{host}:9/hook")
+
+
+def test_services_with_fixed_endpoints_are_not_host_checked():
+    delivery.check_host("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general")
+
+
+def test_destination_urls_are_shown_and_logged_redacted(caplog, settings):
+    settings.ALERT_INTERNAL_ALLOW = []
+    url = "json://admin:hunter2secret@127.0.0.1:9/hook"
+    assert "hunter2secret" not in destinations.redacted(url)
+    assert "127.0.0.1" in destinations.redacted(url)
+    slack = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general"
+    assert "TIiajkdnlazkcOXrIdevi7FQ" not in destinations.redacted(slack)
+    assert "secret" not in destinations.redacted("nonsense://secret@x")
+    with caplog.at_level(logging.INFO):
+        delivery.deliver([("hook", url)], "t", "b")
+    assert caplog.records
+    assert "hunter2secret" not in caplog.text
+
+
+def test_an_unreadable_url_is_refused_without_repeating_it():
+    with pytest.raises(destinations.BadDestination) as caught:
+        destinations.plugin_for("nosuchscheme://token-123@host")
+    assert "token-123" not in str(caught.value)

@@ -1,0 +1,96 @@
+"""The alert matcher: threshold within a window, cooldown with a suppressed count, resolution."""
+
+import re
+
+from alerts.matcher import Firing, Matcher, Resolved
+
+
+class Clock:
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def matcher(clock, **options):
+    return Matcher(re.compile("ERROR").search, clock=clock, **options)
+
+
+def test_one_match_fires_with_its_line_as_sample():
+    clock = Clock()
+    events = matcher(clock).feed(["ok", "ERROR disk full", "ok"])
+    assert events == [Firing(1, 0, ("ERROR disk full",))]
+
+
+def test_threshold_needs_that_many_matches_within_the_window():
+    clock = Clock()
+    rule = matcher(clock, threshold=3, window=10)
+    assert rule.feed(["ERROR 1", "ERROR 2"]) == []
+    clock.now += 11  # the first two fall out of the window
+    assert rule.feed(["ERROR 3"]) == []
+    clock.now += 1
+    events = rule.feed(["ERROR 4", "ERROR 5"])
+    assert events == [Firing(3, 0, ("ERROR 3", "ERROR 4", "ERROR 5"))]
+
+
+def test_cooldown_counts_suppressed_matches_and_reports_them_next_time():
+    clock = Clock()
+    rule = matcher(clock, cooldown=300)
+    assert len(rule.feed(["ERROR a"])) == 1
+    clock.now += 100
+    assert rule.feed(["ERROR b", "ERROR c", "fine"]) == []
+    clock.now += 201
+    assert rule.feed(["ERROR d"]) == [Firing(1, 2, ("ERROR d",))]
+
+
+def test_every_line_matching_sends_one_alert_per_cooldown():
+    clock = Clock()
+    rule = matcher(clock, cooldown=60)
+    fired = []
+    for second in range(600):
+        clock.now = 1000 + second
+        fired += rule.feed(["ERROR flood"] * 1000)
+    assert len(fired) == 10
+    assert fired[1].suppressed == 60 * 1000 - 1
+    assert len(rule.buckets) <= 61  # memory bounded by the window, not the rate
+
+
+def test_samples_are_at_most_five_lines():
+    clock = Clock()
+    rule = matcher(clock, threshold=8, window=60)
+    events = rule.feed([f"ERROR {n}" for n in range(8)])
+    assert events[0].samples == tuple(f"ERROR {n}" for n in range(3, 8))
+
+
+def test_a_thresholded_rule_resolves_once_a_window_is_quiet():
+    clock = Clock()
+    rule = matcher(clock, threshold=2, window=30, cooldown=10, resolve=True)
+    assert len(rule.feed(["ERROR", "ERROR"])) == 1
+    clock.now += 15
+    rule.feed(["ERROR"])  # one match in the window: under the threshold, cooldown over
+    assert rule.tick() is None  # a window has not passed since the firing
+    clock.now += 20
+    assert rule.tick() is None  # still one match within the last 30 s
+    clock.now += 20
+    assert rule.tick() == Resolved(0)
+    assert rule.tick() is None  # said once
+
+
+def test_no_resolution_without_the_option_or_before_a_firing():
+    clock = Clock()
+    rule = matcher(clock, threshold=2, window=5, resolve=False)
+    rule.feed(["ERROR", "ERROR"])
+    clock.now += 100
+    assert rule.tick() is None
+    quiet = matcher(clock, threshold=2, window=5, resolve=True)
+    clock.now += 100
+    assert quiet.tick() is None
+
+
+def test_resolution_reports_matches_suppressed_in_the_cooldown():
+    clock = Clock()
+    rule = matcher(clock, threshold=2, window=5, cooldown=100, resolve=True)
+    rule.feed(["ERROR", "ERROR", "ERROR"])
+    clock.now += 50
+    assert rule.tick() == Resolved(1)

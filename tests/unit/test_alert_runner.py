@@ -1,0 +1,166 @@
+"""A rule's task body on the real tail engine, a real Redis and a real webhook receiver: no alert
+for old lines, rotation and truncation as for streams, a missing file in the rule's state, one
+firing task per lease."""
+
+import asyncio
+import os
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from alerts import leases, runner
+from alerts.models import AlertDestination, AlertEvent, AlertRule
+from tailf.models import LogSource
+from tests.alertreceivers import WebhookServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def no_task_starts(monkeypatch):
+    """Saving a rule would start its Celery task: recorded instead."""
+    from alerts import control
+
+    calls = []
+    monkeypatch.setattr(control, "restart", lambda rule: calls.append(("restart", rule.pk)))
+    monkeypatch.setattr(control, "stop", lambda pk, client=None: calls.append(("stop", pk)))
+    return calls
+
+
+@pytest.fixture
+def webhook(settings):
+    settings.ALERT_INTERNAL_ALLOW = ["127.0.0.1"]
+    server = WebhookServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def setup(tmp_path, settings, redis_client, webhook):
+    settings.LOG_ROOTS = [str(tmp_path)]
+    settings.ALERT_LEASE_SECONDS = 3
+
+    def make(name="app.log", **options):
+        path = tmp_path / name
+        source = LogSource.objects.create(name=name, path=str(path))
+        destination, _ = AlertDestination.objects.get_or_create(name="hook", url=webhook.url)
+        rule = AlertRule.objects.create(name=f"errors in {name}", kind="log",
+                                        source_id=source.pk, pattern="ERROR",
+                                        **({"cooldown": 0} | options))
+        rule.destinations.add(destination)
+        return rule, path
+
+    return make
+
+
+async def wait_until(predicate, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await sync_to_async(predicate, thread_sensitive=False)()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def state_of(rule):
+    return AlertRule.objects.get(pk=rule.pk).state
+
+
+class Running:
+    def __init__(self, rule, redis_client, task_id="task-1", claim=True):
+        self.rule = rule
+        self.task_id = task_id
+        if claim:
+            assert leases.claim(redis_client, rule.pk, task_id)
+        self.stopped = asyncio.Event()
+        self.task = asyncio.ensure_future(runner.run(rule.pk, task_id, "w1", self.stopped))
+
+    async def stop(self):
+        self.stopped.set()
+        return await asyncio.wait_for(self.task, 10)
+
+
+async def test_old_lines_never_fire_and_new_matches_do(setup, webhook, redis_client):
+    rule, path = await sync_to_async(setup)()
+    path.write_text("ERROR old one\nERROR old two\n")
+    running = Running(rule, redis_client)
+    await wait_until(lambda: "following" in state_of(rule))
+    with path.open("a") as handle:
+        handle.write("fine\nERROR new disk full\n")
+    body = await asyncio.to_thread(webhook.wait_for, 1)
+    assert "ERROR new disk full" in body[0]["message"]
+    assert "old" not in body[0]["message"]
+    event = await wait_until(lambda: AlertEvent.objects.filter(rule=rule, results__hook="sent")
+                             .first())
+    assert event.samples == ["ERROR new disk full"] and event.matches == 1
+    assert await running.stop() == "revoked"
+    assert leases.holder(redis_client, rule.pk) is None  # released
+
+
+async def test_rotation_and_truncation_fire_for_new_lines_only(setup, webhook, redis_client):
+    rule, path = await sync_to_async(setup)()
+    path.write_text("start\n")
+    running = Running(rule, redis_client)
+    await wait_until(lambda: "following" in state_of(rule))
+    os.rename(path, str(path) + ".1")
+    path.write_text("ERROR after rotation\n")
+    await asyncio.to_thread(webhook.wait_for, 1)
+    with path.open("w") as handle:  # truncated in place
+        handle.write("ERROR after truncation\n")
+    bodies = await asyncio.to_thread(webhook.wait_for, 2)
+    await asyncio.sleep(1)
+    messages = [body["message"] for body in bodies]
+    assert len(messages) == 2
+    assert "after rotation" in messages[0] and "after truncation" in messages[1]
+    await running.stop()
+
+
+async def test_a_missing_file_is_in_the_rules_state(setup, webhook, redis_client):
+    rule, path = await sync_to_async(setup)("absent.log")
+    running = Running(rule, redis_client)
+    state = await wait_until(lambda: "does not exist" in state_of(rule) and state_of(rule))
+    assert "absent.log" in state
+    path.write_text("ERROR it appeared\n")
+    body = await asyncio.to_thread(webhook.wait_for, 1)
+    assert "it appeared" in body[0]["message"]
+    await running.stop()
+
+
+async def test_a_task_without_the_lease_does_not_start(setup, redis_client):
+    rule, path = await sync_to_async(setup)()
+    leases.claim(redis_client, rule.pk, "someone-else")
+    running = Running(rule, redis_client, task_id="late", claim=False)
+    assert (await asyncio.wait_for(running.task, 5)).startswith("not started")
+
+
+async def test_a_task_that_lost_its_lease_never_fires(setup, webhook, redis_client):
+    rule, path = await sync_to_async(setup)()
+    path.write_text("")
+    running = Running(rule, redis_client)
+    await wait_until(lambda: "following" in state_of(rule))
+    redis_client.set(leases.key(rule.pk), "another-task")  # another worker took the rule
+    with path.open("a") as handle:
+        handle.write("ERROR seen by the wrong task\n")
+    reason = await asyncio.wait_for(running.task, 10)
+    assert "lease" in reason
+    await asyncio.sleep(0.5)
+    assert webhook.attempts == 0
+    assert not await sync_to_async(AlertEvent.objects.filter(rule=rule).exists)()
+
+
+async def test_a_threshold_rule_sends_its_resolved_message(setup, webhook, redis_client,
+                                                          monkeypatch):
+    rule, path = await sync_to_async(setup)(threshold=2, window=1, cooldown=0,
+                                            resolved_message="disk errors stopped")
+    path.write_text("")
+    running = Running(rule, redis_client)
+    await wait_until(lambda: "following" in state_of(rule))
+    with path.open("a") as handle:
+        handle.write("ERROR a\nERROR b\n")
+    bodies = await asyncio.to_thread(webhook.wait_for, 2, 20)
+    assert bodies[0]["title"].startswith("[Tailboard] alert")
+    assert bodies[1]["title"].startswith("[Tailboard] resolved")
+    assert "disk errors stopped" in bodies[1]["message"]
+    await running.stop()
