@@ -15,7 +15,7 @@ class TailfConfig(AppConfig):
         from webapp.streams.kinds import Kind, register
 
         register(Kind(slug="log", label="Logs", url="tailf", model="tailf.LogSource",
-                      run=stream.follow, parse_options=options.parse,
+                      run=stream.follow, parse_options=options.parse, pools=stream.pools,
                       describe=lambda source: source.path, task_name="tailf.tail_file",
                       default_queue="tailf", options_template="tailf/options.html",
                       resumable=True, fields=("path",),

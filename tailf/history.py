@@ -75,7 +75,8 @@ async def search(out, source, options, pattern, settings):
                   max_matches=settings.SEARCH_MAX_MATCHES, encoding=source.encoding,
                   max_line=settings.TAIL_MAX_LINE_BYTES,
                   opener=confined_opener(settings.LOG_ROOTS),
-                  live=bool(options.get("follow")) and not is_glob(source.path))
+                  live=bool(options.get("follow")) and not is_glob(source.path),
+                  max_seconds=settings.SEARCH_MAX_SECONDS)
     try:
         # The first step opens every file (up to search.MAX_FILES): off the loop, too.
         first = await asyncio.to_thread(next, events, None)

@@ -58,7 +58,7 @@ def block_pattern(pattern):
 
 def scan(files, pattern, context=0, max_matches=10000, encoding="utf-8",
          max_line=64 * 1024, opener=open_file, live=True, block=BLOCK, clock=time.monotonic,
-         view=None, prefilter=True):
+         view=None, prefilter=True, max_seconds=None):
     """Search `files` (oldest first) for `pattern` (an RE2 pattern, or its source); yield events.
 
     Events, in file order: ("matches", path, [{"line_no", "line", "before", "after"}, ...]),
@@ -74,9 +74,11 @@ def scan(files, pattern, context=0, max_matches=10000, encoding="utf-8",
     is matched against `subject` and matches and context show `shown`. `prefilter=False`
     when the pattern cannot be looked for in the stored bytes (escaped records): every line
     is then a candidate.
+
+    After `max_seconds` (by `clock`) the search ends as at `max_matches`, with its own notice.
     """
     search = Search(files, pattern, context, max_matches, encoding, max_line, opener, live,
-                    block, clock)
+                    block, clock, max_seconds)
     if view is not None:
         search.use_view(view, prefilter)
     return search.events()
@@ -86,7 +88,7 @@ class Search:
     """The state of one search; `events()` runs it."""
 
     def __init__(self, files, pattern, context, max_matches, encoding, max_line, opener,
-                 live, block, clock):
+                 live, block, clock, max_seconds=None):
         check_encoding(encoding)
         if not 0 <= context <= MAX_CONTEXT:
             raise ValueError(f"context must be 0..{MAX_CONTEXT}")
@@ -112,6 +114,9 @@ class Search:
         self.count = 0
         self.full = False
         self.last_progress = clock()
+        self.max_seconds = max_seconds
+        self.deadline = None if max_seconds is None else self.last_progress + max_seconds
+        self.timed_out = False
         self.batch, self.batch_chars, self.path = [], 0, None
         self.extra_fds = []
         self.buffer = None
@@ -143,9 +148,12 @@ class Search:
                         yield from self._flush_file(state)
                     elif is_live:
                         position = yield from self._follow_rotations(state, fd, info)
-                if self.full:
+                if self.full or self._out_of_time():
                     break
-            if self.full:
+            if self.timed_out:
+                position = None
+                yield ("notice", say("search_time_limit", limit=self.max_seconds))
+            elif self.full:
                 position = None
                 yield ("notice", say("search_max_matches", limit=self.max_matches))
             yield ("done", self.scanned, self.total, self.count, position)
@@ -344,8 +352,15 @@ class Search:
             yield ("matches", self.path, self.batch)
             self.batch, self.batch_chars = [], 0
 
+    def _out_of_time(self):
+        """Whether the time budget is spent; if so, the search ends like a full one."""
+        if self.deadline is not None and not self.timed_out and self.clock() >= self.deadline:
+            self.timed_out = self.full = True
+        return self.timed_out
+
     def _tick(self):
         """Send a full batch; send progress (and the batch) when it is due."""
+        self._out_of_time()
         if self.batch_full():
             yield from self._send()
         now = self.clock()

@@ -9,6 +9,7 @@ from tailf.options import compile_grep
 from tailf.roots import OutsideRoots
 from webapp.models import Ending
 from webapp.streams import protocol
+from webapp.streams.kinds import Pool
 from webapp.streams.options import OptionError
 from webapp.streams.task import StreamEnded
 from webapp.streams.text import say
@@ -62,6 +63,15 @@ async def tail(out, source, options, state, start):
                 await emit(out, events, matcher, state)
     finally:
         follower.close()
+
+
+def pools(options):
+    """The per-user limits a stream with these options counts against: searches."""
+    from django.conf import settings
+
+    if options.get("search"):
+        return [Pool("search", settings.SEARCH_MAX_PER_USER, "searches")]
+    return []
 
 
 def open_follower(source, **extra):

@@ -310,6 +310,10 @@ for _root in LOG_ROOTS:  # noqa: B007
 TAILF_ROTATE_WAIT = env_int("TAILF_ROTATE_WAIT", 5, minimum=0, maximum=300)
 TAILF_MAX_FILES = env_int("TAILF_MAX_FILES", 64, minimum=1, maximum=1024)
 SEARCH_MAX_MATCHES = env_int("SEARCH_MAX_MATCHES", 10000, minimum=1)
+# History searches: at most this many running at once per user (4429 beyond), each ending
+# with a notice after this many seconds of scanning (a slow RE2 pattern holds a worker).
+SEARCH_MAX_PER_USER = env_int("SEARCH_MAX_PER_USER", 2, minimum=1)
+SEARCH_MAX_SECONDS = env_int("SEARCH_MAX_SECONDS", 300, minimum=1)
 FEED_DEFAULT_ENTRIES = 10
 FEED_MAX_ENTRIES = 100
 

@@ -210,3 +210,57 @@ async def test_links_out_of_a_sources_folder_planted_by_its_writers_are_not_read
         append(secret / "secret.log", "SECRET more")
         await asyncio.sleep(1.5)
     assert "SECRET" not in everything_sent(client)
+
+
+def slow_log(path, megabytes):
+    """A log the slow pattern below scans at about 1 MiB/s (letters and spaces, no digit)."""
+    line = ("word " * 40).strip() + "\n"
+    with open(path, "w") as handle:
+        handle.write(line * (megabytes * 1024 * 1024 // len(line)))
+
+
+SLOW = "%5CpL%5B%5CpL%5Cs%5D%7B300%7D%5Cd"  # \pL[\pL\s]{300}\d, valid RE2
+
+
+async def test_a_user_runs_at_most_two_searches_at_once(installation, stream, tmp_path):
+    log = tmp_path / "slow.log"
+    slow_log(log, 40)
+    source = installation.add_log("slow-search", log)
+    async with stream(f"/ws/tailf/{source}/?search={SLOW}") as one, \
+            stream(f"/ws/tailf/{source}/?search={SLOW}") as two:
+        for client in (one, two):
+            await client.status("running", 15)
+        async with stream(f"/ws/tailf/{source}/?search={SLOW}") as third:
+            refused = await third.status("error")
+            assert await read_to_close(third) == 4429
+        assert refused["message"] == ("too many searches: you have 2 running, the limit is 2 "
+                                      "per user")
+        assert refused["message_code"] == "too_many_pool"
+        async with stream(f"/ws/tailf/{source}/?lines=1") as tail:  # a tail is not a search
+            await tail.status("running", 15)
+        await one.send({"action": "stop"})
+        assert await read_to_close(one) == 1000
+        async with stream(f"/ws/tailf/{source}/?search={SLOW}") as again:
+            await again.status("running", 15)
+
+
+async def test_a_slow_search_ends_after_search_max_seconds_with_a_notice(installation, stream,
+                                                                        tmp_path):
+    log = tmp_path / "slower.log"
+    slow_log(log, 40)
+    source = installation.add_log("slower-search", log)
+    started = time.monotonic()
+    async with stream(f"/ws/tailf/{source}/?search={SLOW}") as client:
+        assert await read_to_close(client, timeout=40) == 1000
+    took = time.monotonic() - started
+    assert 6 <= took < 15, took
+    [notice] = [m for m in client.messages if m["type"] == "notice"]
+    assert notice["message_code"] == "search_time_limit"
+    assert notice["message_params"] == {"limit": 6}
+    done = [m for m in client.messages if m["type"] == "progress" and m.get("done")]
+    assert len(done) == 1 and done[0]["matches"] == 0
+    scanned = [m["scanned"] for m in client.messages if m["type"] == "progress"
+               and not m.get("done")]
+    assert scanned and scanned[-1] < log.stat().st_size  # 40 MiB at ~1 MiB/s: far from done
+    assert client.messages[-1]["type"] == "status" and \
+        client.messages[-1]["state"] == "stopped"

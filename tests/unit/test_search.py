@@ -422,3 +422,20 @@ def test_bad_arguments_are_refused(tmp_path):
         next(scan([str(tmp_path / "x")], re2.compile("a"), max_matches=0))
     with pytest.raises(ValueError):
         next(scan([str(tmp_path / "x")], re2.compile("a"), encoding="utf-16"))
+
+
+def test_a_search_ends_with_a_notice_when_its_time_budget_is_spent(tmp_path):
+    first, second = tmp_path / "app.log.1", tmp_path / "app.log"
+    first.write_text("".join(f"hit {n}\n" for n in range(20000)))
+    second.write_text("hit in the live file\n")
+    events = list(scan([str(first), str(second)], re2.compile("hit"), block=4096,
+                       clock=TickClock(), max_matches=10 ** 6, max_seconds=20))
+    lines = [m["line_no"] for event in events if event[0] == "matches" for m in event[2]]
+    notices = [event[1] for event in events if event[0] == "notice"]
+    done = events[-1]
+    assert 0 < len(lines) < 20000 and lines == list(range(1, len(lines) + 1))
+    assert notices == ["stopped after 20 s of searching (SEARCH_MAX_SECONDS); use a narrower "
+                       "search pattern or fewer files to see the rest"]
+    assert notices[0].code == "search_time_limit"
+    assert done[0] == "done" and done[3] == len(lines) and done[4] is None
+    assert done[1] < done[2]  # not all of it was scanned

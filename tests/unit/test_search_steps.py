@@ -92,7 +92,8 @@ def run_history(path, follow):
     out = Recorder()
     source = SimpleNamespace(path=str(path), encoding="utf-8")
     settings = SimpleNamespace(SEARCH_MAX_MATCHES=100, TAIL_MAX_LINE_BYTES=65536,
-                               TAILF_MAX_FILES=64, LOG_ROOTS=[str(path.parent)])
+                               TAILF_MAX_FILES=64, SEARCH_MAX_SECONDS=300,
+                               LOG_ROOTS=[str(path.parent)])
     options = {"search": "hit", "context": 0, "rotated": False, "follow": follow}
     position = asyncio.run(history.search(out, source, options, re2.compile("hit"), settings))
     lines = [item["line"] for m in out.sent if m["type"] == "matches" for item in m["matches"]]

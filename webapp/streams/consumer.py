@@ -192,7 +192,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """Claim a slot and the lease, record the stream and queue the task."""
         source, user = self.source, self.user
         self.task_id = str(uuid.uuid4())
-        refusal = await leases.aclaim(self.redis, self.task_id, self.channel_name, user.pk)
+        pools = self.kind.pools(options) if self.kind.pools else ()
+        refusal = await leases.aclaim(self.redis, self.task_id, self.channel_name, user.pk,
+                                      pools)
         if refusal:
             return await self.refuse(protocol.CLOSE_TOO_MANY, refusal)
         self.claimed = True

@@ -96,12 +96,29 @@ local mine = redis.call('ZCARD', KEYS[1])
 if mine >= tonumber(ARGV[3]) then return {1, mine} end
 local total = redis.call('ZCARD', KEYS[2])
 if total >= tonumber(ARGV[4]) then return {2, total} end
+for i = 4, #KEYS do
+  local held = 0
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    if redis.call('EXISTS', ARGV[6] .. member) == 1 then
+      held = held + 1
+    else
+      redis.call('SREM', KEYS[i], member)
+    end
+  end
+  if held >= tonumber(ARGV[i + 4]) then return {i, held} end
+end
 local expires = t + tonumber(ARGV[5])
 redis.call('ZADD', KEYS[1], expires, ARGV[1])
 redis.call('ZADD', KEYS[2], expires, ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[5])
+for i = 4, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[1])
+  redis.call('EXPIRE', KEYS[i], ARGV[7])
+end
 return {0, mine + 1}
 """
+
+POOL_SLOTS = "tailboard:slots:pool:"
 
 RENEW_SCRIPT = """
 local now = redis.call('TIME')
@@ -119,19 +136,34 @@ def user_slots_key(user_id):
     return f"{USER_SLOTS}{user_id}"
 
 
-async def aclaim(client, task_id, holder, user_id):
+def pool_key(name, user_id):
+    """Return the Redis key of one user's slots in a kind's pool (e.g. "search")."""
+    return f"{POOL_SLOTS}{name}:{user_id}"
+
+
+async def aclaim(client, task_id, holder, user_id, pools=()):
     """Claim a stream slot and the task's lease atomically; return a refusal text or None.
 
     Holds under any number of simultaneous connects: the check and the claim are one Lua
-    script, so exactly STREAM_MAX_PER_USER of a user's racing connects get a slot.
+    script, so exactly STREAM_MAX_PER_USER of a user's racing connects get a slot. `pools`
+    are the kind's extra per-user limits for this stream (`Kind.pools`: `Pool(name, limit,
+    what)`, e.g. at most 2 history searches): a pool's slot is held as long as the stream's
+    lease is (members whose lease is gone are dropped at the next claim), so it needs no
+    renewal or release of its own.
     """
+    pools = list(pools)
     refused, count = await client.eval(
-        CLAIM_SCRIPT, 3, user_slots_key(user_id), ALL_SLOTS, lease_key(task_id), task_id,
-        holder, settings.STREAM_MAX_PER_USER, settings.STREAM_MAX_TOTAL, ttl())
+        CLAIM_SCRIPT, 3 + len(pools), user_slots_key(user_id), ALL_SLOTS, lease_key(task_id),
+        *[pool_key(pool.name, user_id) for pool in pools], task_id, holder,
+        settings.STREAM_MAX_PER_USER, settings.STREAM_MAX_TOTAL, ttl(), PREFIX,
+        settings.STREAM_MAX_SECONDS + ttl(), *[pool.limit for pool in pools])
     if refused == 1:
         return say("too_many_user", count=count, limit=settings.STREAM_MAX_PER_USER)
     if refused == 2:
         return say("too_many_total", count=count, limit=settings.STREAM_MAX_TOTAL)
+    if refused >= 4:
+        pool = pools[refused - 4]
+        return say("too_many_pool", what=pool.what, count=count, limit=pool.limit)
     return None
 
 

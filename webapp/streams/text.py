@@ -29,6 +29,7 @@ CATALOGUE = {
     "bad_option": "bad option: {error}",
     "too_many_user": "too many streams: you have {count} open, the limit is {limit} per user",
     "too_many_total": "too many streams: the server has {count} open, the limit is {limit}",
+    "too_many_pool": "too many {what}: you have {count} running, the limit is {limit} per user",
     "access_deactivated": "your account was deactivated or removed",
     "access_logged_out": "you were logged out; log in again to continue",
     "access_revoked": "you may no longer view {name}",
@@ -52,6 +53,8 @@ CATALOGUE = {
                            "see the rest"),
     "search_rotated": "{path} was rotated during the search; searching the new file too",
     "search_truncated": "{path} was truncated during the search; its search ends here",
+    "search_time_limit": ("stopped after {limit} s of searching (SEARCH_MAX_SECONDS); use a "
+                          "narrower search pattern or fewer files to see the rest"),
     "search_glob_limit": ("{count} files match {pattern}; searching the {limit} most recently "
                           "written (TAILF_MAX_FILES={limit}), {skipped} left out"),
     "unknown_message": "ignored a message the server does not understand",
