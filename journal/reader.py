@@ -94,13 +94,9 @@ class Journal:
                 entry.cursor.decode())
 
     def process(self):
-        """Take in what changed since the last wake-up; return the JournalEvent."""
-        return self.reader.process_events()
-
-    @property
-    def invalidated(self):
-        """The event `process()` returns when files were added, rotated or removed."""
-        return JournalEvent.INVALIDATE
+        """Take in what changed since the last wake-up (appends, and files added, rotated or
+        removed: sd-journal's INVALIDATE, python-systemd#130); True when files changed."""
+        return self.reader.process_events() == JournalEvent.INVALIDATE
 
     def unreadable(self):
         """The journal files of the folder (and its machine-id folders) this process cannot read."""

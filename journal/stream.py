@@ -59,7 +59,12 @@ def open_journal(source):
 
 
 async def follow(out, source, options, worker):
-    """Send the backlog (or what follows `after`), report `running`, then follow the journal."""
+    """Send the backlog (or what follows `after`), report `running`, then follow the journal.
+
+    The journal's descriptor wakes the loop (no thread, nothing blocks it for long: entries
+    are read in batches between which heartbeats and acks run); it is also looked at every
+    POLL_SECONDS in case a wake-up was missed.
+    """
     state = StreamState(source.name, worker)
     matcher = compile_grep(options["grep"]).search if options.get("grep") else None
     journal = open_journal(source)
@@ -67,23 +72,8 @@ async def follow(out, source, options, worker):
     wake = asyncio.Event()
     loop.add_reader(journal.fd, wake.set)
     try:
-        unreadable = journal.unreadable()
-        if unreadable:
-            log.warning("journal %s: cannot read %d files in %s (permission denied)",
-                        source.name, len(unreadable), journal.directory)
-            state.warning = say("journal_unreadable", count=len(unreadable),
-                                path=source.directory)
-        if options.get("after"):
-            try:
-                first = journal.resume(options["after"])
-            except BadCursor as exc:
-                raise StreamEnded("error", say("bad_option", error=str(exc)),
-                                  code=protocol.CLOSE_BAD_OPTION, ending=Ending.ERROR) from None
-            if first is not None:
-                await out.notice(say("journal_cursor_gone"))
-                await send(out, *([value] for value in first), matcher=matcher)
-        else:
-            journal.start(options.get("lines", 50))
+        warn_unreadable(journal, source, state)
+        await place(out, journal, options, matcher)
         await drain(out, journal, matcher)
         await state.report(out, say("following", name=source.name))
         while True:
@@ -92,12 +82,40 @@ async def follow(out, source, options, worker):
             except asyncio.TimeoutError:
                 pass
             wake.clear()
-            if journal.process() == journal.invalidated:
+            if journal.process():
                 log.debug("journal %s: files added, rotated or removed", source.name)
             await drain(out, journal, matcher)
     finally:
         loop.remove_reader(journal.fd)
         journal.close()
+
+
+def warn_unreadable(journal, source, state):
+    """Log, and warn the viewer once running, about journal files the worker cannot read."""
+    unreadable = journal.unreadable()
+    if unreadable:
+        log.warning("journal %s: cannot read %d files in %s (permission denied)",
+                    source.name, len(unreadable), journal.directory)
+        state.warning = say("journal_unreadable", count=len(unreadable), path=source.directory)
+
+
+async def place(out, journal, options, matcher):
+    """Position the reader: right after the `after` cursor, else before the backlog.
+
+    A cursor whose entry is gone (vacuumed) goes on with the next entry there, saying so.
+    """
+    if not options.get("after"):
+        journal.start(options.get("lines", 50))
+        return
+    try:
+        first = journal.resume(options["after"])
+    except BadCursor as exc:
+        raise StreamEnded("error", say("bad_option", error=str(exc)),
+                          code=protocol.CLOSE_BAD_OPTION, ending=Ending.ERROR) from None
+    if first is not None:
+        await out.notice(say("journal_cursor_gone"))
+        line, level, cursor = first
+        await send(out, [line], [level], [cursor], matcher=matcher)
 
 
 async def drain(out, journal, matcher):

@@ -240,3 +240,20 @@ def test_a_journal_file_or_machine_folder_linking_outside_the_roots_is_refused(t
     journal = Journal(str(logs / "j"), roots=[str(logs)])  # links inside the roots are fine
     journal.start(10)
     assert messages(read_all(journal)[0]) == ["mine"]
+
+
+def test_process_says_when_files_were_added_rotated_or_removed(folder):
+    journal = Journal(str(folder))
+    journal.start(0)
+    jf.write(str(folder / "x.journal"), [jf.entry("appended", usec=BASE + 10**8)])
+    select.select([journal.fd], [], [], 5)
+    assert journal.process() is False  # an append: no files changed
+    jf.archive(str(folder / "x.journal"))
+    jf.write(str(folder / "x.journal"), [jf.entry("rotated", usec=BASE + 10**8 + 1)])
+    changed = False
+    deadline = time.monotonic() + 5
+    while not changed and time.monotonic() < deadline:
+        select.select([journal.fd], [], [], 0.2)
+        changed = journal.process()
+    assert changed
+    assert messages(read_all(journal)[0]) == ["appended", "rotated"]
