@@ -3,7 +3,8 @@
 A Follower reads the last N lines of a file, then returns what is appended on each poll,
 following the file by name: after a rotation (rename, delete, symlink retargeted) the old file
 keeps being read for `rotate_wait` seconds while the new one is followed, and is let go once
-it has been quiet that long (at most after 10 × `rotate_wait`); truncation restarts at the new
+it has been quiet that long (at most after 10 × `rotate_wait`; at most ROTATED_MAX such files
+are held, the oldest read to its end and let go first); truncation restarts at the new
 start; a missing file (or directory) is waited for, and a symlink is followed to whatever it
 points at now — but every open goes through `roots.open_confined`, so a file outside the log
 roots (or under /proc, /sys, /dev) is never read. Lines come out whole and decoded, in large
@@ -30,11 +31,13 @@ from webapp.streams.text import say
 
 CHUNK = 1024 * 1024
 MAX_READ_PER_POLL = 8 * CHUNK
+MAX_DRAIN_BYTES = 4 * MAX_READ_PER_POLL
 BACKLOG_BLOCK = 64 * 1024
 BACKLOG_MAX_BLOCK = 1024 * 1024
 BACKLOG_SCAN_LIMIT = 64 * 1024 * 1024
 SEEN_BYTES = 64
 GRACE_LIMIT_FACTOR = 10
+ROTATED_MAX = 8  # rotated files read at once in their grace, per followed name
 RELEASED_KEPT = 16
 CUT_MARKER = " [… line cut: longer than {limit} bytes]"
 WHOLE_DECODE = {"utf-8", "ascii", "latin-1", "iso8859-1"}
@@ -515,7 +518,27 @@ class Follower:
             return events
         current.retired_at = current.active_at = now
         self.retired.append(current)
-        return []
+        return self._cap_retired(now)
+
+    def _cap_retired(self, now):
+        """Keep at most ROTATED_MAX files in their grace: the oldest are read to their end
+        (as far as MAX_DRAIN_BYTES) and let go, so a burst of renames cannot hold descriptors
+        and inotify watches without bound."""
+        events = []
+        while len(self.retired) > ROTATED_MAX:
+            old = self.retired.pop(0)
+            for _ in range(MAX_DRAIN_BYTES // MAX_READ_PER_POLL):
+                events.extend(self._read(old, now))
+                if not old.behind:
+                    break
+            events.extend(self._flush_partial(old))
+            why = f"{ROTATED_MAX} newer rotated files are being read"
+            if old.behind:
+                left = os.fstat(old.fd).st_size - old.offset
+                why += f"; its last {left} bytes are not read"
+            events.append(("notice", say("rotated_released", path=self.path, why=why)))
+            self._release(old)
+        return events
 
     def _check_name(self, now):
         """At the end of the open file: compare it with the name (rotation, truncation)."""

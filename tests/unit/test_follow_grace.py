@@ -151,3 +151,33 @@ def test_close_during_the_grace_releases_every_file(tmp_path):
     assert len(tail.retired) == 3
     tail.close()
     assert fd_count() == fds
+
+
+def test_rotated_files_in_their_grace_are_capped_the_oldest_read_to_its_end_first(follower,
+                                                                                  tmp_path):
+    from tailf.follow import ROTATED_MAX
+
+    log = tmp_path / "app.log"
+    append(log, "")
+    tail = follower(log, backlog=0, rotate_wait=5)
+    tail.start()
+    fds, watches = fd_count(), tail.waker.watch_count()
+    seen, most_fds, most_watches = [], 0, 0
+    for n in range(200):  # 200 renames in well under the 5 s grace
+        append(log, f"line {n}\n")
+        os.rename(log, tmp_path / f"app.log.{n}")
+        append(tmp_path / f"app.log.{n}", f"late {n}\n")  # the daemon has not reopened yet
+        if n >= ROTATED_MAX:  # and one written to a file already in its grace
+            append(tmp_path / f"app.log.{n - ROTATED_MAX + 1}", f"later {n}\n")
+        append(log, "")
+        events = tail.poll()
+        seen += lines_of(events)
+        most_fds = max(most_fds, fd_count() - fds)
+        most_watches = max(most_watches, tail.waker.watch_count() - watches)
+    assert most_fds <= ROTATED_MAX and most_watches <= ROTATED_MAX
+    assert len(tail.retired) == ROTATED_MAX
+    expected = [f"line {n}" for n in range(200)] + [f"late {n}" for n in range(200)] + [
+        f"later {n}" for n in range(ROTATED_MAX, 200)]
+    assert sorted(seen) == sorted(expected) and len(seen) == len(expected)
+    assert [f"line {n}" for n in range(200)] == [line for line in seen
+                                                if line.startswith("line ")]
