@@ -194,9 +194,9 @@ def open_confined(path, roots, own_folder=True):
 
     Raises OutsideRoots (with a human reason, shown to viewers: it never names the roots nor
     the file reached) when the file actually reached is outside every root or under /proc,
-    /sys or /dev, or (`own_folder`) outside the allowed folders; NotRegularFile for a directory, FIFO, socket or device
-    (never opened for reading); and the kernel's OSError (FileNotFoundError, PermissionError,
-    ...) otherwise. `roots` are absolute directories, resolved here (pass `real_roots()` once
+    /sys or /dev, or (`own_folder`) outside the allowed folders; NotRegularFile for a
+    directory, FIFO, socket or device (never opened for reading); and the kernel's OSError
+    (FileNotFoundError, PermissionError, ...) otherwise. `roots` are absolute directories, resolved here (pass `real_roots()` once
     to save that work).
     """
     allowed = real_roots(roots)
