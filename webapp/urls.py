@@ -1,7 +1,7 @@
 """HTTP URLs: dashboard, login/logout, admin, health, metrics."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from webapp import views
 from webapp.metrics_view import metrics_view
@@ -16,4 +16,5 @@ urlpatterns = [
     path("oidc/signin/", SignInView.as_view(), name="oidc_signin"),
     path("oidc/callback/", CallbackView.as_view(), name="oidc_authentication_callback"),
     path("admin/", admin.site.urls),
+    path("alerts/", include("alerts.urls")),
 ]
