@@ -53,8 +53,16 @@ class Journal:
                 self.reader.add_filter(any_of(field, values))
 
     def start(self, backlog):
-        """Place the reader so that `read()` returns the last `backlog` entries, then new ones."""
-        self.reader.seek_tail()  # cysystemd steps back onto the last entry, if any
+        """Place the reader so that `read()` returns the last `backlog` entries, then new ones.
+
+        An empty journal is read from its head: from its tail, sd-journal would skip the
+        first entry of a file that appears later.
+        """
+        self.reader.seek_head()
+        if not self.reader.skip_next(1):
+            self.reader.seek_head()
+            return
+        self.reader.seek_tail()  # cysystemd steps back onto the last entry
         if backlog and self.reader.skip_previous(backlog) < backlog:
             self.reader.seek_head()  # fewer entries than asked: all of them
 

@@ -211,14 +211,30 @@ def test_a_folder_outside_the_roots_or_missing_is_not_opened(tmp_path, folder):
         Journal(str(tmp_path / "logs" / "missing"), roots=[str(tmp_path / "logs")])
 
 
-def test_an_empty_folder_is_followed_until_a_journal_appears_in_a_machine_id_folder(tmp_path):
+@pytest.mark.parametrize("backlog", [0, 50])
+def test_an_empty_folder_is_followed_until_a_journal_appears_in_a_machine_id_folder(tmp_path,
+                                                                                     backlog):
     journal = Journal(str(tmp_path))
-    journal.start(50)
+    journal.start(backlog)
     assert read_all(journal)[0] == []
     machine = tmp_path / "0123456789abcdef0123456789abcdef"
     machine.mkdir()
-    jf.write(str(machine / "system.journal"), [jf.entry("first", usec=BASE)])
-    assert messages(wait_for_entries(journal, 1)) == ["first"]
+    jf.write(str(machine / "system.journal"), [jf.entry("first", usec=BASE),
+                                               jf.entry("second", usec=BASE + 1)])
+    assert messages(wait_for_entries(journal, 2)) == ["first", "second"]
+
+
+def test_a_vacuumed_cursor_with_nothing_after_it_waits_for_the_next_entry(tmp_path):
+    path = str(tmp_path / "x.journal")
+    jf.write(path, [jf.entry("old", usec=BASE)])
+    journal = Journal(str(tmp_path))
+    journal.start(1)
+    cursor = read_all(journal)[2][0]
+    os.unlink(path)
+    again = Journal(str(tmp_path))
+    assert again.resume(cursor) is None
+    jf.write(path, [jf.entry("new0", usec=BASE + 10), jf.entry("new1", usec=BASE + 11)])
+    assert messages(wait_for_entries(again, 2)) == ["new0", "new1"]
 
 
 def test_a_journal_file_or_machine_folder_linking_outside_the_roots_is_refused(tmp_path, folder):
