@@ -193,10 +193,11 @@ def test_the_old_file_vacuumed_while_following_keeps_the_stream_going(folder):
     journal = Journal(str(folder))
     journal.start(0)
     archived = jf.archive(str(folder / "x.journal"))
-    jf.write(str(folder / "x.journal"), [jf.entry("fresh", usec=BASE + 10**8)])
-    assert messages(wait_for_entries(journal, 1)) == ["fresh"]
+    jf.write(str(folder / "x.journal"), [jf.entry("fresh", usec=BASE + 10**8),
+                                          jf.entry("fresh too", usec=BASE + 10**8 + 1)])
+    assert messages(wait_for_entries(journal, 2)) == ["fresh", "fresh too"]
     os.unlink(archived)
-    jf.write(str(folder / "x.journal"), [jf.entry("after-vacuum", usec=BASE + 10**8 + 1)])
+    jf.write(str(folder / "x.journal"), [jf.entry("after-vacuum", usec=BASE + 10**8 + 2)])
     assert messages(wait_for_entries(journal, 1)) == ["after-vacuum"]
 
 
