@@ -45,13 +45,15 @@ def open_journal(source):
     try:
         return Journal(source.directory, source.units, source.identifiers, source.priority,
                        roots=settings.LOG_ROOTS, max_line=settings.TAIL_MAX_LINE_BYTES)
-    except (OutsideRoots, OSError) as exc:
+    except (OutsideRoots, OSError, SystemError) as exc:  # SystemError: libsystemd's errno
         log.warning("journal %s: cannot open %s: %s", source.name, source.directory, exc)
         # The viewer is told what went wrong, not how the server's roots are set.
         if isinstance(exc, LinkOutside):
             error = str(exc)
         elif isinstance(exc, OutsideRoots):
             error = "it is not under the log roots"
+        elif isinstance(exc, SystemError):
+            error = str(exc.args[0]) if exc.args else "libsystemd failed"
         else:
             error = exc.strerror or str(exc)
         raise StreamEnded("error", say("journal_error", path=source.directory,

@@ -128,3 +128,19 @@ async def test_journal_files_the_worker_cannot_read_are_named_in_a_warning(roots
     assert running["warning"] == (f"1 journal files in {roots} cannot be read by the worker "
                                   "(permission denied); add its user to the systemd-journal "
                                   "group")
+
+
+async def test_libsystemd_refusing_the_folder_ends_the_stream_with_its_reason(roots,
+                                                                              monkeypatch):
+    class Refusing:
+        """cysystemd raises SystemError(strerror, errno name) for libsystemd's errors."""
+
+        def open_directory(self, path):
+            raise SystemError("Permission denied", "EACCES")
+
+    monkeypatch.setattr("journal.reader.JournalReader", Refusing)
+    out = Output(RecordingLayer(), "c")
+    with pytest.raises(StreamEnded) as ended:
+        await follow(out, source(roots), {}, "w1")
+    assert ended.value.message == f"cannot read the journal in {roots}: Permission denied"
+    assert ended.value.code == 4410
