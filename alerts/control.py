@@ -3,6 +3,8 @@
 import logging
 import uuid
 
+from django.conf import settings
+
 from alerts import leases
 from alerts.models import AlertRule
 from webapp.streams import leases as stream_leases
@@ -33,8 +35,11 @@ def start(rule, client=None):
         log.error("alert rule %s (%s) not started: %s", rule.pk, rule.name, exc)
         return None
     try:
+        # A message no worker took before its lease lapsed is dropped, not run late: the
+        # next supervisor round has sent another by then.
         run_rule.apply_async(args=[rule.pk], task_id=task_id, queue=queue,
-                             time_limit=RULE_TIME_LIMIT, soft_time_limit=None)
+                             time_limit=RULE_TIME_LIMIT, soft_time_limit=None,
+                             expires=settings.ALERT_LEASE_SECONDS)
     except Exception as exc:
         leases.release(client, rule.pk, task_id)
         log.error("alert rule %s (%s) not started on queue %s: %s", rule.pk, rule.name,
@@ -42,7 +47,25 @@ def start(rule, client=None):
         return None
     log.info("alert rule %s (%s) started as task %s on queue %s", rule.pk, rule.name,
              task_id, queue)
+    note_missing_worker(rule, queue, client)
     return task_id
+
+
+def note_missing_worker(rule, queue, client):
+    """Say in the rule's state (and the log) when no worker consumes its queue."""
+    from alerts.runner import set_state
+    from webapp.streams import workers
+
+    try:
+        if workers.online(client).get(queue):
+            return
+    except Exception as exc:
+        log.warning("alert rule %s: could not read the worker registry: %s", rule.pk, exc)
+        return
+    text = (f"waiting for a worker on queue {queue} (none online: run "
+            f"`celery -A celery_app worker -Q {queue}` where the source is)")
+    log.warning("alert rule %s (%s): %s", rule.pk, rule.name, text)
+    set_state(rule.pk, text)
 
 
 def stop(rule_id, client=None):

@@ -164,3 +164,29 @@ async def test_a_threshold_rule_sends_its_resolved_message(setup, webhook, redis
     assert bodies[1]["title"].startswith("[Tailboard] resolved")
     assert "disk errors stopped" in bodies[1]["message"]
     await running.stop()
+
+
+async def test_a_rule_on_a_feed_fires_on_new_matching_entries_only(settings, redis_client,
+                                                                   webhook, feed_server):
+    from feeds.models import FeedSource
+
+    settings.FEED_INTERNAL_ALLOW = ["127.0.0.1"]
+    settings.ALERT_LEASE_SECONDS = 3
+    feed_server.items = [("old", "Outage last week")]
+
+    def make():
+        source = FeedSource.objects.create(name="status", url=feed_server.url, interval=5)
+        rule = AlertRule.objects.create(name="outages", kind="feed", source_id=source.pk,
+                                        pattern="(?i)outage", cooldown=0)
+        rule.destinations.add(AlertDestination.objects.create(name="hook", url=webhook.url))
+        return rule
+
+    rule = await sync_to_async(make)()
+    running = Running(rule, redis_client)
+    await wait_until(lambda: "watching" in state_of(rule))
+    feed_server.items.insert(0, ("new", "Outage: database down"))
+    feed_server.items.insert(0, ("calm", "Maintenance finished"))
+    body = (await asyncio.to_thread(webhook.wait_for, 1, 20))[0]
+    assert "Outage: database down" in body["message"]
+    assert "last week" not in body["message"] and "Maintenance" not in body["message"]
+    await running.stop()
