@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 
+from webapp.clientaddr import scope_client_address
+
 log = logging.getLogger("tailboard.security")
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -93,7 +95,7 @@ class SameOriginValidator:
                                        settings.CSRF_TRUSTED_ORIGINS,
                                        page_scheme(scope.get("scheme", "ws")))
             if not allowed:
-                client = scope.get("client") or ("?", 0)
-                log.warning("refused WebSocket %s from %s: %s", scope.get("path"), client[0], why)
+                log.warning("refused WebSocket %r from %s: %s", scope.get("path"),
+                            scope_client_address(scope), why)
                 return await WebsocketDenier()(scope, receive, send)
         return await self.application(scope, receive, send)

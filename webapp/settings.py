@@ -114,6 +114,10 @@ AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_COOLOFF_SECONDS", 900, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The address counted is the client's as the TRUSTED_PROXY_COUNT reverse proxies in front saw
+# it: the N-th X-Forwarded-For entry from the right; 0 ignores the header (webapp/clientaddr.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
+AXES_CLIENT_IP_CALLABLE = "webapp.clientaddr.request_client_address"
 
 # Sign-in with the company directory (docs/auth.md). LDAP: with LDAP_SERVER_URI the password
 # form checks the directory (django-auth-ldap) before local passwords; at every sign-in the
