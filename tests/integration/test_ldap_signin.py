@@ -3,6 +3,8 @@ sign-in, groups following the directory at every sign-in, a removed member's run
 ended, refused members, and a directory that never answers."""
 
 import asyncio
+import subprocess
+import sys
 import time
 
 import httpx
@@ -10,7 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests import directory
-from tests.harness import started_installation
+from tests.harness import ROOT, started_installation
 from tests.integration.conftest import Client, open_stream, in_ci
 
 pytestmark = pytest.mark.sqlite_only
@@ -163,3 +165,48 @@ def test_a_directory_entry_never_signs_in_as_a_local_account_of_the_same_name(in
     assert cookie, "the local password still works"
     assert "a local account (with a Django password) has that name" in (
         installation.workdir / "web.log").read_text()
+
+
+async def test_directory_sync_ends_the_streams_of_someone_deleted_or_disabled_in_the_directory(
+        installation, slapd, tmp_path):
+    slapd.add_user("hank", "hank-directory-pw", groups=["ops"])
+    slapd.add_user("ivy", "ivy-directory-pw", groups=["ops", "dev"])
+    log = tmp_path / "ops.log"
+    log.write_text("first\n")
+    source = installation.add_log("ops-sync-log", log, "--group", "ops")
+    cookies = {}
+    for name in ("hank", "ivy"):
+        _, cookies[name] = await asyncio.to_thread(sign_in, installation.web.base_url, name,
+                                                   f"{name}-directory-pw")
+    async with open_stream(installation, f"/ws/tailf/{source}/?lines=1",
+                           cookie=cookies["hank"]) as hank, \
+            open_stream(installation, f"/ws/tailf/{source}/?lines=1",
+                        cookie=cookies["ivy"]) as ivy:
+        clients = [Client(hank), Client(ivy)]
+        for client in clients:
+            await client.status("running")
+        await asyncio.to_thread(slapd.delete_user, "hank")
+        await asyncio.to_thread(slapd.add_member, "disabled", "ivy")
+        out = await asyncio.to_thread(installation.manage, "directory", "sync")
+        synced = time.monotonic()
+        for client in clients:
+            error = await client.status("error", timeout=10)
+            assert error["code"] == 4403
+        took = time.monotonic() - synced
+    assert took <= 3 + 1.5, took
+    assert "hank: not in the directory: every group removed" in out
+    assert "ivy: refused by LDAP_REQUIRE_GROUP/LDAP_DENY_GROUP: every group removed" in out
+    assert "grace" not in out, "a local account is not the directory's"
+    assert user_state(installation, "hank")[0] == [] and user_state(installation, "ivy")[0] == []
+
+
+def test_directory_sync_stops_when_the_directory_does_not_answer(installation):
+    with directory.SilentServer() as silent:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "directory", "sync"], cwd=ROOT, timeout=60,
+            env={**installation.env, "LDAP_SERVER_URI": silent.uri, "LDAP_TIMEOUT": "1"},
+            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert f"the directory {silent.uri} failed" in result.stderr
+    assert "nothing more was changed" in result.stderr
+    assert user_state(installation, "alice")[0] == ["dev", "ops"], "nobody was changed"

@@ -48,8 +48,48 @@ class DirectoryBackend(LDAPBackend):
         return user
 
 
+def recheck(username):
+    """Re-read one directory user with the service account; make their groups follow.
+
+    Return ("synced", group names), or ("gone", []) / ("refused", []) when the directory no
+    longer has them or LDAP_REQUIRE_GROUP / LDAP_DENY_GROUP turn them away: they then lose
+    every group. Raises DirectoryFailed when the directory did not answer.
+    """
+    from django.contrib.auth import get_user_model
+    from django_auth_ldap.backend import _LDAPUser
+
+    backend = DirectoryBackend()
+    before = len(failures)
+    ldap_user = _LDAPUser(backend, username=username)
+    dn = ldap_user.dn
+    if len(failures) > before:
+        raise DirectoryFailed(failures[-1])
+    user = get_user_model().objects.get(username=username)
+    if dn is None:
+        sync_groups(user, [], "LDAP (gone from the directory)")
+        return "gone", []
+    try:
+        ldap_user._check_requirements()
+        names = ldap_user.group_names
+    except ldap_user.AuthenticationFailed:
+        sync_groups(user, [], "LDAP (refused by LDAP_REQUIRE_GROUP/LDAP_DENY_GROUP)")
+        return "refused", []
+    except ldap.LDAPError as exc:
+        raise DirectoryFailed(describe(exc)) from exc
+    return "synced", sync_groups(user, names, "LDAP")
+
+
+class DirectoryFailed(Exception):
+    """The directory did not answer (the message says how)."""
+
+
+failures = []
+
+
 def note_failure(request, context, exception):
     """Log a directory failure and mark the request so the login page can say what happened."""
+    failures.append(describe(exception))
+    del failures[:-10]
     log.error("LDAP directory %s failed %s: %s", uri(), context, describe(exception))
     if request is not None:
         request.directory_failure = describe(exception)
