@@ -221,15 +221,18 @@ class Harness:
             log.seek(offset)
             return log.read().decode(errors="replace")
 
-    def start_daphne(self, name="web", **env):
-        """Start a real Daphne on a free port; wait until it serves; return (process, base URL)."""
-        return self.wait_daphne(self.spawn_daphne(name, **env))
+    def start_daphne(self, name="web", daphne_args=(), **env):
+        """Start a real Daphne on a free port; wait until it serves; return (process, base URL).
 
-    def spawn_daphne(self, name="web", **env):
+        `daphne_args` are extra command-line options (e.g. `--proxy-headers`)."""
+        return self.wait_daphne(self.spawn_daphne(name, daphne_args, **env))
+
+    def spawn_daphne(self, name="web", daphne_args=(), **env):
         """Start Daphne like `start_daphne` but return at once; `wait_daphne` waits for it."""
         port = embedded.free_port()
-        process = self.spawn(name, [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
-                                    str(port), "webapp.asgi:application"], **env)
+        process = self.spawn(name, [sys.executable, "-m", "daphne", *daphne_args, "-b",
+                                    "127.0.0.1", "-p", str(port), "webapp.asgi:application"],
+                             **env)
         process.pending_url = f"http://127.0.0.1:{port}"
         return process
 

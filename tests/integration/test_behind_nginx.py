@@ -1,0 +1,128 @@
+"""Tailboard behind Debian's nginx with the site file docs/deploy.md recommends
+(docs/nginx/tailboard.conf, served as is but for its addresses): login throttling counts the
+address nginx saw, whatever a client writes in X-Forwarded-For, and streams work through it.
+
+Each client connects from an address of its own on 127.0.0.0/8 (127.0.0.1 is nginx's own, the
+address Daphne sees), so the tests tell "the client nginx saw" from "the proxy".
+"""
+
+import asyncio
+import json
+import types
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Client, open_stream
+
+LIMIT = 5  # LOGIN_FAILURE_LIMIT's default
+SPOOFS = 30
+APPEND = ("proxy_set_header X-Forwarded-For $remote_addr;",
+          "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
+
+
+def appending(config):
+    """The site file with nginx appending to the client's X-Forwarded-For (the old advice)."""
+    assert config.count(APPEND[0]) == 1
+    return config.replace(*APPEND)
+
+
+@pytest.fixture(scope="module")
+def proxied_webs(system):
+    """Daphnes as docs/deploy.md runs them behind nginx (TRUSTED_PROXY_COUNT=1), one without and
+    one with Daphne's own `--proxy-headers` (which must change nothing)."""
+    plain = system.start_daphne("web-proxied", TRUSTED_PROXY_COUNT="1")
+    headers = system.start_daphne("web-proxy-headers", ["--proxy-headers"],
+                                  TRUSTED_PROXY_COUNT="1")
+    yield {"plain": plain, "proxy-headers": headers}
+    system.stop_all([plain, headers])
+
+
+def login_attempt(base, username, password, source, forwarded_for=None):
+    """Post the login form from the client address `source`; return (status, logged in)."""
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=base, timeout=10, transport=transport) as client:
+        extra = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+        client.get("/accounts/login/", headers=extra)
+        response = client.post("/accounts/login/", headers=extra, data={
+            "username": username, "password": password,
+            "csrfmiddlewaretoken": client.cookies["csrftoken"]})
+        return response.status_code, "sessionid" in client.cookies
+
+
+def attempts_of(system, username):
+    """Return django-axes' failure records of a username: [(address, failures)]."""
+    out = system.shell(
+        "import json\nfrom axes.models import AccessAttempt\n"
+        f"print(json.dumps(sorted(AccessAttempt.objects.filter(username={username!r})"
+        ".values_list('ip_address', 'failures_since_start'))))")
+    return [tuple(row) for row in json.loads(out.strip().splitlines()[-1])]
+
+
+def spoofing_run(system, base, username, source):
+    """Send SPOOFS wrong passwords, each with another client-chosen X-Forwarded-For; return the
+    statuses."""
+    return [login_attempt(base, username, "wrong password", source,
+                          f"198.51.100.{n}, 127.0.0.1")[0] for n in range(1, SPOOFS + 1)]
+
+
+@pytest.mark.parametrize("web, edit, source", [
+    ("plain", None, "127.0.0.7"),
+    ("proxy-headers", None, "127.0.0.8"),
+    ("proxy-headers", appending, "127.0.0.9"),
+], ids=["as-documented", "daphne-proxy-headers", "nginx-appending"])
+def test_forged_forwarded_for_through_nginx_is_counted_as_the_address_nginx_saw(
+        system, proxied_webs, nginx, web, edit, source):
+    proxy = nginx([proxied_webs[web].base_url], edit=edit)
+    username = f"spoofed-{source.rsplit('.', 1)[1]}"
+    password = system.create_user(username)
+
+    statuses = spoofing_run(system, proxy.url, username, source)
+
+    assert statuses == [200] * (LIMIT - 1) + [429] * (SPOOFS - LIMIT + 1)
+    assert attempts_of(system, username) == [(source, SPOOFS)]
+    assert login_attempt(proxy.url, username, password, source) == (429, False)
+    # Another client of the same proxy is not locked out by the first one's failures.
+    assert login_attempt(proxy.url, username, password, "127.0.0.20") == (302, True)
+    posts = [line.split(" ", 1)[0] for line in proxy.access_log() if "POST /accounts/" in line]
+    assert posts == [source] * (SPOOFS + 1) + ["127.0.0.20"]
+
+
+def test_forged_forwarded_for_without_a_proxy_changes_nothing(system):
+    username = "spoofed-direct"
+    password = system.create_user(username)
+
+    statuses = spoofing_run(system, system.web.base_url, username, "127.0.0.11")
+
+    assert statuses == [200] * (LIMIT - 1) + [429] * (SPOOFS - LIMIT + 1)
+    assert attempts_of(system, username) == [("127.0.0.11", SPOOFS)]
+    assert login_attempt(system.web.base_url, username, password, "127.0.0.12") == (302, True)
+
+
+async def test_a_stream_through_nginx_delivers_lines_and_stops(system, proxied_webs, nginx,
+                                                              tmp_path):
+    proxy = nginx([proxied_webs["plain"].base_url])
+    log = tmp_path / "proxied.log"
+    log.write_text("before 1\nbefore 2\n")
+    source = await asyncio.to_thread(system.add_log, "proxied", log)
+    cookie = await asyncio.to_thread(system.login, proxy.url, "admin", system.admin_password)
+    front = types.SimpleNamespace(base_url=proxy.url)
+    async with open_stream(system, f"/ws/tailf/{source}/?lines=2", cookie=cookie,
+                           web=front) as socket:
+        client = Client(socket)
+        task_id = (await client.status("queued"))["task_id"]
+        assert (await client.until(lambda m: m["type"] == "lines"))["lines"] == [
+            "before 1", "before 2"]
+        await client.status("running")
+        with open(log, "a") as handle:
+            handle.write("".join(f"through nginx {n}\n" for n in range(200)))
+        await client.lines([f"through nginx {n}" for n in range(200)])
+        await client.send({"action": "stop"})
+        assert (await client.status("stopped"))["message"]
+        await socket.wait_closed()
+        assert socket.close_code == 1000
+    assert await asyncio.to_thread(system.wait_for, lambda: system.task_end(task_id), 5)
+    assert await asyncio.to_thread(
+        system.wait_for, lambda: task_id not in system.active_task_ids(system.worker), 5)
+    upgrades = [line for line in proxy.access_log() if f"/ws/tailf/{source}/" in line]
+    assert upgrades and all('" 101 ' in line for line in upgrades)
