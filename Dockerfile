@@ -19,7 +19,7 @@ WORKDIR /app
 COPY requirements.txt .
 # python-ldap (LDAP sign-in) builds from source against OpenLDAP's and Cyrus SASL's headers.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev libldap2-dev libsasl2-dev \
+ && apt-get install -y --no-install-recommends gcc libc6-dev libldap-dev libsasl2-dev \
  && rm -rf /var/lib/apt/lists/* \
  && pip install -r requirements.txt
 
