@@ -134,7 +134,8 @@ class ForgingProvider:
     """A provider whose ID tokens are wrong in the way `mode` says (set it per test):
 
     "good" (correct), "wrong-key" (signed by a key not in the JWKS), "other-audience"
-    (`aud` is another client), "other-issuer", "expired", "no-nonce" (the nonce is missing).
+    (`aud` is another client), "other-issuer", "expired", "no-nonce" (the nonce is missing);
+    or no token at all: "token-refused" (400 invalid_grant), "token-hang" (never answers).
     """
 
     def __init__(self):
@@ -143,6 +144,7 @@ class ForgingProvider:
         self.other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.nonces = {}
         self.token_requests = []
+        self.released = threading.Event()
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -188,6 +190,12 @@ class ForgingProvider:
                 if urlparse(self.path).path != "/token":
                     self.reply(404, {"error": "not found"})
                     return
+                if provider.mode == "token-hang":
+                    provider.released.wait(30)
+                    return
+                if provider.mode == "token-refused":
+                    self.reply(400, {"error": "invalid_grant"})
+                    return
                 self.reply(200, {"access_token": "at-" + form.get("code", ""),
                                  "token_type": "Bearer", "expires_in": 300,
                                  "id_token": provider.id_token(form.get("code"))})
@@ -232,6 +240,7 @@ class ForgingProvider:
 
     def close(self):
         """Stop serving."""
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -52,7 +52,7 @@ def installation(tmp_path_factory, provider):
 def forging(installation):
     """A Daphne of the same installation signing in with the forging provider."""
     with oidcprovider.ForgingProvider() as forger:
-        web = installation.start_daphne("web-forging", **forger.env())
+        web = installation.start_daphne("web-forging", **forger.env(OIDC_TIMEOUT="2"))
         forger.web = web
         try:
             yield forger
@@ -242,3 +242,19 @@ def test_a_forged_id_token_is_refused(installation, forging, mode, reason):
     log = log_path.read_text()[before:]
     assert "sign-in with Forging SSO refused" in log and reason in log
     assert "Traceback" not in log
+
+
+def test_a_token_endpoint_that_refuses_or_hangs_gives_a_clear_page(installation, forging):
+    log_path = installation.workdir / "web-forging.log"
+    forging.mode = "token-refused"
+    response = forged_sign_in(forging)
+    assert response.status_code == 400 and "Forging SSO refused the sign-in" in response.text
+    forging.mode = "token-hang"
+    before = log_path.stat().st_size
+    started = time.monotonic()
+    response = forged_sign_in(forging)
+    took = time.monotonic() - started
+    assert response.status_code == 503 and "Forging SSO did not answer" in response.text
+    assert 2 <= took < 10, took  # OIDC_TIMEOUT=2
+    assert "the provider did not answer" in log_path.read_text()[before:]
+    assert user_state(installation, "mallory") is None
