@@ -11,7 +11,6 @@ lists. Results and logs show destinations by name and redacted URL only.
 import asyncio
 import concurrent.futures
 import logging
-import threading
 import time
 
 import apprise
@@ -55,32 +54,24 @@ def send_once(url, title, body, timeout):
     for name in ("socket_connect_timeout", "socket_read_timeout"):
         if hasattr(plugin, name):
             setattr(plugin, name, timeout)
-    sender = apprise.Apprise()
+    plugin.redirects = False  # a host that passed the SSRF check passes nothing on
+    sender = apprise.Apprise(asset=destinations.asset())
     sender.add(plugin)
-    captured = ThreadRecords()
-    apprise_log = logging.getLogger("apprise")
-    apprise_log.addHandler(captured)
-    try:
-        ok = sender.notify(body=body, title=title)
-    finally:
-        apprise_log.removeHandler(captured)
-    if ok:
+    result = sender.notify(body=body, title=title)
+    if result:
         return None
-    return (captured.lines[-1] if captured.lines else "Apprise reported a failure")[:MAX_DETAIL]
+    return failure_reason(result)[:MAX_DETAIL]
 
 
-class ThreadRecords(logging.Handler):
-    """Apprise's warnings and errors logged by this thread (other sends run beside it)."""
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.thread = threading.get_ident()
-        self.lines = []
-
-    def emit(self, record):
-        """Keep the message of a record from this thread."""
-        if record.thread == self.thread:
-            self.lines.append(record.getMessage())
+def failure_reason(result):
+    """The last warning or error Apprise recorded for the send (its URLs are redacted)."""
+    lines = []
+    for service in getattr(result, "results", ()) or ():
+        logs = getattr(service, "logs", None)
+        for entry in (logs() if callable(logs) else ()):
+            if getattr(entry, "level", "") in ("WARNING", "ERROR", "CRITICAL"):
+                lines.append(str(getattr(entry, "message", "")))
+    return lines[-1] if lines else "Apprise reported a failure"
 
 
 def deliver_one(name, url, title, body, attempts=None, timeout=None, sleep=time.sleep,

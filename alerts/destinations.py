@@ -28,9 +28,16 @@ def scheme_of(url):
     return head.strip().lower() if sep else ""
 
 
+def asset():
+    """Apprise's settings for Tailboard: send in the caller's thread, follow no redirect
+    (a webhook host that passed the SSRF check must not pass the alert on elsewhere)."""
+    return apprise.AppriseAsset(async_mode=False, http_redirects=False)
+
+
 def plugin_for(url):
     """Return Apprise's plugin object for one URL, or raise BadDestination."""
-    plugin = apprise.Apprise.instantiate(str(url).strip(), suppress_exceptions=True)
+    plugin = apprise.Apprise.instantiate(str(url).strip(), asset=asset(),
+                                         suppress_exceptions=True)
     if not plugin:
         scheme = scheme_of(url) or "no scheme"
         raise BadDestination(f"Apprise cannot read this URL (scheme: {scheme}); see "

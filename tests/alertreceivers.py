@@ -13,8 +13,9 @@ from webapp.embedded import free_port
 class WebhookServer:
     """Collects the JSON bodies POSTed to it; `status` sets the answer (500: failing)."""
 
-    def __init__(self, status=200):
+    def __init__(self, status=200, host="127.0.0.1", location=None):
         self.received = []
+        self.host = host
         self.status = status
         self.attempts = 0
         owner = self
@@ -27,13 +28,15 @@ class WebhookServer:
                 if owner.status == 200:
                     owner.received.append(json.loads(body or b"{}"))
                 self.send_response(owner.status)
+                if location:
+                    self.send_header("Location", location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -41,7 +44,7 @@ class WebhookServer:
     @property
     def url(self):
         """An Apprise URL posting JSON here."""
-        return f"json://127.0.0.1:{self.port}/hook"
+        return f"json://{self.host}:{self.port}/hook"
 
     def wait_for(self, count, timeout=30):
         """Return the bodies once `count` arrived (AssertionError after `timeout`)."""

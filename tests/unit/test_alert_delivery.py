@@ -51,16 +51,17 @@ def test_a_failing_destination_is_retried_and_never_delays_the_others(webhook, l
 
         def slow_sleep(seconds):
             pauses.append(seconds)
-            done.setdefault("good_at_first_pause", list(webhook.received))
             time.sleep(0.3)
+            done["good_at_last_pause"] = list(webhook.received)
 
         results = delivery.deliver([("bad", failing.url), ("good", webhook.url)], "t", "b",
                                    attempts=3, sleep=slow_sleep)
         assert results["good"] == "sent"
         assert results["bad"].startswith("failed after 3 attempts")
+        assert "500" in results["bad"]  # Apprise's own reason
         assert failing.attempts == 3
         assert pauses == [1.0, 2.0]  # doubling backoff
-        assert len(done["good_at_first_pause"]) == 1  # the good one had arrived already
+        assert len(done["good_at_last_pause"]) == 1  # arrived while the bad one was retried
         assert time.monotonic() - started < 5
     finally:
         failing.close()
@@ -102,3 +103,17 @@ def test_an_unreadable_url_is_refused_without_repeating_it():
     with pytest.raises(destinations.BadDestination) as caught:
         destinations.plugin_for("nosuchscheme://token-123@host")
     assert "token-123" not in str(caught.value)
+
+
+def test_a_webhook_redirect_is_not_followed_to_another_host(settings):
+    settings.ALERT_INTERNAL_ALLOW = ["127.0.0.1"]  # 127.0.0.2 is not allowed
+    inner = WebhookServer(host="127.0.0.2")
+    redirecting = WebhookServer(status=307, location=f"http://127.0.0.2:{inner.port}/hook")
+    try:
+        results = delivery.deliver([("hook", redirecting.url)], "t", "b", attempts=1)
+        assert results["hook"].startswith("failed")
+        assert redirecting.attempts == 1 and inner.attempts == 0
+    finally:
+        inner.close()
+        redirecting.close()
+
