@@ -190,3 +190,37 @@ async def test_a_rule_on_a_feed_fires_on_new_matching_entries_only(settings, red
     assert "Outage: database down" in body["message"]
     assert "last week" not in body["message"] and "Maintenance" not in body["message"]
     await running.stop()
+
+
+@pytest.mark.skipif(not __import__("tests.journalfiles").journalfiles.available(),
+                    reason="systemd-journal-remote is missing")
+async def test_a_rule_on_a_journal_fires_on_new_entries_only(tmp_path, settings, redis_client,
+                                                             webhook):
+    from journal.models import JournalSource
+    from tests import journalfiles as jf
+
+    settings.LOG_ROOTS = [str(tmp_path)]
+    settings.ALERT_LEASE_SECONDS = 3
+    base = 1765033445_000000
+    jf.write(str(tmp_path / "x.journal"),
+             [jf.entry("segfault before the rule", usec=base)])
+
+    def make():
+        source = JournalSource.objects.create(name="journal", directory=str(tmp_path))
+        rule = AlertRule.objects.create(name="segfaults", kind="journal", source_id=source.pk,
+                                        pattern="segfault", cooldown=0)
+        rule.destinations.add(AlertDestination.objects.create(name="hook", url=webhook.url))
+        return rule
+
+    rule = await sync_to_async(make)()
+    running = Running(rule, redis_client)
+    await wait_until(lambda: AlertRule.objects.get(pk=rule.pk).state.startswith("following"))
+    writer = jf.Writer(str(tmp_path / "x.journal"))
+    try:
+        writer.write([jf.entry("all fine", usec=base + 10**6),
+                      jf.entry("app[100]: segfault at 0", usec=base + 2 * 10**6)])
+        body = (await asyncio.to_thread(webhook.wait_for, 1, 20))[0]
+    finally:
+        writer.close()
+    assert "segfault at 0" in body["message"] and "before the rule" not in body["message"]
+    await running.stop()
