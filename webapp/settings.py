@@ -185,6 +185,7 @@ if OIDC_ISSUER:
     OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider's sign-out
     OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
     AUTHENTICATION_BACKENDS.insert(1, "webapp.signin.oidc.ProviderBackend")
+    AXES_WHITELIST_CALLABLE = "webapp.signin.oidc.is_provider_callback"
 
 # Local passwords (Django's own): AUTH_PASSWORD=0 turns them off once a directory signs people
 # in; the superusers named in AUTH_EMERGENCY_SUPERUSERS (made with `createsuperuser`) still

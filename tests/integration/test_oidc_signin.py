@@ -258,3 +258,19 @@ def test_a_token_endpoint_that_refuses_or_hangs_gives_a_clear_page(installation,
     assert 2 <= took < 10, took  # OIDC_TIMEOUT=2
     assert "the provider did not answer" in log_path.read_text()[before:]
     assert user_state(installation, "mallory") is None
+
+
+def test_failed_callbacks_never_lock_out_sign_in_with_the_provider(installation, forging):
+    forging.mode = "good"
+    installation.shell("from django.contrib.auth.models import User\n"
+                       "User.objects.create_user('mallory', password='local-' + 'm' * 12)\n")
+    try:
+        codes = [forged_sign_in(forging).status_code for _ in range(7)]  # LOGIN_FAILURE_LIMIT 5
+    finally:
+        installation.shell("from django.contrib.auth.models import User\n"
+                           "User.objects.filter(username='mallory').delete()\n")
+    assert codes == [403] * 7, codes  # a local account of that name: refused, never 429
+    response = forged_sign_in(forging)
+    assert response.status_code == 200 and str(response.url).endswith("/")
+    installation.shell("from django.contrib.auth.models import User\n"
+                       "User.objects.filter(username='mallory').delete()\n")

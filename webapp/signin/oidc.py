@@ -152,6 +152,15 @@ class ProviderBackend(OIDCAuthenticationBackend):
         return user
 
 
+def is_provider_callback(request, credentials=None):
+    """django-axes' whitelist: a provider's callback is no password guess and names nobody
+    (the provider throttles its own sign-in); counted, its failures would lock every OIDC
+    sign-in from that address (an office's NAT) after LOGIN_FAILURE_LIMIT."""
+    from django.urls import reverse
+
+    return request is not None and request.path == reverse("oidc_authentication_callback")
+
+
 def group_names(claims):
     """Return the group names in OIDC_GROUPS_CLAIM (a list, or one string); none if absent."""
     value = claims.get(settings.OIDC_GROUPS_CLAIM)
