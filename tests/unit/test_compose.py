@@ -23,9 +23,10 @@ def services():
 
 @pytest.fixture(scope="module")
 def workers(services):
-    """The worker services by name: those named worker* and any that run celery."""
+    """The worker services by name: those named worker* and any that run a celery worker."""
     return {name: service for name, service in services.items()
-            if name.startswith("worker") or "celery" in argv(service)}
+            if name.startswith("worker") or ("celery" in argv(service)
+                                             and "beat" not in argv(service))}
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,12 @@ def test_dockerfile_does_not_bake_in_a_secret_key(instructions):
     for keyword, args in instructions:
         if keyword in ("ENV", "ARG"):
             assert "SECRET_KEY" not in args, f"{keyword} {args}"
+
+
+def test_a_beat_service_schedules_the_alert_supervisor_whose_queue_a_worker_consumes(services,
+                                                                                     workers):
+    beats = [name for name, service in services.items()
+             if argv(service)[:4] == ["celery", "-A", "celery_app", "beat"]]
+    assert len(beats) == 1
+    consumed = {queue for service in workers.values() for queue in queues(argv(service))}
+    assert {"alerts", "tailf.alerts", "feeds.alerts"} <= consumed
