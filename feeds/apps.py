@@ -10,13 +10,22 @@ class FeedsConfig(AppConfig):
     verbose_name = "Feeds"
 
     def ready(self):
-        """Register the feed kind with the stream lifecycle."""
-        from feeds import options, stream
+        """Check FEED_INTERNAL_ALLOW; register the feed kind with the stream lifecycle."""
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+
+        from feeds import options, reach, stream
+
+        try:
+            reach.parse_allow(settings.FEED_INTERNAL_ALLOW)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"FEED_INTERNAL_ALLOW: {error}") from None
         from webapp.streams.kinds import Kind, register
 
         register(Kind(slug="feed", label="Feeds", url="feeds", model="feeds.FeedSource",
                       run=stream.watch, parse_options=options.parse,
-                      describe=lambda source: f"{source.url} every {source.interval}s", task_name="feeds.watch_feed",
+                      describe=lambda source: f"{source.url} every {source.interval}s",
+                      task_name="feeds.watch_feed",
                       default_queue="feeds", options_template="feeds/options.html",
                       fields=("url", "interval"),
                       location_fields=("url",),

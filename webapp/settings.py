@@ -260,6 +260,19 @@ if OIDC_ISSUER:
 
 # Redis: one URL feeds the Celery broker, its result store, the channel layer and the leases.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Or Sentinel: with REDIS_SENTINELS (host:port,...) and REDIS_SENTINEL_MASTER every client
+# finds the master through the sentinels, and REDIS_URL gives only the database number and
+# the master's credentials (webapp/redisconf.py).
+REDIS_SENTINELS = env_list("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "")
+REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD", "")
+try:
+    from webapp import redisconf
+
+    REDIS_PLACE = redisconf.place(REDIS_URL, ",".join(REDIS_SENTINELS), REDIS_SENTINEL_MASTER,
+                                  REDIS_SENTINEL_PASSWORD)
+except ValueError as _error:
+    raise ImproperlyConfigured(str(_error)) from None
 
 CHANNEL_LAYERS = {
     "default": {
@@ -271,7 +284,7 @@ CHANNEL_LAYERS = {
             # (channels_redis #422).
             # driver_info None: no CLIENT SETINFO (and no package metadata lookup) per new
             # connection; each stream task opens its own.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None, "driver_info": None}],
+            "hosts": [REDIS_PLACE.channel_host(socket_timeout=None, driver_info=None)],
             "capacity": env_int("CHANNEL_CAPACITY", 5000, minimum=10),
             "expiry": 60,
             "prefix": "tailboard:asgi",
@@ -323,6 +336,10 @@ FEED_DEFAULT_ENTRIES = 10
 FEED_MAX_ENTRIES = 100
 
 FEED_FETCH_TIMEOUT = env_int("FEED_FETCH_TIMEOUT", 15, minimum=1)
+# Internal hosts and networks a feed may reach (SSRF rule, feeds/reach.py): empty by default,
+# so feeds reach public addresses only. Never decided by DNS. Checked when the feeds app
+# loads (feeds/apps.py): a bad entry stops startup.
+FEED_INTERNAL_ALLOW = env_list("FEED_INTERNAL_ALLOW")
 
 # Alert rules (docs/alerts.md): each enabled rule is one task on `<source queue>.alerts`,
 # held by a lease in Redis; a beat-scheduled supervisor restarts rules whose lease lapsed.
@@ -335,23 +352,15 @@ ALERT_DELIVERY_TIMEOUT = env_int("ALERT_DELIVERY_TIMEOUT", 15, minimum=1, maximu
 # by default, so webhooks, SMTP relays and push servers must be public. Checked when the
 # alerts app loads (alerts/apps.py).
 ALERT_INTERNAL_ALLOW = env_list("ALERT_INTERNAL_ALLOW")
-# Internal hosts and networks a feed may reach (SSRF rule, feeds/reach.py): empty by default,
-# so feeds reach public addresses only. Never decided by DNS.
-FEED_INTERNAL_ALLOW = env_list("FEED_INTERNAL_ALLOW")
-try:
-    from feeds.reach import parse_allow
-
-    parse_allow(FEED_INTERNAL_ALLOW)
-except ValueError as _error:
-    raise ImproperlyConfigured(f"FEED_INTERNAL_ALLOW: {_error}") from None
 
 # Tokens that let scripts read /healthz details and /metrics without a staff session.
 HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 FEED_MAX_BYTES = 5 * 1024 * 1024
 
-CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_BROKER_URL = REDIS_PLACE.celery_url()
+CELERY_RESULT_BACKEND = REDIS_PLACE.celery_url()
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = REDIS_PLACE.celery_transport_options()
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_TRACK_STARTED = True
@@ -374,7 +383,8 @@ CELERY_BEAT_SCHEDULE = {"alerts-supervise": {
 # and a message taken but not yet started when its worker died would only have come back
 # after the visibility timeout (hours), long after its viewer gave up. Emulating acks cost
 # the worker's main process two blocking Redis transactions per task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"ack_emulation": False}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"ack_emulation": False,
+                                   **REDIS_PLACE.celery_transport_options()}
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
