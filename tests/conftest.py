@@ -16,6 +16,31 @@ def feed_server():
     server.close()
 
 
+@pytest.fixture
+def nginx():
+    """Factory: `nginx(daphne_urls, edit=None)` starts Debian's nginx with docs/nginx/tailboard.conf
+    in front of those Daphnes (tests/nginx.py) and returns it; every one is stopped after the test.
+    """
+    import os
+
+    from tests import nginx as proxy
+
+    if not proxy.available():
+        reason = f"{proxy.NGINX} is missing (apt-get install nginx)"
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(reason + ": .ci/run must install Debian's nginx", pytrace=False)
+        pytest.skip(reason)
+    started = []
+
+    def start(daphne_urls, edit=None):
+        started.append(proxy.Nginx(daphne_urls, edit=edit))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()
+
+
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     """A running installation with an admin, a viewer and a worker; Daphne on `system.web`.

@@ -153,29 +153,6 @@ def stream(system):
     return opener
 
 
-@pytest.fixture
-def nginx():
-    """Factory: `nginx(daphne_urls, edit=None)` starts Debian's nginx with docs/nginx/tailboard.conf
-    in front of those Daphnes (tests/nginx.py) and returns it; every one is stopped after the test.
-    """
-    from tests import nginx as proxy
-
-    if not proxy.available():
-        reason = f"{proxy.NGINX} is missing (apt-get install nginx)"
-        if in_ci():
-            pytest.fail(reason + ": .ci/run must install Debian's nginx", pytrace=False)
-        pytest.skip(reason)
-    started = []
-
-    def start(daphne_urls, edit=None):
-        started.append(proxy.Nginx(daphne_urls, edit=edit))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.close()
-
-
 def pytest_collection_modifyitems(config, items):
     """Run modules marked `sqlite_only` on SQLite alone.
 
