@@ -75,9 +75,10 @@ class Matcher:
         return self.last_fired is not None and now < self.last_fired + self.cooldown
 
     def feed(self, lines):
-        """Match a batch of lines (arriving now); return the Firings it causes (0 or 1 each).
+        """Match a batch of lines (arriving now); return the Firings it causes (0 or 1).
 
-        Within one batch at most one firing happens unless the cooldown is 0.
+        A batch fires at most once, even with no cooldown: the matches after its firing are
+        counted as suppressed, so a flood sends one alert per batch at most.
         """
         now = self.clock()
         self._expire(now)
@@ -89,7 +90,7 @@ class Matcher:
                 continue
             self.matches_seen += 1
             self._count(now, 1)
-            if self.cooling(now):
+            if events or self.cooling(now):
                 self.suppressed += 1
                 continue
             self.samples.append((int(now), line))

@@ -9,9 +9,10 @@ A firing is recorded and sent only while this task holds the rule's lease.
 """
 
 import asyncio
+import concurrent.futures
 import logging
 
-from asgiref.sync import sync_to_async
+from django.db import connections
 from django.utils import timezone
 
 from alerts import delivery, leases
@@ -28,6 +29,26 @@ RESTART_PAUSE = 10.0
 TICK_SECONDS = 1.0
 MAX_QUEUED = 100
 MAX_STATE = 300
+
+
+class Threads:
+    """Two threads of the rule's own for blocking work: one for the database (state, checks),
+    one for recording and delivering events (which may take a minute of retries), so neither
+    waits for the other and the task holds at most two database connections."""
+
+    def __init__(self):
+        self.db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="alert-db")
+        self.send = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="alert-send")
+
+    async def run(self, executor, function, *args):
+        """Run `function(*args)` in one of the threads; return its result."""
+        return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+
+    def close(self):
+        """Close each thread's database connection and let the threads go."""
+        for executor in (self.db, self.send):
+            executor.submit(connections.close_all)
+            executor.shutdown(wait=False)
 
 
 class LeaseLost(Exception):
@@ -111,8 +132,9 @@ def set_state(rule_id, text):
 class RuleRun:
     """The running rule: its matcher, its queue of events, its state."""
 
-    def __init__(self, rule, task_id, worker, redis):
+    def __init__(self, rule, task_id, worker, redis, threads):
         self.rule = rule
+        self.threads = threads
         self.task_id = task_id
         self.worker = worker
         self.redis = redis
@@ -135,14 +157,16 @@ class RuleRun:
             self.events.put_nowait(event)
         except asyncio.QueueFull:
             self.lost += 1
-            log.error("alert rule %s: %s events waiting to be sent; one was dropped",
-                      self.rule.pk, MAX_QUEUED)
+            if self.lost in (1, 10, 100) or self.lost % 1000 == 0:
+                log.error("alert rule %s: %s events already wait for their delivery; %s "
+                          "dropped so far (raise its cooldown)", self.rule.pk, MAX_QUEUED,
+                          self.lost)
 
     async def on_state(self, text):
         """Record a new state text (only when it changes)."""
         if text and text != self.state:
             self.state = text
-            await sync_to_async(set_state, thread_sensitive=False)(self.rule.pk, text)
+            await self.threads.run(self.threads.db, set_state, self.rule.pk, text)
 
     async def read(self, kind, source):
         """Run the kind's body on a RuleOutput; after it ends, say why and start it again."""
@@ -176,9 +200,9 @@ class RuleRun:
             await asyncio.sleep(leases.renew_interval())
             if not await leases.arenew(self.redis, self.rule.pk, self.task_id):
                 return "its lease is held by another task or lapsed"
-            enabled = await sync_to_async(rule_enabled, thread_sensitive=False)(self.rule.pk)
+            enabled = await self.threads.run(self.threads.db, rule_enabled, self.rule.pk)
             if not enabled:
-                return "the rule was disabled or deleted"
+                return "the rule or its source was disabled or deleted"
 
     async def send(self):
         """Record and deliver queued events one by one, only while the lease is held."""
@@ -186,13 +210,15 @@ class RuleRun:
             event = await self.events.get()
             if not await leases.arenew(self.redis, self.rule.pk, self.task_id):
                 raise LeaseLost("lease lost before a firing: not sent (another task owns it)")
-            await sync_to_async(record_and_send, thread_sensitive=False)(
-                self.rule.pk, event, self.worker)
+            await self.threads.run(self.threads.send, record_and_send, self.rule.pk, event,
+                                   self.worker)
 
 
 def rule_enabled(rule_id):
-    """True when the rule exists and is enabled."""
-    return AlertRule.objects.filter(pk=rule_id, enabled=True).exists()
+    """True when the rule exists and is enabled, and so is its source."""
+    rule = AlertRule.objects.filter(pk=rule_id, enabled=True).first()
+    source = rule.load_source() if rule else None
+    return bool(source and source.enabled)
 
 
 def load(rule_id):
@@ -204,6 +230,8 @@ def load(rule_id):
     source = rule.load_source()
     if source is None:
         raise LookupError(f"its {rule.kind} source {rule.source_id} no longer exists")
+    if not source.enabled:
+        raise LookupError(f"its {rule.kind} source {source.name} is disabled")
     return rule, kind, source
 
 
@@ -213,19 +241,17 @@ async def run(rule_id, task_id, worker, stopped):
     Returns why it ended.
     """
     redis = stream_leases.async_client()
+    threads = Threads()
     parts = []
     try:
         if not await leases.arenew(redis, rule_id, task_id):
             return "not started: another task holds the rule's lease, or it lapsed"
         try:
-            rule, kind, source = await sync_to_async(load, thread_sensitive=False)(rule_id)
+            rule, kind, source = await threads.run(threads.db, load, rule_id)
         except LookupError as exc:
-            await sync_to_async(set_state, thread_sensitive=False)(rule_id, f"error: {exc}")
+            await threads.run(threads.db, set_state, rule_id, f"error: {exc}")
             return f"not started: {exc}"
-        if not source.enabled:
-            await sync_to_async(set_state, thread_sensitive=False)(
-                rule_id, f"error: its {rule.kind} source {source.name} is disabled")
-        running = RuleRun(rule, task_id, worker, redis)
+        running = RuleRun(rule, task_id, worker, redis, threads)
         await running.on_state(f"starting on {worker}")
         parts = [asyncio.ensure_future(coro) for coro in (
             running.read(kind, source), running.tick(), running.keep(), running.send(),
@@ -247,3 +273,4 @@ async def run(rule_id, task_id, worker, stopped):
         except Exception as exc:
             log.warning("alert rule %s: could not release its lease: %s", rule_id, exc)
         await redis.aclose()
+        threads.close()

@@ -94,3 +94,11 @@ def test_resolution_reports_matches_suppressed_in_the_cooldown():
     rule.feed(["ERROR", "ERROR", "ERROR"])
     clock.now += 50
     assert rule.tick() == Resolved(1)
+
+
+def test_a_batch_fires_at_most_once_even_without_cooldown():
+    clock = Clock()
+    rule = matcher(clock, cooldown=0)
+    events = rule.feed(["ERROR"] * 10_000)
+    assert events == [Firing(1, 0, ("ERROR",))]
+    assert rule.feed(["ERROR next"]) == [Firing(10_001, 9_999, ("ERROR next",))]

@@ -224,3 +224,17 @@ async def test_a_rule_on_a_journal_fires_on_new_entries_only(tmp_path, settings,
         writer.close()
     assert "segfault at 0" in body["message"] and "before the rule" not in body["message"]
     await running.stop()
+
+
+async def test_a_rule_whose_source_is_disabled_stops_and_says_so(setup, redis_client):
+    rule, path = await sync_to_async(setup)()
+    path.write_text("")
+    running = Running(rule, redis_client)
+    await wait_until(lambda: "following" in state_of(rule))
+    await sync_to_async(LogSource.objects.filter(pk=rule.source_id).update)(enabled=False)
+    reason = await asyncio.wait_for(running.task, 10)
+    assert "disabled" in reason
+    leases.claim(redis_client, rule.pk, "task-2")
+    again = Running(rule, redis_client, task_id="task-2", claim=False)
+    assert (await asyncio.wait_for(again.task, 5)).startswith("not started")
+    assert "is disabled" in await sync_to_async(state_of)(rule)
