@@ -2,8 +2,9 @@
 
 `Nginx` serves `docs/nginx/tailboard.conf` itself, changing only what is deployment-specific:
 the upstream's `server` lines become the given Daphne addresses, `listen 443 ssl` becomes a free
-127.0.0.1 port (plain HTTP) and the certificate lines go. `edit` may change the result further
-(a test's variant, e.g. without the Upgrade headers). nginx runs in the foreground (`daemon
+127.0.0.1 port (plain HTTP) and the certificate lines go. `edit` may change the result further:
+`without_upgrade` (a proxy that passes no WebSocket upgrade) and `buffering_on` (one that
+buffers responses) are the variants a test can ask for. nginx runs in the foreground (`daemon
 off`), with every file, temp folder and log in a folder of its own, and is stopped by `close()`.
 """
 
@@ -50,10 +51,11 @@ def available():
 
 
 def replace_once(text, pattern, replacement, what):
-    """Replace the one match of `pattern` (a regex, multiline); fail loudly if there is not one."""
+    """Replace the one match of `pattern` (a regex, multiline); fail loudly if there is not one:
+    a change to the site file that the tests cannot follow must not pass unnoticed."""
     found = len(re.findall(pattern, text, flags=re.M))
     if found != 1:
-        raise AssertionError(f"{SITE} should have exactly one {what}; found {found}")
+        raise AssertionError(f"the nginx site should have exactly one {what}; found {found}")
     return re.sub(pattern, lambda _: replacement, text, flags=re.M)
 
 
@@ -69,16 +71,44 @@ def site_config(upstreams, port, edit=None, site=SITE):
     return edit(text) if edit else text
 
 
+def without_upgrade(config):
+    """The site without the Upgrade/Connection headers: WebSocket handshakes fail (issue 25 b)."""
+    for line in ("proxy_set_header Upgrade $http_upgrade;",
+                 "proxy_set_header Connection $connection_upgrade;"):
+        config = replace_once(config, rf"^\s*{re.escape(line)}.*\n", "", line)
+    return config
+
+
+def buffering_on(config):
+    """The site with nginx buffering responses (`proxy_buffering on`, issue 25 c)."""
+    return replace_once(config, r"proxy_buffering off;", "proxy_buffering on;",
+                        "`proxy_buffering off;`")
+
+
 class Nginx:
     """nginx on a free 127.0.0.1 port proxying to Daphne processes (their base URLs)."""
 
     def __init__(self, daphne_urls, edit=None, site=SITE, timeout=10):
-        self.dir = Path(tempfile.mkdtemp(prefix="tailboard-nginx-"))
         self.port = embedded.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = None
         upstreams = [url.split("://", 1)[1].rstrip("/") for url in daphne_urls]
         self.config = site_config(upstreams, self.port, edit, site)
+        self.process = self.log = None
+        self.dir = Path(tempfile.mkdtemp(prefix="tailboard-nginx-"))
+        try:
+            self._write_files()
+            self.log = open(self.dir / "nginx.out", "ab")
+            self.process = subprocess.Popen(
+                [NGINX, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"),
+                 "-e", str(self.dir / "error.log")],
+                stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            self._wait(timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _write_files(self):
+        """Write nginx.conf, the site and the temp folders into this nginx's folder."""
         (self.dir / "site.conf").write_text(self.config)
         # As root, nginx's workers run as `nobody`: they need only the temp folders.
         user = "user nobody nogroup;" if os.geteuid() == 0 else ""
@@ -86,18 +116,7 @@ class Nginx:
         for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.dir / "tmp" / name).mkdir(parents=True)
             os.chmod(self.dir / "tmp" / name, 0o777)
-        os.chmod(self.dir / "tmp", 0o755)
         (self.dir / "nginx.conf").write_text(MAIN.format(dir=self.dir, user=user))
-        self.log = open(self.dir / "nginx.out", "ab")
-        self.process = subprocess.Popen(
-            [NGINX, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"),
-             "-e", str(self.dir / "error.log")],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            self._wait(timeout)
-        except BaseException:
-            self.close()
-            raise
 
     def _wait(self, timeout):
         """Wait until nginx accepts connections on its port."""
@@ -132,5 +151,6 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
-        self.log.close() if hasattr(self, "log") else None
+        if self.log:
+            self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -12,8 +12,10 @@ import types
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from tests.integration.conftest import Client, open_stream
+from tests.nginx import without_upgrade
 
 LIMIT = 5  # LOGIN_FAILURE_LIMIT's default
 SPOOFS = 30
@@ -126,3 +128,13 @@ async def test_a_stream_through_nginx_delivers_lines_and_stops(system, proxied_w
         system.wait_for, lambda: task_id not in system.active_task_ids(system.worker), 5)
     upgrades = [line for line in proxy.access_log() if f"/ws/tailf/{source}/" in line]
     assert upgrades and all('" 101 ' in line for line in upgrades)
+
+
+async def test_without_the_upgrade_headers_no_websocket_opens_through_nginx(system, proxied_webs,
+                                                                           nginx):
+    proxy = nginx([proxied_webs["plain"].base_url], edit=without_upgrade)
+    cookie = await asyncio.to_thread(system.login, proxy.url, "admin", system.admin_password)
+    front = types.SimpleNamespace(base_url=proxy.url)
+    with pytest.raises(InvalidStatus):
+        async with open_stream(system, "/ws/tailf/1/", cookie=cookie, web=front):
+            pass

@@ -30,11 +30,30 @@ def test_the_tests_change_only_addresses_and_tls():
                      "    listen 127.0.0.1:9000;"]
 
 
-def test_the_served_site_passes_nginx_own_check(tmp_path):
+def changed_lines(edit):
+    """Return (removed, added) lines of a variant against the served site."""
+    served = nginx.site_config(["127.0.0.1:9001"], 9000).splitlines()
+    variant = nginx.site_config(["127.0.0.1:9001"], 9000, edit).splitlines()
+    return ([line.strip() for line in served if line not in variant],
+            [line.strip() for line in variant if line not in served])
+
+
+def test_the_variants_change_only_their_own_lines():
+    removed, added = changed_lines(nginx.without_upgrade)
+    assert [line.split("#")[0].strip() for line in removed] == [
+        "proxy_set_header Upgrade $http_upgrade;",
+        "proxy_set_header Connection $connection_upgrade;"] and added == []
+    removed, added = changed_lines(nginx.buffering_on)
+    assert len(removed) == 1 and removed[0].startswith("proxy_buffering off;")
+    assert len(added) == 1 and added[0].startswith("proxy_buffering on;")
+
+
+@pytest.mark.parametrize("edit", [None, nginx.without_upgrade, nginx.buffering_on])
+def test_the_served_site_passes_nginx_own_check(tmp_path, edit):
     if not nginx.available():
         pytest.skip(f"{nginx.NGINX} is missing (apt-get install nginx)")
     site = tmp_path / "site.conf"
-    site.write_text(nginx.site_config(["127.0.0.1:9001"], 9000))
+    site.write_text(nginx.site_config(["127.0.0.1:9001"], 9000, edit))
     main = tmp_path / "nginx.conf"
     main.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
                     f"events {{}}\nhttp {{ include {site}; }}\n")
