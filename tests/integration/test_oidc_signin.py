@@ -98,6 +98,14 @@ def test_the_login_page_offers_the_provider(installation):
     assert "Sign in with Test SSO" in page and 'href="/oidc/signin/?next=/x"' in page
 
 
+def test_the_admin_login_sends_to_the_page_that_offers_the_provider(installation):
+    response = httpx.get(installation.web.base_url + "/admin/")
+    assert response.status_code == 302
+    response = httpx.get(installation.web.base_url + response.headers["location"])
+    assert response.status_code == 302
+    assert response.headers["location"] == "/accounts/login/?next=/admin/"
+
+
 def test_first_sign_in_creates_the_user_with_the_groups_of_the_claim(installation, provider):
     provider.set_account("olga", "olga-provider-pw", groups=["ops", "not-in-django"])
     assert user_state(installation, "olga") is None

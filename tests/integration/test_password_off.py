@@ -32,7 +32,7 @@ def installation(tmp_path_factory):
 def sign_in(base, username, password, path="/accounts/login/"):
     """Post a login form; return (response, signed in?)."""
     with httpx.Client(base_url=base, timeout=20) as client:
-        client.get(path)
+        client.get("/accounts/login/")  # the CSRF cookie (the admin's login page redirects)
         response = client.post(path, data={
             "username": username, "password": password, "next": "/",
             "csrfmiddlewaretoken": client.cookies["csrftoken"]},

@@ -67,6 +67,17 @@ def unreachable(request, exc):
         "minute; if it persists, tell your administrator.") % {"provider": provider_name()}, 503)
 
 
+def admin_login(request, extra_context=None):
+    """The admin's login: with OIDC, the login page that offers the provider; else Django's."""
+    from django.contrib import admin
+    from django.contrib.auth.views import redirect_to_login
+    from django.urls import reverse
+
+    if oidc_enabled() and request.method == "GET" and not request.user.is_authenticated:
+        return redirect_to_login(request.GET.get("next") or reverse("admin:index"))
+    return admin.site.login(request, extra_context)
+
+
 class OidcOnly(View):
     """404 unless OIDC is configured."""
 
