@@ -3,7 +3,6 @@
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -15,6 +14,7 @@ from django.shortcuts import render
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 
+from webapp import redisconf
 from webapp.streams import leases, records, workers
 from webapp.streams.kinds import all_kinds
 from webapp.streams.text import CATALOGUE
@@ -59,9 +59,9 @@ def check_database():
 
 
 async def check_redis():
-    """Ping Redis on a short-lived connection."""
-    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=CHECK_TIMEOUT_SECONDS,
-                                     socket_connect_timeout=CHECK_TIMEOUT_SECONDS)
+    """Ping Redis (through Sentinel, the current master) on a short-lived connection."""
+    client = redisconf.configured().async_client(socket_timeout=CHECK_TIMEOUT_SECONDS,
+                                                 socket_connect_timeout=CHECK_TIMEOUT_SECONDS)
     try:
         await client.ping()
     finally:

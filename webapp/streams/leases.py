@@ -4,10 +4,9 @@ import asyncio
 import time
 import weakref
 
-import redis
-import redis.asyncio as aioredis
 from django.conf import settings
 
+from webapp import redisconf
 from webapp.streams.text import say
 
 PREFIX = "tailboard:lease:"
@@ -37,10 +36,13 @@ def refresh_interval():
 
 
 def async_client():
-    """Return a new asyncio Redis client on REDIS_URL (the caller closes it)."""
-    return aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=10,
-                                   socket_connect_timeout=5, health_check_interval=30,
-                                   driver_info=None)
+    """Return a new asyncio Redis client on the configured Redis (the caller closes it).
+
+    That is REDIS_URL, or the master the sentinels name (`redisconf`), found again at every
+    reconnect.
+    """
+    return redisconf.configured().async_client(socket_timeout=10, socket_connect_timeout=5,
+                                               health_check_interval=30, driver_info=None)
 
 
 _loop_clients = weakref.WeakKeyDictionary()
@@ -63,16 +65,16 @@ _sync_clients = {}
 
 
 def sync_client():
-    """Return this process's blocking Redis client on REDIS_URL (shared and thread-safe).
+    """Return this process's blocking client on the configured Redis (shared, thread-safe).
 
     One pool per process, so requests and task ends do not each leave a socket behind;
     redis-py resets the pool's connections in a forked child.
     """
-    url = settings.REDIS_URL
-    client = _sync_clients.get(url)
+    place = redisconf.configured()
+    client = _sync_clients.get(place)
     if client is None:
-        client = _sync_clients[url] = redis.Redis.from_url(
-            url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
+        client = _sync_clients[place] = place.sync_client(
+            socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
             driver_info=None)
     return client
 

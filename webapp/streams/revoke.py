@@ -22,6 +22,7 @@ import redis
 from celery.worker import control, state as worker_state
 from django.conf import settings
 
+from webapp import redisconf
 from webapp.streams.termination import REVOKE_SIGNAL
 
 log = logging.getLogger("tailboard.revoke")
@@ -77,8 +78,8 @@ def end_recorded(task_id):
     from webapp.streams import leases
 
     if not _client:
-        _client.append(redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5,
-                                            socket_connect_timeout=0.5))
+        _client.append(redisconf.configured().sync_client(socket_timeout=0.5,
+                                                          socket_connect_timeout=0.5))
     try:
         return bool(_client[0].exists(leases.end_key(task_id)))
     except redis.RedisError as exc:

@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from webapp import embedded
+from webapp import embedded, redisconf
 from webapp.streams.kinds import get as get_kind
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -196,7 +196,20 @@ class Command(BaseCommand):
                      "`.venv/bin/python manage.py createsuperuser`")
 
     def ensure_redis(self, var):
-        """Use the Redis at REDIS_URL if it answers; else start one on that port."""
+        """Use the Redis at REDIS_URL if it answers; else start one on that port.
+
+        With REDIS_SENTINELS, use the master they name; never start one.
+        """
+        place = redisconf.configured()
+        if place.via_sentinel:
+            try:
+                client = place.sync_client(socket_timeout=2, socket_connect_timeout=2)
+                client.ping()
+                client.close()
+            except Exception as exc:
+                raise CommandError(f"Redis ({place.describe()}) does not answer: {exc}") from None
+            self.say(f"using the Redis {place.describe()}")
+            return None
         url = settings.REDIS_URL
         if embedded.redis_answers(url):
             self.say(f"using the Redis at {url}")
