@@ -20,7 +20,7 @@ from celery import Celery
 
 from tests.manage_server import ManageServer
 from tests.templates import templates
-from webapp import embedded
+from webapp import embedded, redisconf
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-key-" + "x" * 40
@@ -64,9 +64,11 @@ class Harness:
     """A Tailboard installation in a temp folder, with its processes.
 
     `database` is "sqlite" or "postgres"; by default the one `databases` has in use.
+    `sentinel=True` puts Redis behind Sentinel (`tests/sentinel.py`: a master, a replica and
+    three sentinels), and every process finds it through REDIS_SENTINELS.
     """
 
-    def __init__(self, workdir, database=None, **env):
+    def __init__(self, workdir, database=None, sentinel=False, **env):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.processes = []
@@ -75,8 +77,17 @@ class Harness:
         self.sqlite_path = self.workdir / "db.sqlite3"
         self.made_database = "DATABASE_URL" not in env
         self.database_url = env.pop("DATABASE_URL", None) or self._create_database()
-        self.redis_port = embedded.free_port()
-        self.redis_process = embedded.start_redis(self.redis_port, self.workdir / "redis")
+        self.sentinel = None
+        if sentinel:
+            from tests.sentinel import SentinelGroup
+
+            self.sentinel = SentinelGroup(self.workdir / "sentinel")
+            self.redis_port = self.sentinel.first_master_port
+            self.redis_process = self.sentinel.servers[self.redis_port]
+            env = {**self.sentinel.env(), **env}
+        else:
+            self.redis_port = embedded.free_port()
+            self.redis_process = embedded.start_redis(self.redis_port, self.workdir / "redis")
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.env = {
             **os.environ,
@@ -96,8 +107,13 @@ class Harness:
             "PYTHONUNBUFFERED": "1",
             **{key: str(value) for key, value in env.items()},
         }
-        self.redis = redis.Redis.from_url(self.redis_url)
-        self.celery = Celery(broker=self.redis_url)
+        self.redis = self.sentinel.client() if self.sentinel else redis.Redis.from_url(
+            self.redis_url)
+        place = (redisconf.place(self.env["REDIS_URL"], self.env["REDIS_SENTINELS"],
+                                 self.env["REDIS_SENTINEL_MASTER"]) if self.sentinel
+                 else redisconf.place(self.redis_url))
+        self.celery = Celery(broker=place.celery_url())
+        self.celery.conf.broker_transport_options = place.celery_transport_options()
         self.manage_server = None
         try:
             restored = templates.restore(self)
@@ -320,11 +336,14 @@ class Harness:
             self.manage_server.close()
         self.stop_all(self.processes)
         self.redis.close()
-        self.redis_process.terminate()
-        try:
-            self.redis_process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.redis_process.kill()
+        if self.sentinel:
+            self.sentinel.close()
+        else:
+            self.redis_process.terminate()
+            try:
+                self.redis_process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.redis_process.kill()
         self._drop_database()
 
     def _drop_database(self):
