@@ -12,8 +12,6 @@ import asyncio
 import functools
 import logging
 import time
-import uuid
-from urllib.parse import parse_qs
 
 import redis.exceptions
 from asgiref.sync import sync_to_async
@@ -26,10 +24,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from webapp import metrics
-from webapp.streams import leases, protocol, records, renewals, workers
+from webapp.streams import leases, protocol, records, renewals, session
 from webapp.streams.aio import cancel_and_wait, dispatch_many
 from webapp.streams.backpressure import SendGauge
-from webapp.streams.options import OptionError, source_id
 from webapp.streams.text import from_fields, say
 from webapp.models import Ending
 
@@ -163,64 +160,37 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.redis = leases.loop_client()
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            return await self.refuse(protocol.CLOSE_NOT_LOGGED_IN, say("not_logged_in"))
-        source = await self.find_source(self.scope["url_route"]["kwargs"].get("source_id"))
-        if source is None:
-            return await self.refuse(protocol.CLOSE_NO_SOURCE,
-                                     say("no_source", kind=self.kind.slug))
-        if not await database_sync_to_async(source.allows)(user):
-            return await self.refuse(protocol.CLOSE_FORBIDDEN,
-                                     say("forbidden", kind=self.kind.slug, id=source.pk))
         try:
-            options = self.kind.parse_options(parse_qs(
-                self.scope.get("query_string", b"").decode("latin-1")))
-        except OptionError as exc:
-            return await self.refuse(protocol.CLOSE_BAD_OPTION, say("bad_option", error=exc))
+            source, options = await session.authorize(
+                self.kind, user, self.scope["url_route"]["kwargs"].get("source_id"),
+                self.scope.get("query_string", b"").decode("latin-1"))
+        except session.Refusal as refusal:
+            return await self.refuse(refusal.code, refusal.message)
         self.user, self.source = user, source
         await self.start(options)
 
     async def find_source(self, raw_id):
         """Return the enabled source with this id, or None (also for malformed ids)."""
-        pk = source_id(raw_id)
-        if pk is None:
-            return None
-        return await database_sync_to_async(
-            self.kind.source_model.objects.filter(pk=pk, enabled=True).first)()
+        return await session.find_source(self.kind, raw_id)
 
     async def start(self, options):
         """Claim a slot and the lease, record the stream and queue the task."""
-        source, user = self.source, self.user
-        self.task_id = str(uuid.uuid4())
-        pools = self.kind.pools(options) if self.kind.pools else ()
-        refusal = await leases.aclaim(self.redis, self.task_id, self.channel_name, user.pk,
-                                      pools)
-        if refusal:
-            return await self.refuse(protocol.CLOSE_TOO_MANY, refusal)
-        self.claimed = True
-        stream = await database_sync_to_async(records.create)(
-            user, self.kind.slug, source, options, self.task_id, self.channel_name)
-        self.stream_id = stream.pk
-        log.info("stream %s: %s opened %s %s (%s) task %s on queue %s", stream.pk, user,
-                 self.kind.slug, source.pk, source.name, self.task_id, source.queue)
-        online = await self.workers_online(source.queue)
-        await self.send_message(protocol.status(
-            "queued", say("queued", queue=source.queue, online=online),
-            task_id=self.task_id, stream=stream.pk, queue=source.queue, workers_online=online))
+        try:
+            opened = await session.open_stream(self.redis, self.kind, self.user, self.source,
+                                               options, self.channel_name)
+        except session.Refusal as refusal:
+            return await self.refuse(refusal.code, refusal.message)
+        self.task_id, self.stream_id, self.claimed = opened.task_id, opened.stream_id, True
+        await self.send_message(opened.queued)
         self.rounds = renewals.rounds()
         self.rounds.join(self)
-        kwargs = {"source_id": source.pk, "channel_name": self.channel_name,
-                  "options": options}
+        kwargs = session.task_kwargs(self.source, self.channel_name, options)
         await sync_to_async(self.control.start, thread_sensitive=False)(
-            self.kind.task, self.task_id, kwargs, source.queue)
+            self.kind.task, self.task_id, kwargs, self.source.queue)
 
     async def workers_online(self, queue):
         """Return how many workers consume this queue now (-1 when unknown)."""
-        try:
-            return len((await workers.aonline(self.redis)).get(queue, []))
-        except Exception as exc:
-            log.warning("could not read the worker registry: %s", exc)
-            return -1
+        return await session.workers_online(self.redis, queue)
 
     async def end_access(self, lost):
         """End a stream whose viewer lost access (4403) or whose source went away (4410)."""
@@ -374,10 +344,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     def count(self, event):
         """Add a relayed frame's lines, entries and drops to the metrics tally."""
-        for field, name in (("lines", "lines_sent"), ("entries", "entries_sent"),
-                            ("dropped", "dropped_lines")):
-            if event.get(field):
-                self.tally.add(name, self.labels(), event[field])
+        session.count(self.tally, self.labels(), event)
 
     async def stream_stop(self, event):
         """Stop on behalf of an administrator or a limit, telling the viewer why."""
@@ -394,11 +361,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def refuse(self, code, message):
         """Send `status error` and close with the given code (socket already accepted)."""
-        log.warning("refused %s stream %r for %s: %s %r", self.kind.slug,
-                    self.scope["url_route"]["kwargs"].get("source_id"), self.scope.get("user"),
-                    code, message)
-        await metrics.arecord(self.redis, "streams_refused",
-                              {"kind": self.kind.slug, "code": str(code)})
+        await session.refused(self.redis, self.kind,
+                              self.scope["url_route"]["kwargs"].get("source_id"),
+                              self.scope.get("user"), session.Refusal(code, message))
         await self.finish(Ending.ERROR, message, revoke=False)
         await self.send_message(protocol.status("error", message, code=code))
         await self.close(code)
@@ -435,24 +400,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.rounds is not None:
             self.rounds.leave(self)
         if self.claimed:
-            try:
-                await leases.arelease(self.redis, self.task_id, self.user.pk)
-            except Exception as exc:
-                log.error("stream %s: could not drop the lease: %s", self.stream_id, exc)
-            if revoke:
-                try:
-                    await sync_to_async(self.control.revoke, thread_sensitive=False)(
-                        self.task_id)
-                except Exception as exc:
-                    log.error("stream %s: revoke failed (the lease ends the task): %s",
-                              self.stream_id, exc)
+            await session.release(self.redis, self.control, self.task_id, self.user.pk,
+                                  self.stream_id, revoke)
         if self.stream_id:
-            await database_sync_to_async(records.end)(self.stream_id, ending, detail,
-                                                      self.lines_sent)
-            log.info("stream %s ended: %s %s", self.stream_id, ending, detail)
-            await metrics.arecord(self.redis, "stream_ends",
-                                  {"kind": self.kind.slug, "ending": str(ending)})
-            await self.tally.aflush(self.redis)
+            await session.record_end(self.redis, self.kind, self.stream_id, ending, detail,
+                                     self.lines_sent, self.tally)
         self.redis = None  # the loop's shared client: not closed here
         self.forget_channel_later()
 

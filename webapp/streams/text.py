@@ -35,6 +35,7 @@ CATALOGUE = {
     "access_revoked": "you may no longer view {name}",
     "source_removed": "source {name} was removed or disabled",
     "too_slow": "viewer too slow: {mib} MiB waiting for this connection; reconnect to catch up",
+    "poll_lapsed": "no poll for {seconds} s: the stream ended; reconnect to go on",
     # tail notices
     "file_waiting": "{path} {reason}; waiting for it",
     "file_truncated": "{path} was truncated; reading from its new start",

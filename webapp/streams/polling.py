@@ -1,0 +1,544 @@
+"""Streams over plain HTTP (long polling): the WebSocket's stream, through another transport.
+
+A long-poll stream is started like a WebSocket one (`session.authorize`, `session.open_stream`:
+same refusals, slot, lease, record and task) and its task sends to a normal channel name
+(`tailboard.poll.<random>`), not a process-local one, so whichever Daphne process gets the next
+poll can read it. What the consumer keeps in memory is kept in Redis instead (a hash per
+stream), with the messages sent but not yet confirmed by the viewer (a list): the viewer's
+`after=N` confirms messages 1..N, which makes a repeated poll harmless and gives the task its
+credit (flow control: a viewer who polls slowly makes the task wait, buffer and drop, as on the
+WebSocket). Each poll renews the lease; no poll for STREAM_LEASE_SECONDS is a disconnect: a
+reaper in every Daphne process that serves polls ends such streams (revoke, record).
+
+One poll reads the channel at a time (a lock in Redis; a newer poll of the same stream makes
+the older one answer within a second). Reading happens in a task of its own that a cancelled
+request (the viewer went away) lets finish its current read, so nothing popped is lost.
+"""
+
+import asyncio
+import contextvars
+import hashlib
+import logging
+import secrets
+import time
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from webapp import metrics
+from webapp.models import Ending
+from webapp.streams import access, kinds, leases, protocol, records, session
+from webapp.streams.text import from_fields, say
+
+log = logging.getLogger("tailboard.streams")
+
+PREFIX = "tailboard:poll:"
+DEADLINES = PREFIX + "deadlines"  # token -> when its lease lapses (Redis clock)
+CHANNEL_PREFIX = "tailboard.poll."
+POLL_SECONDS = 25.0  # a poll with nothing to say answers after this (idle proxies keep it)
+SLICE_SECONDS = 1.0  # a waiting poll looks at stop, newer polls and its lease this often
+READ_BATCH = 200
+RESPONSE_BYTES = 2 * 1024 * 1024  # a busy stream's answer stops here; the next poll goes on
+KEEP_SECONDS = 120  # an ended stream's state stays this long, for a repeated last poll
+LOCK_SECONDS = 30
+
+APPEND_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'closed') == 1 then
+  return {-1, 0}
+end
+local bytes = 0
+for i = 2, #ARGV do
+  redis.call('RPUSH', KEYS[2], ARGV[i])
+  bytes = bytes + string.len(ARGV[i])
+end
+local total = redis.call('HINCRBY', KEYS[1], 'bytes', bytes)
+local last = redis.call('HINCRBY', KEYS[1], 'last', #ARGV - 1)
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return {last, total}
+"""
+
+CLOSE_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'closed') == 1 then
+  return 0
+end
+for i = 4, #ARGV do
+  redis.call('RPUSH', KEYS[2], ARGV[i])
+end
+local last = redis.call('HINCRBY', KEYS[1], 'last', #ARGV - 3)
+redis.call('HSET', KEYS[1], 'closed', ARGV[2], 'closed_at', last)
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[3])
+return 1
+"""
+
+# Confirm messages 1..N (drop them, note the highest data seq among them) and read what
+# follows, up to ARGV[2] items: {base, last, seen seq, closed, closed_at, items...}.
+CONFIRM_SCRIPT = """
+local base = tonumber(redis.call('HGET', KEYS[1], 'base') or '0')
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local n = math.min(tonumber(ARGV[1]), last)
+if n > base then
+  local top = tonumber(redis.call('HGET', KEYS[1], 'seen_seq') or '-1')
+  local bytes = 0
+  for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, n - base - 1)) do
+    local seq = tonumber(string.match(item, '^(-?%d+)\\n'))
+    if seq > top then top = seq end
+    bytes = bytes + string.len(item)
+  end
+  redis.call('LTRIM', KEYS[2], n - base, -1)
+  redis.call('HSET', KEYS[1], 'base', n, 'seen_seq', top)
+  redis.call('HINCRBY', KEYS[1], 'bytes', -bytes)
+  base = n
+end
+local out = {base, last, redis.call('HGET', KEYS[1], 'seen_seq') or '-1',
+             redis.call('HGET', KEYS[1], 'closed') or '', redis.call('HGET', KEYS[1], 'closed_at') or '0'}
+for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1)) do
+  table.insert(out, item)
+end
+return out
+"""
+
+DEADLINE_SCRIPT = """
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[1], tonumber(now[1]) + tonumber(now[2]) / 1e6 + tonumber(ARGV[2]), ARGV[1])
+return 1
+"""
+
+DUE_SCRIPT = """
+local now = redis.call('TIME')
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', tonumber(now[1]) + tonumber(now[2]) / 1e6,
+                  'LIMIT', 0, 100)
+"""
+
+UNLOCK_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def detached(coro, name):
+    """Run a coroutine as a task outside the request's context: it may outlive the request,
+    and asgiref's executor of a finished request refuses database calls."""
+    return asyncio.get_running_loop().create_task(coro, name=name, context=contextvars.Context())
+
+
+class NotFound(LookupError):
+    """No such stream for this session (unknown token, another session's, or long ended)."""
+
+
+def state_key(token):
+    """The Redis hash of a long-poll stream."""
+    return f"{PREFIX}{token}"
+
+
+def buffer_key(token):
+    """The Redis list of a stream's messages not yet confirmed by its viewer."""
+    return f"{PREFIX}{token}:m"
+
+
+def lock_key(token):
+    """Held by the one poll that reads the stream's channel."""
+    return f"{PREFIX}{token}:r"
+
+
+def session_tag(session_key):
+    """What binds a stream to its browser session (a hash: the key itself is not stored)."""
+    return hashlib.sha256(f"tailboard-poll:{session_key}".encode()).hexdigest()
+
+
+def item(text, seq=-1):
+    """A buffered message: its data seq (-1 for control messages) and its JSON text."""
+    return f"{seq}\n{text}"
+
+
+def ttl():
+    """How long a live stream's state lives without a poll (more than its lease)."""
+    return leases.ttl() + KEEP_SECONDS
+
+
+class PollStream:
+    """One long-poll stream, as one request sees it; its state lives in Redis."""
+
+    def __init__(self, token, state, redis, control):
+        self.token = token
+        self.redis = redis
+        self.control = control
+        self.kind = kinds.get(state["kind"])
+        self.task_id = state["task_id"]
+        self.stream_id = int(state["stream_id"])
+        self.user_id = int(state["user_id"])
+        self.source_id = int(state["source_id"])
+        self.queue = state.get("queue", "")
+        self.channel_name = state["channel"]
+        self.state = state
+        self.tally = metrics.Tally()
+        self.abandoned = False
+
+    @classmethod
+    async def load(cls, redis, token, control, tag=None):
+        """Return the stream of this token (of this session, when `tag` is given)."""
+        if not isinstance(token, str) or not 20 <= len(token) <= 64:
+            raise NotFound(token)
+        raw = await redis.hgetall(state_key(token))
+        state = {key.decode(): value.decode() for key, value in raw.items()}
+        if "task_id" not in state or (tag is not None and not secrets.compare_digest(
+                state.get("session", ""), tag)):
+            raise NotFound(token)
+        return cls(token, state, redis, control)
+
+    def labels(self):
+        """The metric labels of this stream: its kind and its source's queue."""
+        return {"kind": self.kind.slug, "queue": self.queue}
+
+    async def field(self, name, default=None):
+        """Read one field of the stream's state now."""
+        value = await self.redis.hget(state_key(self.token), name)
+        return value.decode() if value is not None else default
+
+    async def append(self, items):
+        """Buffer messages for the viewer (not after the end); return the bytes buffered."""
+        if not items:
+            return 0
+        _last, total = await self.redis.eval(APPEND_SCRIPT, 2, state_key(self.token),
+                                             buffer_key(self.token), ttl(), *items)
+        return int(total)
+
+    async def close(self, code, texts):
+        """Mark the stream closed after these final messages; True for the one that did."""
+        return bool(await self.redis.eval(
+            CLOSE_SCRIPT, 3, state_key(self.token), buffer_key(self.token), DEADLINES,
+            KEEP_SECONDS, code, self.token, *[item(text) for text in texts]))
+
+    async def finish(self, ending, detail, code, message=None, text=None, revoke=True):
+        """End the stream once (whichever process gets here first): the viewer's last message,
+        then slot, lease, revoke and record, as the consumer's `finish` does."""
+        final = [text] if text is not None else ([protocol.encode(message)] if message else [])
+        if not await self.close(code, final):
+            return False
+        lines = int(await self.field("lines", "0"))
+        await session.release(self.redis, self.control, self.task_id, self.user_id,
+                              self.stream_id, revoke)
+        await session.record_end(self.redis, self.kind, self.stream_id, ending, detail, lines,
+                                 self.tally)
+        return True
+
+    async def renew(self):
+        """Renew the lease (a poll is a sign of life) and push the lapse deadline back."""
+        lines = int(await self.field("lines", "0"))
+        await leases.arenew_many(self.redis, [(self.task_id, self.channel_name, self.user_id,
+                                               lines)])
+        await self.redis.eval(DEADLINE_SCRIPT, 1, DEADLINES, self.token, leases.ttl())
+        await self.redis.expire(state_key(self.token), ttl())
+
+    async def check_access(self, browser_session):
+        """Re-check the viewer's access once per lease refresh interval; end the stream if lost."""
+        now = time.time()
+        if now - float(await self.field("checked_at", "0")) < leases.refresh_interval():
+            return
+        await self.redis.hset(state_key(self.token), "checked_at", now)
+        source = await database_sync_to_async(
+            self.kind.source_model.objects.filter(pk=self.source_id).first)()
+        source = source or self.kind.source_model(pk=self.source_id)
+        lost = (await database_sync_to_async(access.lost_many)(
+            [(self.user_id, browser_session, source)]))[0]
+        if lost is not None:
+            log.warning("stream %s: %s", self.stream_id, lost.message)
+            await self.finish(Ending.SOURCE_GONE if lost.gone else Ending.ACCESS_LOST,
+                              lost.message, lost.code,
+                              protocol.status("error", lost.message, code=lost.code))
+
+    async def check_worker(self):
+        """End the stream when its task's worker has been silent too long (4503, retry)."""
+        beat = float(await self.field("last_beat", "0"))
+        limit = settings.STREAM_WORKER_LOST_SECONDS
+        silent = time.time() - beat
+        if beat and silent > limit:
+            worker = await self.field("worker", "") or "the worker"
+            log.error("stream %s: worker %s lost (silent for %.0f s)", self.stream_id, worker,
+                      silent)
+            await self.finish(Ending.WORKER_LOST, f"worker {worker} silent {silent:.0f} s",
+                              protocol.CLOSE_WORKER_LOST, protocol.status(
+                                  "error", say("worker_lost", worker=worker,
+                                               seconds=round(silent)), retry=True))
+
+    async def give_credit(self, seen_seq=None):
+        """Pass the viewer's credit to the task: what it confirmed (and acked, once it acks)."""
+        state = await self.redis.hmget(state_key(self.token), "seen_seq", "client_ack",
+                                       "forwarded", "ack_channel")
+        seen, client_ack, forwarded, ack_channel = [v.decode() if v else None for v in state]
+        credit = int(seen_seq) if seen_seq is not None else int(seen or -1)
+        if client_ack is not None:
+            credit = min(credit, int(client_ack))
+        if not ack_channel or credit <= int(forwarded or -1):
+            return
+        await self.redis.hset(state_key(self.token), "forwarded", credit)
+        try:
+            await get_channel_layer().send(ack_channel, protocol.ack_event(credit))
+        except Exception as exc:
+            log.warning("stream %s: could not forward an ack: %s", self.stream_id, exc)
+
+    async def handle(self, event, out):
+        """Apply one channel-layer event as the consumer's handlers do; data goes to `out`."""
+        kind = event.get("type")
+        if kind == protocol.EVENT_HELLO:
+            await self.redis.hset(state_key(self.token), mapping={
+                "ack_channel": event["ack_channel"], "last_beat": time.time()})
+        elif kind == protocol.EVENT_HEARTBEAT:
+            await self.redis.hset(state_key(self.token), "last_beat", time.time())
+        elif kind == protocol.EVENT_FRAME:
+            await self.relay(event, out)
+        elif kind == protocol.EVENT_STOP:
+            await self.flush(out)
+            await self.finish(event.get("ending", Ending.ADMIN_STOP), event.get("reason", ""),
+                              protocol.CLOSE_NORMAL, protocol.status(
+                                  "stopped", from_fields(event.get("message", "stopped"),
+                                                         event)))
+
+    async def relay(self, event, out):
+        """Buffer one frame from the task; a final frame ends the stream."""
+        key = state_key(self.token)
+        await self.redis.hset(key, "last_beat", time.time())
+        if event.get("worker"):
+            await self.redis.hset(key, "worker", event["worker"])
+            if await self.redis.hsetnx(key, "running_seen", 1):
+                await metrics.aobserve(self.redis, "connect_to_running_seconds", self.labels(),
+                                       time.time() - float(self.state.get("connected_at", 0)))
+            await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
+        if event.get("lines"):
+            await self.redis.hincrby(key, "lines", event["lines"])
+        session.count(self.tally, self.labels(), event)
+        if "close" in event:
+            await self.flush(out)
+            await self.finish(event.get("ending", Ending.SOURCE_ENDED), event.get("reason", ""),
+                              event["close"], text=event["text"], revoke=False)
+            return
+        out.append(item(event["text"], event.get("seq", -1)))
+
+    async def flush(self, out):
+        """Buffer what this read took; end the stream if the viewer lets too much wait (4408)."""
+        items, out[:] = list(out), []
+        total = await self.append(items)
+        if total > settings.STREAM_MAX_BUFFER_BYTES:
+            message = say("too_slow", mib=total // (1024 * 1024))
+            log.warning("stream %s: %s", self.stream_id, message)
+            await self.finish(Ending.TOO_SLOW, message, protocol.CLOSE_TOO_SLOW,
+                              protocol.status("error", message, code=protocol.CLOSE_TOO_SLOW))
+        return bool(items)
+
+    async def read_slice(self, timeout):
+        """Take what the task sent (waiting up to `timeout`), apply it; True when any data
+        for the viewer arrived."""
+        layer = get_channel_layer()
+        connection = layer.connection(0)
+        key = layer.prefix + self.channel_name
+        found = await connection.bzpopmin(key, timeout)
+        members = [found[1]] if found else []
+        if found:
+            members += [member for member, _score in await connection.zpopmin(key, READ_BATCH)]
+        out = []
+        for content in members:
+            try:
+                event = layer.deserialize(content)
+            except Exception as exc:
+                log.error("stream %s: dropped a message that does not decode: %s",
+                          self.stream_id, exc)
+                continue
+            await self.handle(event, out)
+        return await self.flush(out)
+
+    async def wait(self, gen, browser_session, until):
+        """Read the channel until data arrives, the stream ends, a newer poll comes or time
+        is up. Runs as a task of its own: see the module's docstring."""
+        token = self.token
+        owner = secrets.token_hex(8)
+        locked = False
+        while time.monotonic() < until and not self.abandoned:
+            locked = await self.redis.set(lock_key(token), owner, nx=True, ex=LOCK_SECONDS)
+            if locked or await self.field("gen") != str(gen):
+                break
+            await asyncio.sleep(0.05)
+        if not locked:
+            return
+        renewed = time.monotonic()
+        try:
+            while not self.abandoned:
+                remaining = until - time.monotonic()
+                if remaining <= 0:
+                    return
+                got = await self.read_slice(min(SLICE_SECONDS, max(0.01, remaining)))
+                closed, current = await self.redis.hmget(state_key(token), "closed", "gen")
+                if got or closed or (current or b"").decode() != str(gen):
+                    return
+                await self.check_worker()
+                if time.monotonic() - renewed >= leases.refresh_interval():
+                    renewed = time.monotonic()
+                    await self.renew()
+                    await self.check_access(browser_session)
+        finally:
+            await self.redis.eval(UNLOCK_SCRIPT, 1, lock_key(token), owner)
+            await self.tally.aflush(self.redis)
+
+    async def answer(self, after):
+        """Confirm messages 1..after and return the response body (JSON text)."""
+        reply = await self.redis.eval(CONFIRM_SCRIPT, 2, state_key(self.token),
+                                      buffer_key(self.token), max(0, after), 4096)
+        base, _last, seen_seq, closed, closed_at = (int(reply[0]), int(reply[1]),
+                                                    int(reply[2]), reply[3], int(reply[4]))
+        texts, size = [], 0
+        for raw in reply[5:]:
+            text = raw.decode().split("\n", 1)[1]
+            if texts and size + len(text) > RESPONSE_BYTES:
+                break
+            texts.append(text)
+            size += len(text)
+        upto = base + len(texts)
+        ended = f'{{"code":{int(closed)}}}' if closed and upto >= closed_at else "null"
+        return seen_seq, ('{"messages":[' + ",".join(texts) + f'],"next":{upto},'
+                          f'"closed":{ended}}}'), bool(texts) or ended != "null"
+
+
+async def start(kind, user, session_key, raw_id, query_string, control):
+    """Open a long-poll stream; return its token or raise session.Refusal."""
+    redis = leases.loop_client()
+    try:
+        source, options = await session.authorize(kind, user, raw_id, query_string)
+        channel_name = CHANNEL_PREFIX + secrets.token_hex(16)
+        opened = await session.open_stream(redis, kind, user, source, options, channel_name)
+    except session.Refusal as refusal:
+        await session.refused(redis, kind, raw_id, user, refusal)
+        raise
+    token = secrets.token_urlsafe(32)
+    state = {"kind": kind.slug, "task_id": opened.task_id, "stream_id": opened.stream_id,
+             "user_id": user.pk, "source_id": source.pk, "queue": source.queue,
+             "channel": channel_name, "session": session_tag(session_key), "base": 0,
+             "last": 0, "bytes": 0, "lines": 0, "gen": 0, "checked_at": time.time(),
+             "connected_at": time.time()}
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(state_key(token), mapping=state)
+        pipe.expire(state_key(token), ttl())
+        pipe.eval(DEADLINE_SCRIPT, 1, DEADLINES, token, leases.ttl())
+        await pipe.execute()
+    stream = PollStream(token, {k: str(v) for k, v in state.items()}, redis, control)
+    await stream.append([item(protocol.encode(opened.queued))])
+    reaper().ensure()
+    try:
+        await sync_to_async(control.start, thread_sensitive=False)(
+            kind.task, opened.task_id, session.task_kwargs(source, channel_name, options),
+            source.queue)
+    except Exception as exc:
+        log.error("stream %s: could not queue its task: %s", opened.stream_id, exc)
+        await stream.finish(Ending.ERROR, repr(exc), protocol.CLOSE_SERVER_ERROR,
+                            protocol.status("error", say("redis_lost", error=exc), retry=True))
+    return token
+
+
+async def poll(token, session_key, browser_session, after, control):
+    """Answer one poll: confirm 1..after, then what follows, waiting up to POLL_SECONDS."""
+    redis = leases.loop_client()
+    stream = await PollStream.load(redis, token, control, session_tag(session_key))
+    gen = await redis.hincrby(state_key(token), "gen", 1)
+    if not await stream.field("closed"):
+        await stream.renew()
+        await stream.check_access(browser_session)
+    seen_seq, body, ready = await stream.answer(after)
+    await stream.give_credit(seen_seq)
+    if ready or await stream.field("closed"):
+        return body
+    await stream.check_worker()
+    work = detached(stream.wait(gen, browser_session, time.monotonic() + POLL_SECONDS),
+                    "long poll")
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        stream.abandoned = True  # the read under way still lands in the buffer
+        raise
+    return (await stream.answer(after))[1]
+
+
+async def act(token, session_key, text, control):
+    """Apply a client message (`stop` or `ack`) as the WebSocket's `receive` does."""
+    redis = leases.loop_client()
+    stream = await PollStream.load(redis, token, control, session_tag(session_key))
+    try:
+        action, data = protocol.parse_client(text)
+    except protocol.ClientMessageError as exc:
+        message = exc.args[0]
+        log.warning("stream %s: %s", stream.stream_id, message)
+        await stream.finish(Ending.ERROR, message, protocol.CLOSE_BAD_OPTION,
+                            protocol.status("error", message, code=protocol.CLOSE_BAD_OPTION))
+        return {"closed": {"code": protocol.CLOSE_BAD_OPTION}}
+    if action == "stop":
+        await stream.finish(Ending.VIEWER_STOP, "", protocol.CLOSE_NORMAL,
+                            protocol.status("stopped", say("stopped_by_viewer")))
+        return {"closed": {"code": int(await stream.field("closed", protocol.CLOSE_NORMAL))}}
+    if action == "ack" and isinstance(data.get("seq"), int) and data["seq"] >= -1:
+        key = state_key(token)
+        current = await stream.field("client_ack")
+        if current is None or data["seq"] > int(current):
+            await redis.hset(key, "client_ack", data["seq"])
+        await stream.give_credit()
+        return {"closed": None}
+    await stream.append([item(protocol.encode(protocol.notice(say("unknown_message"))))])
+    return {"closed": None}
+
+
+class Reaper:
+    """Ends long-poll streams whose viewer stopped polling (their lease lapsed): one per
+    process loop, running while any stream is registered."""
+
+    def __init__(self):
+        self.task = None
+
+    def ensure(self):
+        """Run the reaper on this loop unless it runs."""
+        if self.task is None or self.task.done():
+            self.task = detached(self.run(), "poll reaper")
+
+    async def run(self):
+        """Look for lapsed streams every second while there are any."""
+        redis = leases.loop_client()
+        while True:
+            await asyncio.sleep(SLICE_SECONDS)
+            try:
+                if not await redis.zcard(DEADLINES):
+                    return
+                for token in await redis.eval(DUE_SCRIPT, 1, DEADLINES):
+                    await self.reap(redis, token.decode())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("long-poll reaper round failed (retried in a second)")
+
+    async def reap(self, redis, token):
+        """End one stream whose deadline passed, unless its lease was renewed meanwhile."""
+        from webapp.streams.consumer import TaskControl
+
+        try:
+            stream = await PollStream.load(redis, token, TaskControl())
+        except (NotFound, KeyError, ValueError):
+            await redis.zrem(DEADLINES, token)
+            return
+        if await leases.aheld(redis, stream.task_id):
+            return  # renewed as the deadline passed: its ZADD comes next
+        seconds = leases.ttl()
+        log.info("stream %s: no poll for %s s: the viewer is gone", stream.stream_id, seconds)
+        await stream.finish(Ending.DISCONNECT, f"no poll for {seconds} s",
+                            protocol.CLOSE_TOO_SLOW, protocol.status(
+                                "error", say("poll_lapsed", seconds=seconds), retry=True,
+                                code=protocol.CLOSE_TOO_SLOW))
+        await redis.zrem(DEADLINES, token)
+
+
+_reapers = {}
+
+
+def reaper():
+    """Return the running loop's reaper."""
+    loop = asyncio.get_running_loop()
+    found = _reapers.get(loop)
+    if found is None:
+        found = _reapers[loop] = Reaper()
+    return found
