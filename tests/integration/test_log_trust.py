@@ -264,3 +264,25 @@ async def test_a_slow_search_ends_after_search_max_seconds_with_a_notice(install
     assert scanned and scanned[-1] < log.stat().st_size  # 40 MiB at ~1 MiB/s: far from done
     assert client.messages[-1]["type"] == "status" and \
         client.messages[-1]["state"] == "stopped"
+
+
+async def test_eight_racing_searches_by_one_user_get_exactly_two_slots(installation, tmp_path):
+    log = tmp_path / "race.log"
+    slow_log(log, 40)
+    source = installation.add_log("race-search", log)
+
+    async def attempt():
+        socket = await open_stream(installation, f"/ws/tailf/{source}/?search={SLOW}")
+        client = Client(socket)
+        first = await client.next(15)
+        return socket, first
+
+    opened = await asyncio.gather(*[attempt() for _ in range(8)])
+    try:
+        states = sorted(first["state"] for _, first in opened)
+        assert states == ["error"] * 6 + ["queued"] * 2
+        assert all(first["message_code"] == "too_many_pool" for _, first in opened
+                   if first["state"] == "error")
+    finally:
+        for socket, _ in opened:
+            await socket.close()
