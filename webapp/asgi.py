@@ -1,6 +1,7 @@
 """ASGI entry point: Django for HTTP, Channels for the stream WebSockets."""
 
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -11,8 +12,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from webapp.clientaddr import warn_if_daphne_believes_the_header  # noqa: E402
 from webapp.origins import SameOriginValidator  # noqa: E402
 from webapp.routing import StreamRouter  # noqa: E402
+
+warn_if_daphne_believes_the_header(sys.argv)
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,

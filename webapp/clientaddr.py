@@ -51,3 +51,20 @@ def scope_client_address(scope):
     values = [value.decode("latin-1") for name, value in scope.get("headers", ())
               if name.lower() == b"x-forwarded-for"]
     return client_address(peer, ",".join(values), settings.TRUSTED_PROXY_COUNT)
+
+
+def warn_if_daphne_believes_the_header(argv):
+    """Log a warning when Daphne was started with `--proxy-headers` and TRUSTED_PROXY_COUNT is 0.
+
+    Daphne then makes the header's leftmost entry, which the client writes, the peer address,
+    and that address is what login throttling would count. Return the warning, or "".
+    """
+    if settings.TRUSTED_PROXY_COUNT > 0 or not any(
+            arg == "--proxy-headers" or arg.startswith("--proxy-headers=") for arg in argv):
+        return ""
+    warning = ("Daphne runs with --proxy-headers and TRUSTED_PROXY_COUNT is 0: the client "
+               "address login throttling counts is the one clients write in X-Forwarded-For. "
+               "Drop --proxy-headers and set TRUSTED_PROXY_COUNT to the number of proxies in "
+               "front (docs/deploy.md, section 6).")
+    log.warning(warning)
+    return warning

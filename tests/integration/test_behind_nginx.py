@@ -138,3 +138,14 @@ async def test_without_the_upgrade_headers_no_websocket_opens_through_nginx(syst
     with pytest.raises(InvalidStatus):
         async with open_stream(system, "/ws/tailf/1/", cookie=cookie, web=front):
             pass
+
+
+def test_daphne_with_proxy_headers_but_no_trusted_proxy_says_so_in_its_log(system, proxied_webs):
+    warning = "Daphne runs with --proxy-headers and TRUSTED_PROXY_COUNT is 0"
+    misconfigured = system.start_daphne("web-misconfigured", ["--proxy-headers"])
+    try:
+        assert warning in misconfigured.log_path.read_text()
+    finally:
+        system.stop(misconfigured)
+    assert warning not in proxied_webs["proxy-headers"].log_path.read_text()
+    assert warning not in system.web.log_path.read_text()

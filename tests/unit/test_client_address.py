@@ -8,7 +8,8 @@ import pytest
 from axes.helpers import get_client_ip_address
 from django.test import RequestFactory
 
-from webapp.clientaddr import client_address, scope_client_address
+from webapp.clientaddr import (client_address, scope_client_address,
+                                warn_if_daphne_believes_the_header)
 from webapp.origins import SameOriginValidator
 
 PEER = "10.0.0.2"  # the proxy, as Daphne sees it
@@ -98,3 +99,17 @@ def test_a_refused_websocket_is_logged_with_the_client_address(settings, securit
     assert sent and sent[0]["type"] == "websocket.close"
     assert len(security_log) == 1
     assert "from 192.0.2.50:" in security_log[0] and "\n" not in security_log[0]
+
+
+@pytest.mark.parametrize("argv, count, warned", [
+    (["daphne", "--proxy-headers", "-b", "127.0.0.1", "webapp.asgi:application"], 0, True),
+    (["daphne", "--proxy-headers", "webapp.asgi:application"], 1, False),
+    (["daphne", "-b", "127.0.0.1", "webapp.asgi:application"], 0, False),
+    (["daphne", "webapp.asgi:application", "--proxy-headers-host=X-Real-IP"], 0, False),
+])
+def test_daphne_believing_the_header_without_trusted_proxies_is_warned_about(
+        settings, security_log, argv, count, warned):
+    settings.TRUSTED_PROXY_COUNT = count
+    warning = warn_if_daphne_believes_the_header(argv)
+    assert bool(warning) == warned and security_log == ([warning] if warned else [])
+    assert not warned or "TRUSTED_PROXY_COUNT" in warning
