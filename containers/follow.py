@@ -4,8 +4,8 @@ A ContainerFollower runs a MultiFollower over the live log files of the matching
 (found by the layout, watched in their folders: rotation grace, roots, exact backlog as for
 files) and parses each file's lines into records (CRI or Docker json-file, parts joined).
 
-Events: ("lines", [Record, ...], container, stream) — records of one container and one output
-stream, in the order written — ("notice", str) and ("warning", str | None). A container that
+Events: ("lines", Run, container) — lines of one container and one output stream, in the
+order written (`records.Run`) — ("notice", str) and ("warning", str | None). A container that
 appears joins with a notice, a new restart log of a known one says it restarted, and a
 container whose logs are all gone leaves with one.
 """
@@ -13,7 +13,7 @@ container whose logs are all gone leaves with one.
 import os
 import time
 
-from containers.records import PARSERS
+from containers.records import PARSERS, runs_of
 from tailf.multi import MultiFollower
 from webapp.streams.text import say
 
@@ -119,7 +119,7 @@ class ContainerFollower:
             name = self.names.pop(path)
             parser = self.parsers.pop(path, None)
             if parser is not None:
-                notices[:0] = self._runs(parser.flush(), name)
+                notices[:0] = self._runs(runs_of(parser.flush()), name)
             if name not in self.names.values():
                 notices.append(("notice", say("container_left", name=name)))
         return notices
@@ -130,24 +130,16 @@ class ContainerFollower:
         for path, parser in self.parsers.items():
             since = parser.held_since()
             if since is not None and now - since >= PARTIAL_TIMEOUT:
-                out += self._runs(parser.flush(now - PARTIAL_TIMEOUT), self._name(path))
+                out += self._runs(runs_of(parser.flush(now - PARTIAL_TIMEOUT)),
+                                  self._name(path))
         return out
 
     def _name(self, path):
         return self.names.get(path) or self.layout.name_of(path) or path
 
-    def _runs(self, records, name):
-        """Lines events of consecutive records of one output stream."""
-        out, run, stream = [], [], None
-        for record in records:
-            if record.stream != stream and run:
-                out.append(("lines", run, name, stream))
-                run = []
-            stream = record.stream
-            run.append(record)
-        if run:
-            out.append(("lines", run, name, stream))
-        return out
+    def _runs(self, runs, name):
+        """Lines events of runs of one container."""
+        return [("lines", run, name) for run in runs]
 
     def _records(self, events, now):
         """Turn the engine's lines events into runs of records per output stream."""
@@ -161,7 +153,7 @@ class ContainerFollower:
             parser = self.parsers.get(path)
             if parser is None:
                 parser = self.parsers[path] = PARSERS[self.layout.kind](self.max_line)
-            out += self._runs(parser.feed(lines, now), self._name(path))
+            out += self._runs(parser.feed_runs(lines, now), self._name(path))
         return out
 
 

@@ -86,10 +86,12 @@ async def emit(out, events, matcher, state):
     for event in events:
         kind = event[0]
         if kind == "lines":
-            _, records, name, stream = event
-            batch = [record.line for record in records
-                     if matcher is None or matcher(record.message)]
-            fields = {"stream": stream}
+            _, run, name = event
+            batch = run.lines
+            if matcher is not None:
+                batch = [line for line, message in zip(batch, run.message_list())
+                         if matcher(message)]
+            fields = {"stream": run.stream}
             for start in range(0, len(batch), step):
                 if not out.has_room():
                     await out.wait_room()

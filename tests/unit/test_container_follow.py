@@ -44,8 +44,8 @@ def poll_until(follower, wanted, timeout=10.0):
 
 def records(events):
     """[(container, stream, message)] of the lines events, in order."""
-    return [(name, stream, record.message) for kind, *rest in events if kind == "lines"
-            for value, name, stream in [rest] for record in value]
+    return [(name, run.stream, message) for kind, *rest in events if kind == "lines"
+            for run, name in [rest] for message in run.message_list()]
 
 
 def notices(events):

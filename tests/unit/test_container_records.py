@@ -35,8 +35,9 @@ def test_cri_empty_message_is_an_empty_line():
 
 
 def test_malformed_cri_lines_are_delivered_whole_as_stdout_and_break_nothing():
-    hostile = ["not a record", f"{T} stdnot F x", f"{T} stdout Q x", "2026-13-99 stdout F x",
-               f"{T}stdout F x", "\x00\x1b[31m", ""]
+    hostile = ["not a record", f"{T} stdnot F x", f"{T} stdout Q x", "yesterday stdout F x",
+               "2026-12-06 15:12:34Z stdout F x", f"{T}stdout F x", "\x00\x1b[31m", "",
+               " stdout F x"]
     parser = CriParser()
     records = parser.feed([f"{T} stdout P a"] + hostile + [f"{T} stdout F b"])
     assert [(r.stream, r.line) for r in records[:-1]] == [("stdout", line) for line in hostile]
@@ -92,3 +93,47 @@ def test_view_shows_one_stored_record_as_the_stream_does():
     assert CriParser().view(f"{T} stderr P part") == ("part", f"{T} part")
     assert DockerParser().view(docker_line("x\n")) == ("x", "2026-12-06T15:12:34.917598233Z x")
     assert CriParser().view("junk") == ("junk", "junk")
+
+
+def test_the_fast_path_gives_what_the_record_parser_gives_for_any_mix():
+    import random
+
+    from containers.records import runs_of
+
+    rng = random.Random(7)
+    pieces = [f"{T} stdout F a b", f"{T} stderr F c", f"{T} stdout P part ", f"{T} stdout F",
+              "junk line", f"{T} stdout F two stdout F markers", "2026-12-06 15:12:34Z stdout F s",
+              f"x{T} stdout F y", f"{T} stderr F:x tagged", docker_line("d\n"),
+              docker_line("e\n", "stderr"), docker_line("split"), '{"log":"x\\n"}',
+              docker_line("crlf\r\n"), '"a string"', "yesterday stdout F y",
+              docker_line("t\n", time="2026 12"), docker_line("t\n", time="")]
+    whole = [f"{T} stdout F a b", f"{T} stderr F c", f"{T} stdout F two stdout F markers",
+             docker_line("d\n"), docker_line("e\n", "stderr")]
+    for parser_class in (CriParser, DockerParser):
+        for round_ in range(400):
+            pool = whole if round_ % 2 else pieces  # half the batches can take the fast path
+            batch = [rng.choice(pool) for _ in range(rng.randint(1, 12))]
+            fast, slow = parser_class(), parser_class()
+            got = [(run.stream, line, message) for run in fast.feed_runs(batch)
+                   for line, message in zip(run.lines, run.message_list())]
+            want = [(run.stream, line, message) for run in runs_of(slow.feed(batch))
+                    for line, message in zip(run.lines, run.messages)]
+            assert got == want, batch
+            assert [j.parts for j in fast.joiners.values()] == \
+                [j.parts for j in slow.joiners.values()]
+
+
+def test_the_fast_path_refuses_what_the_record_parser_shows_raw():
+    for batch in ([docker_line("t\n", time="")], [docker_line("t\n", time="12 34")],
+                  [" stdout F x"], ["2026-12-06T15:12:34Z\tstdout F x"], ["yes stdout F x"]):
+        parser = DockerParser() if batch[0].startswith("{") else CriParser()
+        assert parser.fast_runs(batch) is None, batch
+        assert [r.line for r in parser.feed(batch)] == batch
+
+
+def test_the_fast_path_is_taken_for_whole_records_and_keeps_streams_apart():
+    runs = CriParser().feed_runs([f"{T} stdout F a", f"{T} stdout F b", f"{T} stderr F c"])
+    assert [(run.stream, run.lines, run.messages) for run in runs] == [
+        ("stdout", [f"{T} a", f"{T} b"], None), ("stderr", [f"{T} c"], None)]
+    runs = DockerParser().feed_runs([docker_line("a\n"), docker_line("b\n", "stderr")])
+    assert [(run.stream, run.messages) for run in runs] == [("stdout", None), ("stderr", None)]
