@@ -75,3 +75,22 @@ class PollClient:
     def lines(self):
         """Every line received so far, in order."""
         return [line for m in self.messages if m["type"] == "lines" for line in m["lines"]]
+
+
+UPGRADE_LINES = ("        proxy_set_header Upgrade $http_upgrade;",
+                 "        proxy_set_header Connection $connection_upgrade;")
+
+
+def without_upgrade(config):
+    """docs/nginx/tailboard.conf without the Upgrade/Connection headers (configuration b: a
+    proxy that lets no WebSocket through)."""
+    lines = config.splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(UPGRADE_LINES)]
+    assert len(lines) - len(kept) == 2, "the site file should pass Upgrade and Connection"
+    return "".join(kept)
+
+
+def buffering(config):
+    """docs/nginx/tailboard.conf with `proxy_buffering on` (configuration c)."""
+    assert config.count("proxy_buffering off;") == 1
+    return config.replace("proxy_buffering off;", "proxy_buffering on;")

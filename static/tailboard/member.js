@@ -55,6 +55,7 @@ export class Member {
     this.message = $(".message");
     this.countdown = $(".countdown");
     this.retryButton = $(".retry");
+    this.transport = $(".transport");
     this.toggleButton = $(".source-toggle");
     this.removeButton = $(".source-remove");
     row.dataset.src = src;
@@ -165,7 +166,8 @@ export class Member {
     const view = pane.view;
     const primary = () => pane.members[0] === this;
     return {
-      connecting: ({ resuming }) => {
+      connecting: ({ resuming, transport }) => {
+        this.showTransport(transport);
         this.resume = resuming && kindByUrl(this.kind)?.resumable ? { batches: [], count: 0 } : null;
         this.wasResumed = resuming;
         this.warning = "";
@@ -209,8 +211,17 @@ export class Member {
         this.countdown.textContent = t("countdown", { s: Math.ceil(seconds) });
         this.retryButton.hidden = false;
       },
+      fallback: () => { view.addNotice(`— ${this.prefix()}${t("transport_fallback")}`, "info"); },
       ended: (detail) => this.onEnded(detail),
     };
+  }
+
+  /** Say on the row which transport the stream uses ("WebSocket" or "long polling"). */
+  showTransport(transport) {
+    if (!this.transport) return;
+    this.transport.hidden = false;
+    this.transport.dataset.transport = transport;
+    this.transport.textContent = t(transport === "polling" ? "transport_polling" : "transport_websocket");
   }
 
   /** In a merged pane, notices name their source ("alpha: "). */

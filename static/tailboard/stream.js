@@ -22,6 +22,121 @@ export function streamUrl(kind, id, options) {
   return `${scheme}//${window.location.host}/ws/${kind}/${encodeURIComponent(id)}/${qs ? "?" + qs : ""}`;
 }
 
+/** A WebSocket that neither opens nor carries a message this soon is taken as blocked. */
+export const WEBSOCKET_SILENT_MS = 6000;
+/** After falling back to long polling, reconnects try the WebSocket again this much later. */
+export const WEBSOCKET_RETRY_MS = 5 * 60 * 1000;
+/** A long poll that fails this many times in a row (network, 5xx) ends the connection (1006). */
+const POLL_FAILURES = 5;
+
+/** The long-poll start URL of a stream's WebSocket URL: /streams/<kind>/<id>/?options. */
+export function pollUrl(socketUrl) {
+  const url = new URL(socketUrl.replace(/^ws/, "http"));
+  return url.pathname.replace(/^\/ws\//, "/streams/") + url.search;
+}
+
+function csrfToken() {
+  return document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+}
+
+/**
+ * The stream protocol over plain HTTP (SPEC "Streams without WebSockets"), behind the part of
+ * the WebSocket interface `Stream` uses: readyState, send(), close(), and open, message and
+ * close events. `POST url` starts the stream; each `GET /streams/poll/<token>/?after=N` brings
+ * the messages after N (its `after` confirms what arrived, which is also the server's flow
+ * control); `stop` is POSTed. Acks are not sent: the next poll confirms.
+ */
+export class PollSocket extends EventTarget {
+  constructor(url) {
+    super();
+    this.readyState = WebSocket.CONNECTING;
+    this.token = null;
+    this.after = 0;
+    this.aborter = new AbortController();
+    this.begin(url);
+  }
+
+  async begin(url) {
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", credentials: "same-origin", cache: "no-store",
+        headers: { "X-CSRFToken": csrfToken() }, signal: this.aborter.signal });
+    } catch (err) {
+      this.end(1006);
+      return;
+    }
+    const body = await response.json().catch(() => null);
+    if (response.status !== 201 || !body?.stream) {
+      const code = Number(body?.code) || (response.status >= 500 ? 1011 : 4400);
+      this.emit({ type: "status", state: "error", code,
+        message: String(body?.message || `HTTP ${response.status}`) });
+      this.end(code);
+      return;
+    }
+    if (this.readyState !== WebSocket.CONNECTING) return;
+    this.token = body.stream;
+    this.readyState = WebSocket.OPEN;
+    this.dispatchEvent(new Event("open"));
+    this.run();
+  }
+
+  async run() {
+    let failures = 0;
+    while (this.readyState === WebSocket.OPEN) {
+      let body;
+      try {
+        const response = await fetch(`/streams/poll/${encodeURIComponent(this.token)}/?after=${this.after}`,
+          { credentials: "same-origin", cache: "no-store", signal: this.aborter.signal });
+        if (response.status >= 400 && response.status < 500) {
+          const refusal = await response.json().catch(() => null);
+          this.end(Number(refusal?.code) || 4404);
+          return;
+        }
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        body = await response.json();
+        failures = 0;
+      } catch (err) {
+        if (this.readyState !== WebSocket.OPEN) return;
+        failures += 1;
+        if (failures >= POLL_FAILURES) { this.end(1006); return; }
+        await new Promise((resolve) => setTimeout(resolve, 500 * failures));
+        continue;
+      }
+      if (this.readyState !== WebSocket.OPEN) return;
+      for (const message of body.messages || []) this.emit(message);
+      this.after = Number(body.next) || this.after;
+      if (body.closed) { this.end(Number(body.closed.code) || 1000); return; }
+    }
+  }
+
+  emit(message) {
+    this.dispatchEvent(new MessageEvent("message", { data: JSON.stringify(message) }));
+  }
+
+  /** Send a client message: `stop` is POSTed; acks are left to the next poll's `after`. */
+  send(text) {
+    let message;
+    try { message = JSON.parse(text); } catch (err) { return; }
+    if (message?.action !== "stop" || !this.token) return;
+    fetch(`/streams/poll/${encodeURIComponent(this.token)}/`, { method: "POST",
+      credentials: "same-origin", cache: "no-store", body: text,
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() } })
+      .catch(() => {});
+  }
+
+  /** Stop polling (the server ends the stream when its lease lapses). */
+  close() {
+    this.end(1000);
+  }
+
+  end(code) {
+    if (this.readyState === WebSocket.CLOSED) return;
+    this.readyState = WebSocket.CLOSED;
+    this.aborter.abort();
+    this.dispatchEvent(new CloseEvent("close", { code }));
+  }
+}
+
 /** Seconds to wait before reconnect attempt `attempt` (0-based): exponential, jittered, 1–30 s. */
 export function backoffSeconds(attempt, random = Math.random) {
   const ceiling = Math.min(BACKOFF_MAX_SECONDS, BACKOFF_MIN_SECONDS * 2 ** Math.max(0, attempt));
@@ -49,6 +164,8 @@ export class Stream {
     this.stopping = false;
     this.ended = false;
     this.everOpened = false;
+    this.transport = "websocket";
+    this.websocketRetryAt = 0; // while in the future, connections use long polling
   }
 
   /** Open the first connection. */
@@ -90,9 +207,23 @@ export class Stream {
 
   connect(resuming) {
     this.timer = null;
-    this.handlers.connecting?.({ resuming });
-    const socket = new WebSocket(this.urlFor(resuming));
+    const polling = Date.now() < this.websocketRetryAt;
+    this.transport = polling ? "polling" : "websocket";
+    this.handlers.connecting?.({ resuming, transport: this.transport });
+    const url = this.urlFor(resuming);
+    const socket = polling ? new PollSocket(pollUrl(url)) : new WebSocket(url);
     this.socket = socket;
+    // A WebSocket that a proxy blocks (fails to open) or that carries nothing: fall back to
+    // long polling at once, and try the WebSocket again on a reconnect some minutes later.
+    let heard = false;
+    const silence = polling ? null : setTimeout(() => {
+      if (!heard) this.fallBack(socket, resuming);
+    }, WEBSOCKET_SILENT_MS);
+    socket.addEventListener("message", () => { heard = true; clearTimeout(silence); });
+    socket.addEventListener("close", () => {
+      clearTimeout(silence);
+      if (!polling && !heard && !this.stopping) this.fallBack(socket, resuming);
+    });
     const ack = (seq) => {
       if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ action: "ack", seq }));
     };
@@ -101,6 +232,15 @@ export class Stream {
     socket.addEventListener("open", () => { this.everOpened = true; ack(-1); });
     socket.addEventListener("message", (event) => this.dispatch(event.data, ack));
     socket.addEventListener("close", (event) => this.closed(socket, event.code));
+  }
+
+  fallBack(socket, resuming) {
+    if (socket !== this.socket || this.ended || this.stopping) return;
+    this.socket = null;
+    socket.close();
+    this.websocketRetryAt = Date.now() + WEBSOCKET_RETRY_MS;
+    this.handlers.fallback?.();
+    this.connect(resuming);
   }
 
   dispatch(data, ack) {

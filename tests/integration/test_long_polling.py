@@ -3,6 +3,7 @@ lifecycle (one task per stream, Stop, lease, limits, flow control) through anoth
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -275,3 +276,61 @@ def test_an_oversized_client_message_ends_the_stream_with_4400(system, poller, t
     error = client.status("error")
     assert error["code"] == 4400
     assert json.dumps(client.closed) == '{"code": 4400}'
+
+
+def test_behind_nginx_without_upgrade_headers_websockets_fail_and_polling_works(
+        system, nginx, tmp_path):
+    import asyncio
+
+    from tests.integration.conftest import open_stream
+    from tests.polling import without_upgrade
+
+    log = tmp_path / "nginx-b.log"
+    log.write_text("")
+    source = system.add_log("poll-nginx-b", log)
+    proxy = nginx([system.web.base_url], edit=without_upgrade)
+
+    async def try_websocket():
+        async with open_stream(system, f"/ws/tailf/{source}/", web=proxy):
+            pass
+
+    with pytest.raises(Exception):
+        asyncio.run(try_websocket())
+    client = PollClient(proxy.url, system.admin_cookie)
+    try:
+        assert client.start(f"/streams/tailf/{source}/").status_code == 201
+        client.status("running")
+        append(log, "through the proxy")
+        client.until(lambda m: m["type"] == "lines" and "through the proxy" in m["lines"])
+        assert client.send({"action": "stop"}).json() == {"closed": {"code": 1000}}
+        client.status("stopped")
+    finally:
+        client.close()
+
+
+def test_behind_nginx_with_proxy_buffering_every_message_arrives_within_its_poll(
+        system, nginx, tmp_path):
+    from tests.polling import buffering
+
+    log = tmp_path / "nginx-c.log"
+    log.write_text("")
+    source = system.add_log("poll-nginx-c", log)
+    proxy = nginx([system.web.base_url], edit=buffering)
+    client = PollClient(proxy.url, system.admin_cookie)
+    try:
+        client.start(f"/streams/tailf/{source}/")
+        client.status("running")
+        for n in range(3):  # each poll waits on the server; a line arrives meanwhile
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(client.poll)
+                time.sleep(1)
+                assert not pending.done()
+                began = time.monotonic()
+                append(log, f"buffered {n}")
+                body = pending.result(timeout=20)
+            assert time.monotonic() - began < 2, "a buffering proxy held the answer back"
+            assert [line for m in body["messages"] for line in m.get("lines", [])] == [
+                f"buffered {n}"]
+        client.send({"action": "stop"})
+    finally:
+        client.close()

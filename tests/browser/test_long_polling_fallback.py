@@ -1,0 +1,74 @@
+"""Behind a proxy that lets no WebSocket through (nginx without the Upgrade headers), the
+dashboard streams by long polling by itself: it says so, Stop works, a reconnect loses nothing."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests import nginx as proxy
+from tests.browser.helpers import RUNNING, append, login, pane, start
+from tests.polling import without_upgrade
+
+
+@pytest.fixture
+def blocking_proxy(system):
+    """Debian's nginx with docs/nginx/tailboard.conf minus the Upgrade/Connection headers."""
+    if not proxy.available():
+        pytest.skip(f"{proxy.NGINX} is missing (apt-get install nginx)")
+    server = proxy.Nginx([system.web.base_url], edit=without_upgrade)
+    yield server
+    server.close()
+
+
+def test_the_dashboard_falls_back_to_long_polling_and_stops(system, page, blocking_proxy,
+                                                            tmp_path):
+    log = tmp_path / "fallback.log"
+    log.write_text("before 1\nbefore 2\n")
+    source = system.add_log("fallback-log", log)
+    login(page, blocking_proxy.url, "admin", system.admin_password)
+    first = pane(page)
+    start(first, f"tailf:{source}", lines=1)
+    status = first.locator(".status")
+    expect(first.locator(".transport")).to_have_text("long polling")
+    expect(first.locator(".notice-info")).to_contain_text(
+        ["WebSocket unavailable; streaming by long polling"])
+    lines = first.locator(".output .line")
+    expect(lines).to_have_text(["before 2"])
+    append(log, "fresh over http")
+    expect(lines).to_have_text(["before 2", "fresh over http"], timeout=5000)
+    assert any("/streams/poll/" in line for line in blocking_proxy.access_log())
+
+    task_id = status.get_attribute("data-task-id")
+    first.locator(".stop").click()
+    expect(status).to_have_text(re.compile(r"^Stopped"), timeout=5000)
+    assert system.wait_for(lambda: system.task_end(task_id), 3)
+    assert system.wait_for(lambda: task_id not in system.active_task_ids(system.worker), 3)
+
+
+def test_a_long_polling_reconnect_loses_nothing(system, page, blocking_proxy, tmp_path):
+    log = tmp_path / "gap.log"
+    log.write_text("")
+    source = system.add_log("gap-log", log)
+    login(page, blocking_proxy.url, "admin", system.admin_password)
+    first = pane(page)
+    start(first, f"tailf:{source}", lines=0)
+    status = first.locator(".status")
+    expect(first.locator(".transport")).to_have_text("long polling")
+    lines = first.locator(".output .line")
+    append(log, "before the cut")
+    expect(lines).to_have_text(["before the cut"])
+
+    page.route("**/streams/**", lambda route: route.abort())  # the network drops
+    append(log, "as the cut begins")  # answers the poll under way; the next ones fail
+    expect(status).to_have_attribute("data-state", "reconnecting", timeout=20000)
+    append(log, "during the cut")
+    page.unroute("**/streams/**")
+
+    expect(status).to_have_text(RUNNING, timeout=45000)
+    expect(first.locator(".transport")).to_have_text("long polling")
+    append(log, "after the cut")
+    expect(lines).to_have_text(["before the cut", "as the cut begins", "during the cut",
+                                "after the cut"], timeout=10000)
+    first.locator(".stop").click()
+    expect(status).to_have_attribute("data-state", "stopped", timeout=5000)
