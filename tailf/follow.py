@@ -39,6 +39,21 @@ SEEN_BYTES = 64
 GRACE_LIMIT_FACTOR = 10
 ROTATED_MAX = 8  # rotated files read at once in their grace, per followed name
 RELEASED_KEPT = 16
+
+# The reasons a path cannot be followed that a message code says whole (the others, a refusal
+# by the folder rule or an operating-system error, travel as the parameter of file_waiting).
+WAITING_CODES = {
+    "does not exist": "file_missing",
+    "does not exist, nor does its directory": "file_missing_dir",
+    "cannot be read (permission denied)": "file_denied",
+    "is not a regular file": "file_not_regular",
+}
+
+
+def waiting_notice(path, reason):
+    """The notice of a path that cannot be followed yet, coded by its reason."""
+    code = WAITING_CODES.get(reason)
+    return say(code, path=path) if code else say("file_waiting", path=path, reason=reason)
 CUT_MARKER = " [… line cut: longer than {limit} bytes]"
 WHOLE_DECODE = {"utf-8", "ascii", "latin-1", "iso8859-1"}
 
@@ -140,8 +155,7 @@ class Follower:
         self._watch_dirs()
         if not self._open():
             self.waiting = self._missing_reason()
-            return self._with_state([("notice", say("file_waiting", path=self.path,
-                                                     reason=self.waiting))])
+            return self._with_state([("notice", waiting_notice(self.path, self.waiting))])
         current = self.current
         size = os.fstat(current.fd).st_size
         events = []
@@ -150,8 +164,7 @@ class Follower:
             if current.identity == (dev, ino) and size >= offset:
                 current.offset = offset
             else:
-                events.append(("notice", f"{self.path} is no longer the file that was "
-                                         "searched; reading it from its start"))
+                events.append(("notice", say("file_not_searched", path=self.path)))
         elif self.from_start:
             current.offset = 0
         else:
@@ -327,12 +340,9 @@ class Follower:
             if reason == self.waiting:
                 return []
             self.waiting = reason
-            return [("notice", say("file_waiting", path=self.path, reason=reason))]
+            return [("notice", waiting_notice(self.path, reason))]
         self.waiting = None
-        if self.lost:
-            text = f"{self.path} was recreated; following the new file"
-        else:
-            text = f"{self.path} appeared; following it"
+        text = say("file_recreated" if self.lost else "file_appeared", path=self.path)
         return [("notice", text)] + self._read(self.current, now)
 
     def _backlog_start(self, current, size):
@@ -502,9 +512,10 @@ class Follower:
             if not old.behind and now >= self._release_at(old):
                 events.extend(self._flush_partial(old))
                 quiet = now - old.active_at >= self.rotate_wait
-                why = f"quiet for {self.rotate_wait:g} s" if quiet else \
-                    f"after the {GRACE_LIMIT_FACTOR * self.rotate_wait:g} s limit"
-                events.append(("notice", say("rotated_released", path=self.path, why=why)))
+                events.append(("notice", say(
+                    "rotated_quiet", path=self.path, seconds=f"{self.rotate_wait:g}") if quiet
+                    else say("rotated_limit", path=self.path,
+                             seconds=f"{GRACE_LIMIT_FACTOR * self.rotate_wait:g}")))
                 self._release(old)
                 self.retired.remove(old)
         return events
@@ -532,11 +543,12 @@ class Follower:
                 if not old.behind:
                     break
             events.extend(self._flush_partial(old))
-            why = f"{ROTATED_MAX} newer rotated files are being read"
             if old.behind:
                 left = os.fstat(old.fd).st_size - old.offset
-                why += f"; its last {left} bytes are not read"
-            events.append(("notice", say("rotated_released", path=self.path, why=why)))
+                text = say("rotated_many_left", path=self.path, count=ROTATED_MAX, size=left)
+            else:
+                text = say("rotated_many", path=self.path, count=ROTATED_MAX)
+            events.append(("notice", text))
             self._release(old)
         return events
 
@@ -557,21 +569,23 @@ class Follower:
         old_links = os.fstat(current.fd).st_nlink
         events.extend(self._retire(current, now))
         self.lost = True
-        grace = f"; the old file is read for {self.rotate_wait:g} s more" \
-            if self.rotate_wait > 0 else ""
+        grace = {"seconds": f"{self.rotate_wait:g}"} if self.rotate_wait > 0 else None
         if not self._open():
             self._watch_dirs()
             self.waiting = self._missing_reason()
-            events.append(("notice", f"{self.path} was removed or renamed ({self.waiting} "
-                                     f"now); waiting for it to reappear{grace}"))
+            if self.waiting != "does not exist":
+                text = say("file_removed_other", path=self.path, reason=self.waiting)
+            else:
+                text = say("file_removed_grace", path=self.path, **grace) if grace else \
+                    say("file_removed", path=self.path)
+            events.append(("notice", text))
             return events
         if os.path.islink(self.path):
-            text = f"{self.path} now points to another file; following it{grace}"
+            code = "file_relinked"
         elif old_links:
-            text = f"{self.path} was rotated; following the new file{grace}" if grace else \
-                f"{self.path} was rotated; the old file was read to its end, following " \
-                "the new one"
+            code = "file_rotated"
         else:
-            text = f"{self.path} was recreated; following the new file{grace}"
-        events.append(("notice", text))
+            code = "file_recreated"
+        events.append(("notice", say(f"{code}_grace", path=self.path, **grace) if grace
+                       else say(code, path=self.path)))
         return events + self._read(self.current, now)

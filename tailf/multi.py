@@ -223,10 +223,10 @@ class MultiFollower:
             offset = self._released().get(identity)
             if offset is None:
                 child = self._child(path, from_start=True)
-                text = f"{path} appeared; following it from its start"
+                text = say("file_appeared_start", path=path)
             else:
                 child = self._child(path, start_at=identity + (offset,))
-                text = f"{path} appeared (a rotated file read up to here); following it"
+                text = say("file_appeared_rotated", path=path)
             events.append(("notice", text))
             events.extend(self._tag(path, child.start(now)))
         return events

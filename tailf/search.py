@@ -166,8 +166,8 @@ class Search:
         handles, notices = [], []
         files = self.files
         if len(files) > MAX_FILES:
-            notices.append(("notice", f"only the newest {MAX_FILES} of {len(files)} files "
-                                      "are searched"))
+            notices.append(("notice", say("search_file_limit", limit=MAX_FILES,
+                                          count=len(files))))
             files = files[-MAX_FILES:]
         for path in files:
             opened = self._open(path)
@@ -190,15 +190,16 @@ class Search:
         try:
             fd = self.opener(path)
         except FileNotFoundError:
-            return f"{path} does not exist; not searched"
+            return say("search_missing", path=path)
         except PermissionError:
-            return f"{path} cannot be read (permission denied); not searched"
+            return say("search_denied", path=path)
         except Exception as exc:  # the confined opener's refusals, whatever their type
-            return f"{path} is not searched: {getattr(exc, 'strerror', None) or exc}"
+            return say("search_refused", path=path,
+                       error=getattr(exc, "strerror", None) or exc)
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
-            return f"{path} is not a regular file; not searched"
+            return say("search_not_regular", path=path)
         return fd, info
 
     def _scan_plain(self, state, fd, info, start, limit, final):
@@ -207,8 +208,7 @@ class Search:
         while position < limit:
             if seen and os.pread(fd, len(seen), position - len(seen)) != seen:
                 yield from self._flush_file(state)
-                yield ("notice", f"{state.path} was truncated or rewritten during the search; "
-                                 "its search ends here")
+                yield ("notice", say("search_rewritten", path=state.path))
                 state.truncated = True
                 return
             want = min(self.block, limit - position)
@@ -326,7 +326,7 @@ class Search:
             yield from state.piece(piece)
         yield from self._flush_file(state)
         if problem:
-            yield ("notice", f"{path}: {problem}; the rest of it is not searched")
+            yield ("notice", say("search_corrupt", path=path, problem=problem))
         self.scanned += info.st_size - read
 
     def _flush_file(self, state):

@@ -44,6 +44,36 @@ CATALOGUE = {
     "inotify_back": "inotify works again; watching {path}",
     "glob_limit": ("{count} files match {pattern}; following the {limit} most recently written "
                    "(TAILF_MAX_FILES={limit})"),
+    "file_missing": "{path} does not exist; waiting for it",
+    "file_missing_dir": "{path} does not exist, nor does its directory; waiting for it",
+    "file_denied": "{path} cannot be read (permission denied); waiting for it",
+    "file_not_regular": "{path} is not a regular file; waiting for it",
+    "file_not_searched": "{path} is no longer the file that was searched; reading it from its start",
+    "file_appeared": "{path} appeared; following it",
+    "file_appeared_start": "{path} appeared; following it from its start",
+    "file_appeared_rotated": "{path} appeared (a rotated file read up to here); following it",
+    "file_recreated": "{path} was recreated; following the new file",
+    "file_recreated_grace": ("{path} was recreated; following the new file; the old file is read "
+                             "for {seconds} s more"),
+    "file_relinked": "{path} now points to another file; following it",
+    "file_relinked_grace": ("{path} now points to another file; following it; the old file is "
+                            "read for {seconds} s more"),
+    "file_rotated": ("{path} was rotated; the old file was read to its end, following the new "
+                     "one"),
+    "file_rotated_grace": ("{path} was rotated; following the new file; the old file is read for "
+                           "{seconds} s more"),
+    "file_removed": ("{path} was removed or renamed (does not exist now); waiting for it to "
+                     "reappear"),
+    "file_removed_grace": ("{path} was removed or renamed (does not exist now); waiting for it to "
+                           "reappear; the old file is read for {seconds} s more"),
+    "file_removed_other": ("{path} was removed or renamed ({reason} now); waiting for it to "
+                           "reappear"),
+    "rotated_quiet": "{path}: stopped reading the rotated file (quiet for {seconds} s)",
+    "rotated_limit": "{path}: stopped reading the rotated file (after the {seconds} s limit)",
+    "rotated_many": ("{path}: stopped reading the rotated file ({count} newer rotated files are "
+                     "being read)"),
+    "rotated_many_left": ("{path}: stopped reading the rotated file ({count} newer rotated files "
+                          "are being read; its last {size} bytes are not read)"),
     "glob_nothing": "no file matches {pattern} yet; waiting for one",
     "glob_gone": "{path} is gone; no longer following it",
     "glob_not_regular": "{path} matches {pattern} but is not a regular file; skipped",
@@ -58,6 +88,14 @@ CATALOGUE = {
                           "narrower search pattern or fewer files to see the rest"),
     "search_glob_limit": ("{count} files match {pattern}; searching the {limit} most recently "
                           "written (TAILF_MAX_FILES={limit}), {skipped} left out"),
+    "search_file_limit": "only the newest {limit} of {count} files are searched",
+    "search_missing": "{path} does not exist; not searched",
+    "search_denied": "{path} cannot be read (permission denied); not searched",
+    "search_refused": "{path} is not searched: {error}",
+    "search_not_regular": "{path} is not a regular file; not searched",
+    "search_rewritten": ("{path} was truncated or rewritten during the search; its search ends "
+                         "here"),
+    "search_corrupt": "{path}: {problem}; the rest of it is not searched",
     "unknown_message": "ignored a message the server does not understand",
     "message_too_large": ("refused a message from the browser: longer than {limit} "
                           "characters"),
