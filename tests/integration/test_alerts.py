@@ -93,7 +93,10 @@ def test_rules_run_without_a_browser_and_survive_a_killed_worker(installation, r
     mail = smtp.wait_for(1)[0][2]
     assert "ERROR one: disk full" in mail
 
-    # Kill the worker running the rule: the other one runs it within 60 s.
+    # Once the firing is recorded and counted, kill the worker running the rule: the other
+    # one runs it within 60 s.
+    assert harness.wait_for(lambda: harness.redis.hget("tailboard:metrics:alert_events",
+                                                       '["errors","firing"]') == b"1", 10)
     killed_at = time.monotonic()
     harness.stop(first_worker, sig=signal.SIGKILL)
     survivors = [worker for worker in workers if worker is not first_worker]
