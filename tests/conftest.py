@@ -18,8 +18,9 @@ def feed_server():
 
 @pytest.fixture
 def nginx():
-    """Factory: `nginx(daphne_urls, edit=None)` starts Debian's nginx with docs/nginx/tailboard.conf
-    in front of those Daphnes (tests/nginx.py) and returns it; every one is stopped after the test.
+    """Factory: `nginx(daphne_urls, edit=None, tls=False, port=None)` starts Debian's nginx with
+    docs/nginx/tailboard.conf in front of those Daphnes (tests/nginx.py) and returns it; every
+    one is stopped after the test.
     """
     import os
 
@@ -32,8 +33,8 @@ def nginx():
         pytest.skip(reason)
     started = []
 
-    def start(daphne_urls, edit=None):
-        started.append(proxy.Nginx(daphne_urls, edit=edit))
+    def start(daphne_urls, edit=None, **options):
+        started.append(proxy.Nginx(daphne_urls, edit=edit, **options))
         return started[-1]
 
     yield start

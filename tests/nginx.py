@@ -2,7 +2,8 @@
 
 `Nginx` serves `docs/nginx/tailboard.conf` itself, changing only what is deployment-specific:
 the upstream's `server` lines become the given Daphne addresses, `listen 443 ssl` becomes a free
-127.0.0.1 port (plain HTTP) and the certificate lines go. `edit` may change the result further:
+127.0.0.1 port (plain HTTP; or HTTPS with a self-signed certificate: `tls=True`) and the
+certificate lines go (or name that certificate). `edit` may change the result further:
 `without_upgrade` (a proxy that passes no WebSocket upgrade) and `buffering_on` (one that
 buffers responses) are the variants a test can ask for. nginx runs in the foreground (`daemon
 off`), with every file, temp folder and log in a folder of its own, and is stopped by `close()`.
@@ -59,16 +60,32 @@ def replace_once(text, pattern, replacement, what):
     return re.sub(pattern, lambda _: replacement, text, flags=re.M)
 
 
-def site_config(upstreams, port, edit=None, site=SITE):
-    """Return the docs' site file served on 127.0.0.1:`port` by the `upstreams` (host:port)."""
+def site_config(upstreams, port, edit=None, site=SITE, tls=None):
+    """Return the docs' site file served on 127.0.0.1:`port` by the `upstreams` (host:port).
+
+    `tls` is (certificate, key) to serve HTTPS with; without it the site is plain HTTP.
+    """
     text = Path(site).read_text()
     servers = "\n".join(f"    server {address};" for address in upstreams)
     text = replace_once(text, r"^    server 127\.0\.0\.1:8000;.*$", servers, "upstream server")
-    text = replace_once(text, r"^    listen 443 ssl;$", f"    listen 127.0.0.1:{port};",
-                        "`listen 443 ssl;`")
-    text = replace_once(text, r"^    ssl_certificate .*\n", "", "ssl_certificate")
-    text = replace_once(text, r"^    ssl_certificate_key .*\n", "", "ssl_certificate_key")
+    listen = f"    listen 127.0.0.1:{port} ssl;" if tls else f"    listen 127.0.0.1:{port};"
+    text = replace_once(text, r"^    listen 443 ssl;$", listen, "`listen 443 ssl;`")
+    certificate, key = tls or ("", "")
+    text = replace_once(text, r"^    ssl_certificate .*\n",
+                        f"    ssl_certificate {certificate};\n" if tls else "", "ssl_certificate")
+    text = replace_once(text, r"^    ssl_certificate_key .*\n",
+                        f"    ssl_certificate_key {key};\n" if tls else "", "ssl_certificate_key")
     return edit(text) if edit else text
+
+
+def self_signed(folder):
+    """Make a self-signed certificate for 127.0.0.1 in `folder`; return (certificate, key)."""
+    certificate, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(certificate)],
+                   check=True, capture_output=True)
+    return certificate, key
 
 
 def without_upgrade(config):
@@ -86,16 +103,22 @@ def buffering_on(config):
 
 
 class Nginx:
-    """nginx on a free 127.0.0.1 port proxying to Daphne processes (their base URLs)."""
+    """nginx on a 127.0.0.1 port proxying to Daphne processes (their base URLs).
 
-    def __init__(self, daphne_urls, edit=None, site=SITE, timeout=10):
-        self.port = embedded.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        upstreams = [url.split("://", 1)[1].rstrip("/") for url in daphne_urls]
-        self.config = site_config(upstreams, self.port, edit, site)
-        self.process = self.log = None
+    `port` is a free one unless given; with `tls` it serves HTTPS with a self-signed certificate
+    for 127.0.0.1 (`certificate`, for clients to trust).
+    """
+
+    def __init__(self, daphne_urls, edit=None, site=SITE, timeout=10, tls=False, port=None):
+        self.port = port or embedded.free_port()
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.upstreams = [url.split("://", 1)[1].rstrip("/") for url in daphne_urls]
+        self.process = self.log = self.certificate = None
         self.dir = Path(tempfile.mkdtemp(prefix="tailboard-nginx-"))
         try:
+            keys = self_signed(self.dir) if tls else None
+            self.certificate = keys[0] if keys else None
+            self.config = site_config(self.upstreams, self.port, edit, site, keys)
             self._write_files()
             self.log = open(self.dir / "nginx.out", "ab")
             self.process = subprocess.Popen(

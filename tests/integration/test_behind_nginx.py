@@ -8,14 +8,17 @@ address Daphne sees), so the tests tell "the client nginx saw" from "the proxy".
 
 import asyncio
 import json
+import ssl
 import types
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.integration.conftest import Client, open_stream
 from tests.nginx import without_upgrade
+from webapp import embedded
 
 LIMIT = 5  # LOGIN_FAILURE_LIMIT's default
 SPOOFS = 30
@@ -149,3 +152,49 @@ def test_daphne_with_proxy_headers_but_no_trusted_proxy_says_so_in_its_log(syste
         system.stop(misconfigured)
     assert warning not in proxied_webs["proxy-headers"].log_path.read_text()
     assert warning not in system.web.log_path.read_text()
+
+
+async def test_production_settings_behind_nginx_with_tls_log_in_and_stream(system, nginx,
+                                                                           tmp_path):
+    """docs/deploy.md section 6 as written: production settings (secure cookies, X-Forwarded-Proto
+    trusted), CSRF_TRUSTED_ORIGINS naming the site, TRUSTED_PROXY_COUNT=1, nginx with TLS."""
+    port = embedded.free_port()
+    origin = f"https://127.0.0.1:{port}"
+    web = await asyncio.to_thread(
+        system.start_daphne, "web-production", TAILBOARD_ENV="production",
+        CSRF_TRUSTED_ORIGINS=origin, TRUSTED_PROXY_COUNT="1")
+    try:
+        proxy = nginx([web.base_url], tls=True, port=port)
+        trust = ssl.create_default_context(cafile=str(proxy.certificate))
+        password = await asyncio.to_thread(system.create_user, "tls-viewer", groups=["tls"])
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.30", verify=trust)
+        async with httpx.AsyncClient(base_url=proxy.url, transport=transport,
+                                     timeout=10) as client:
+            page = await client.get("/accounts/login/")
+            assert "secure" in page.headers["set-cookie"].lower()
+            refused = await client.post(
+                "/accounts/login/", headers={"Referer": origin + "/accounts/login/",
+                                             "X-Forwarded-For": "198.51.100.1"},
+                data={"username": "tls-viewer", "password": "wrong",
+                      "csrfmiddlewaretoken": client.cookies["csrftoken"]})
+            assert refused.status_code == 200
+            assert await asyncio.to_thread(attempts_of, system, "tls-viewer") == [
+                ("127.0.0.30", 1)]
+            logged_in = await client.post(
+                "/accounts/login/", headers={"Referer": origin + "/accounts/login/"},
+                data={"username": "tls-viewer", "password": password,
+                      "csrfmiddlewaretoken": client.cookies["csrftoken"]})
+            assert logged_in.status_code == 302
+            cookie = f"sessionid={client.cookies['sessionid']}"
+        log = tmp_path / "tls.log"
+        log.write_text("over tls\n")
+        source = await asyncio.to_thread(system.add_log, "tls-log", log, "--group", "tls")
+        async with connect(f"wss://127.0.0.1:{port}/ws/tailf/{source}/?lines=1", ssl=trust,
+                           additional_headers={"Origin": origin, "Cookie": cookie},
+                           open_timeout=10) as socket:
+            client = Client(socket)
+            assert (await client.until(lambda m: m["type"] == "lines"))["lines"] == ["over tls"]
+            await client.send({"action": "stop"})
+            await client.status("stopped")
+    finally:
+        await asyncio.to_thread(system.stop, web)
