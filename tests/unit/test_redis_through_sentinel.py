@@ -168,3 +168,28 @@ def test_the_channel_layer_and_its_links_go_through_the_sentinels(through_sentin
         finally:
             await layer.close_pools()
     assert asyncio.run(round_trip()) == {"type": "hello", "n": 7}
+
+
+def test_up_uses_the_master_the_sentinels_name_and_starts_no_redis(through_sentinel, tmp_path):
+    from webapp.management.commands.up import Command
+
+    said = []
+    command = Command()
+    command.say = lambda text, style=None: said.append(text)
+    assert command.ensure_redis(tmp_path) is None  # nothing started
+    assert said == [f"using the Redis master 'tailboard' through the sentinels "
+                    f"{through_sentinel.sentinels}"]
+
+
+def test_up_says_so_when_the_sentinels_name_no_master(settings, tmp_path):
+    from django.core.management.base import CommandError
+
+    from webapp import embedded
+    from webapp.management.commands.up import Command
+
+    settings.REDIS_SENTINELS = [f"127.0.0.1:{embedded.free_port()}"]
+    settings.REDIS_SENTINEL_MASTER = "nowhere"
+    with pytest.raises(CommandError, match="master 'nowhere' through the sentinels .* does "
+                                           "not answer"):
+        Command().ensure_redis(tmp_path)
+    assert not (tmp_path / "redis").exists()
