@@ -324,9 +324,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 await metrics.aobserve(self.redis, "connect_to_running_seconds", self.labels(),
                                        time.monotonic() - self.connected_at)
             await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
-        self.lines_sent += event.get("lines", 0)
+        sent = protocol.items_sent(event)
+        self.lines_sent += sent
         self.count(event)
-        if event.get("lines"):  # published within a second: `streams --json`, the admin
+        if sent:  # published within a second: `streams --json`, the admin
             self.rounds.counted(self)
         pending = self.gauge.pending()
         if pending > settings.STREAM_MAX_BUFFER_BYTES:

@@ -86,7 +86,8 @@ class Output:
         async with self.lock:
             seq = self.next_seq
             text = protocol.encode({**message, "seq": seq})
-            await self.layer.send(self.channel_name, protocol.data_frame_event(text, seq, 0))
+            await self.layer.send(self.channel_name, protocol.data_frame_event(
+                text, seq, protocol.lines_in(message)))
             self.last_sent = time.monotonic()
             self.next_seq += 1
 

@@ -128,6 +128,21 @@ def frame_event(message, final=False, reason="", close_code=None, ending=None):
     return event
 
 
+def lines_in(message):
+    """How many log lines a data message carries: its lines, or its matches with their context
+    (a search, the view around a line)."""
+    if message.get("type") == "matches":
+        return sum(1 + len(item.get("before", ())) + len(item.get("after", ()))
+                   for item in message["matches"])
+    return len(message.get("lines", ()))
+
+
+def items_sent(event):
+    """What a relayed frame event adds to its stream record's `lines_sent`: its log lines, or
+    its feed entries."""
+    return event.get("lines", 0) + event.get("entries", 0)
+
+
 def data_frame_event(text, seq, count):
     """Wrap an encoded data frame (`count` lines) that the viewer acknowledges by `seq`."""
     return {"type": EVENT_FRAME, "text": text, "seq": seq, "lines": count}
