@@ -307,8 +307,8 @@ class PollStream:
                 await metrics.aobserve(self.redis, "connect_to_running_seconds", self.labels(),
                                        time.time() - float(self.state.get("connected_at", 0)))
             await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
-        if event.get("lines"):
-            await self.redis.hincrby(key, "lines", event["lines"])
+        if protocol.items_sent(event):
+            await self.redis.hincrby(key, "lines", protocol.items_sent(event))
         session.count(self.tally, self.labels(), event)
         if "close" in event:
             await self.flush(out)
