@@ -75,7 +75,8 @@ def test_axes_counts_the_address_of_the_trusted_proxies(settings):
 def test_an_asgi_scope_joins_repeated_header_lines_in_order(settings):
     settings.TRUSTED_PROXY_COUNT = 1
     scope = {"client": [PEER, 5555], "headers": [
-        (b"x-forwarded-for", b"198.51.100.7"), (b"host", b"x"), (b"X-Forwarded-For", b"192.0.2.50")]}
+        (b"x-forwarded-for", b"198.51.100.7"), (b"host", b"x"),
+        (b"X-Forwarded-For", b"192.0.2.50")]}
     assert scope_client_address(scope) == "192.0.2.50"
     assert scope_client_address({"headers": []}) == "?"
 
