@@ -144,3 +144,36 @@ def test_rules_run_without_a_browser_and_survive_a_killed_worker(installation, r
     time.sleep(SUPERVISE + 2)  # a supervisor round passes: it does not start a disabled rule
     assert len(hook.received) == 2
     assert lease_holder(harness, rule_id) is None
+
+
+def test_a_rule_on_a_real_worker_follows_a_missing_file_rotation_and_truncation(
+        installation, receivers, tmp_path):
+    harness = installation
+    hook, smtp = receivers
+    log = tmp_path / "tb" / "later.log"
+    harness.start_worker("a1", queues=QUEUES, concurrency=2)
+    source_id = harness.add_log("later", str(log))
+    rule_id = int(harness.shell(
+        "from alerts.models import AlertRule, AlertDestination\n"
+        f"rule = AlertRule.objects.create(name='errors', kind='log', source_id={source_id}, "
+        "pattern='ERROR', cooldown=0)\n"
+        f"rule.destinations.add(AlertDestination.objects.create(name='hook', url={hook.url!r}))\n"
+        "print(rule.pk)\n").strip().splitlines()[-1])  # started by the save, no beat needed
+
+    state = harness.wait_for(lambda: "does not exist" in rules(harness)["errors"]["state"]
+                             and rules(harness)["errors"]["state"], 30, 0.5)
+    assert state and "later.log" in state
+    log.write_text("ERROR one: the file appeared\n")
+    assert "the file appeared" in hook.wait_for(1)[0]["message"]
+    assert harness.wait_for(lambda: "following" in rules(harness)["errors"]["state"], 10, 0.3)
+
+    log.rename(log.with_suffix(".log.1"))
+    log.write_text("ERROR two: after the rotation\n")
+    assert "after the rotation" in hook.wait_for(2)[1]["message"]
+
+    with log.open("w") as handle:  # truncated in place, then written
+        handle.write("ERROR three: after the truncation\n")
+    assert "after the truncation" in hook.wait_for(3)[2]["message"]
+    time.sleep(2)
+    assert len(hook.received) == 3  # nothing read twice
+    assert lease_holder(harness, rule_id)
