@@ -42,7 +42,7 @@ SLICE_SECONDS = 1.0  # a waiting poll looks at stop, newer polls and its lease t
 READ_BATCH = 200
 RESPONSE_BYTES = 2 * 1024 * 1024  # a busy stream's answer stops here; the next poll goes on
 KEEP_SECONDS = 120  # an ended stream's state stays this long, for a repeated last poll
-LOCK_SECONDS = 30
+LOCK_SECONDS = 3  # the reading poll extends it every slice; a dead process's lapses soon
 
 APPEND_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'closed') == 1 then
@@ -111,6 +111,11 @@ DUE_SCRIPT = """
 local now = redis.call('TIME')
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', tonumber(now[1]) + tonumber(now[2]) / 1e6,
                   'LIMIT', 0, 100)
+"""
+
+EXTEND_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
 """
 
 UNLOCK_SCRIPT = """
@@ -232,6 +237,15 @@ class PollStream:
                                                lines)])
         await self.redis.eval(DEADLINE_SCRIPT, 1, DEADLINES, self.token, leases.ttl())
         await self.redis.expire(state_key(self.token), ttl())
+
+    async def lapse(self):
+        """End a stream whose lease lapsed: no poll came for STREAM_LEASE_SECONDS."""
+        seconds = leases.ttl()
+        log.info("stream %s: no poll for %s s: the viewer is gone", self.stream_id, seconds)
+        await self.finish(Ending.DISCONNECT, f"no poll for {seconds} s",
+                          protocol.CLOSE_TOO_SLOW, protocol.status(
+                              "error", say("poll_lapsed", seconds=seconds), retry=True,
+                              code=protocol.CLOSE_TOO_SLOW))
 
     async def check_access(self, browser_session):
         """Re-check the viewer's access once per lease refresh interval; end the stream if lost."""
@@ -369,6 +383,7 @@ class PollStream:
                 if remaining <= 0:
                     return
                 got = await self.read_slice(min(SLICE_SECONDS, max(0.01, remaining)))
+                await self.redis.eval(EXTEND_SCRIPT, 1, lock_key(token), owner, LOCK_SECONDS)
                 closed, current = await self.redis.hmget(state_key(token), "closed", "gen")
                 if got or closed or (current or b"").decode() != str(gen):
                     return
@@ -440,9 +455,16 @@ async def poll(token, session_key, browser_session, after, control):
     redis = leases.loop_client()
     stream = await PollStream.load(redis, token, control, session_tag(session_key))
     gen = await redis.hincrby(state_key(token), "gen", 1)
+    reaper().ensure()
     if not await stream.field("closed"):
         await stream.renew()
-        await stream.check_access(browser_session)
+        if not await leases.aheld(redis, stream.task_id):
+            # The lease is gone: an ops stop (its event waits in the channel) or the viewer
+            # came back too late (the task has ended).
+            await stream.read_slice(0.01)
+            await stream.lapse()
+        else:
+            await stream.check_access(browser_session)
     seen_seq, body, ready = await stream.answer(after)
     await stream.give_credit(seen_seq)
     if ready or await stream.field("closed"):
@@ -523,12 +545,7 @@ class Reaper:
             return
         if await leases.aheld(redis, stream.task_id):
             return  # renewed as the deadline passed: its ZADD comes next
-        seconds = leases.ttl()
-        log.info("stream %s: no poll for %s s: the viewer is gone", stream.stream_id, seconds)
-        await stream.finish(Ending.DISCONNECT, f"no poll for {seconds} s",
-                            protocol.CLOSE_TOO_SLOW, protocol.status(
-                                "error", say("poll_lapsed", seconds=seconds), retry=True,
-                                code=protocol.CLOSE_TOO_SLOW))
+        await stream.lapse()
         await redis.zrem(DEADLINES, token)
 
 
