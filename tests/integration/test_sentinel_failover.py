@@ -139,7 +139,10 @@ async def test_a_master_killed_mid_stream_fails_over_and_streams_resume_within_1
         assert old_task in harness.active_task_ids(harness.worker)
 
         health = HealthWatch(harness.web.base_url + "/healthz")
-        await asyncio.sleep(1.0)  # a few healthy answers first
+        deadline = time.monotonic() + 20
+        while not any(status == 200 for _, status, _ in health.seen):  # healthy first
+            assert time.monotonic() < deadline, health.seen[-3:]
+            await asyncio.sleep(0.1)
         old_port = group.kill_master()
         killed = time.monotonic()
         promotion = asyncio.ensure_future(asyncio.to_thread(group.wait_promotion, old_port))
