@@ -39,6 +39,14 @@ class LogSource(Source):
         null=True, blank=True, help_text="Seconds a renamed (rotated) file keeps being read "
                                          "while it gets lines; empty: TAILF_ROTATE_WAIT.")
 
+    @staticmethod
+    def location_help():
+        """The admin's help for the path field: which folders a path may be under."""
+        roots = ", ".join(settings.LOG_ROOTS)
+        return {"path": f"An absolute path under one of the log roots (LOG_ROOTS): {roots}. "
+                        "A glob (*, ?, [...]) is allowed in its last part only, e.g. "
+                        f"{settings.LOG_ROOTS[0].rstrip('/')}/app/*.log."}
+
     def clean(self):
         """Refuse paths outside LOG_ROOTS (as given and as resolved) and misplaced globs."""
         super().clean()

@@ -155,6 +155,15 @@ class SourceAdmin(admin.ModelAdmin):
         """Default-deny: a staff member lists only sources shared with one of their groups."""
         return super().get_queryset(request).visible_to(request.user)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """The form, with the kind's help on where a source may read (the log roots)."""
+        form = super().get_form(request, obj, change, **kwargs)
+        helps = getattr(self.model, "location_help", None)
+        for name, text in (helps() if helps else {}).items():
+            if name in form.base_fields:
+                form.base_fields[name].help_text = text
+        return form
+
     def get_readonly_fields(self, request, obj=None):
         """What the source reads (its kind's location fields) is read-only without
         `webapp.change_source_location` (superusers have it)."""
@@ -176,3 +185,7 @@ def register_source(kind, site=admin.site):
 
 
 on_register(register_source)
+
+admin.site.site_header = "Tailboard administration"
+admin.site.site_title = "Tailboard admin"
+admin.site.index_title = "Sources, people and streams"
