@@ -143,11 +143,13 @@ def place(url, sentinels="", master="", sentinel_password=""):
                          "needed too")
     if sentinel_password and not found:
         raise ValueError("REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS")
+    if not found:  # REDIS_URL alone: used as given, as before
+        return RedisPlace(url)
     try:
         parts = parse_url(url)
     except ValueError as exc:
         raise ValueError(f"REDIS_URL: {exc}") from None
-    if found and parts.get("connection_class") not in (None, redis.connection.Connection):
+    if parts.get("connection_class") not in (None, redis.connection.Connection):
         raise ValueError("REDIS_URL: with REDIS_SENTINELS it must be a redis:// URL (its "
                          "database number and credentials are used; TLS and unix sockets "
                          "through Sentinel are not supported)")

@@ -193,3 +193,9 @@ def test_up_says_so_when_the_sentinels_name_no_master(settings, tmp_path):
                                            "not answer"):
         Command().ensure_redis(tmp_path)
     assert not (tmp_path / "redis").exists()
+
+
+def test_without_sentinels_redis_url_is_not_second_guessed():
+    # kombu's own schemes stay Celery's business, as before sentinel support.
+    assert redisconf.place("redis+socket:///run/redis.sock").celery_url() == \
+        "redis+socket:///run/redis.sock"
