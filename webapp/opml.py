@@ -52,11 +52,13 @@ def label(outline):
     return (outline.get("text") or "").strip() or (outline.get("title") or "").strip()
 
 
-def parse(data):
+def parse(data, problems=None):
     """Parse OPML bytes into Feeds in document order; raise OpmlError when it is not usable.
 
     DTDs, entities and external references are refused (no expansion, no fetching). Every
-    feed URL must be absolute http(s); a feed without a name is named after its URL.
+    feed URL must be absolute http(s); a feed without a name is named after its URL. Given a
+    `problems` list, a feed with a bad URL is left out and its problem appended there (so a
+    caller can report every problem of a file at once); without one, it raises OpmlError.
     """
     if not data or not data.strip():
         raise OpmlError("empty file: not OPML")
@@ -71,7 +73,7 @@ def parse(data):
     body = next((child for child in root if local_name(child.tag) == "body"), None)
     if body is None:
         raise OpmlError("not OPML: no <body>")
-    feeds = []
+    feeds, number = [], 0
     stack = [(child, ()) for child in reversed(list(body))]
     while stack:
         outline, path = stack.pop()
@@ -79,13 +81,19 @@ def parse(data):
             continue
         url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
         if url:
-            feeds.append(feed_of(outline, url, path, len(feeds) + 1))
-            if len(feeds) > MAX_FEEDS:
+            number += 1
+            try:
+                feeds.append(feed_of(outline, url, path, number))
+            except OpmlError as exc:
+                if problems is None:
+                    raise
+                problems.append(str(exc))
+            if number > MAX_FEEDS:
                 raise OpmlError(f"more than {MAX_FEEDS} feeds in one file")
             continue
         name = label(outline) or "(unnamed)"
         stack.extend((child, (*path, name)) for child in reversed(list(outline)))
-    if not feeds:
+    if not number:
         raise OpmlError("no feeds: no <outline> in <body> has an xmlUrl")
     return feeds
 

@@ -204,10 +204,36 @@ def test_import_opml_never_grants_access_from_categories(opml_file):
     (MINIFLUX, ("--group", "ok", "--group", "x" * 200), "invalid group"),
 ])
 def test_import_opml_refuses_bad_input_and_adds_nothing(opml_file, data, args, message):
-    with pytest.raises(CommandError, match=f"Nothing imported.*{message}"):
+    with pytest.raises(CommandError, match=f"(?s)Nothing imported.*{message}"):
         sources("import-opml", opml_file(data), *args)
     assert not FeedSource.objects.exists()
     assert not Group.objects.exists()
+
+
+@pytest.mark.django_db
+def test_import_opml_reports_every_problem_of_a_file_at_once_and_adds_nothing(opml_file):
+    sources("add-feed", "Existing", "https://present.example/feed")
+    sources("add-feed", "Top", "https://top.example/feed")
+    data = opml_doc(feed("ok", "https://ok.example/"),
+                    feed("bad scheme", "ftp://x.example/feed"),
+                    feed("twice", "https://a.example/"),
+                    feed("twice", "https://b.example/"),
+                    feed("Top", "https://another.example/"),
+                    feed("renamed", "https://present.example/feed"),
+                    feed("copy", "https://ok.example/"))
+    with pytest.raises(CommandError) as raised:
+        sources("import-opml", opml_file(data), "--interval", "4")
+    message = str(raised.value)
+    lines = message.splitlines()
+    assert lines[0].startswith("Nothing imported: 6 problems in ")
+    assert "feed 2 ('bad scheme'): xmlUrl 'ftp://x.example/feed' is not an absolute http" \
+        in message
+    assert "duplicate names in the file: 'twice'" in message
+    assert "sources with these names exist already: 'Top'" in message
+    assert "'renamed': https://present.example/feed is already the source 'Existing'" in message
+    assert "'copy': https://ok.example/ is already the feed in the file 'ok'" in message
+    assert "option interval:" in message and message.count("interval") == 1
+    assert sorted(FeedSource.objects.values_list("name", flat=True)) == ["Existing", "Top"]
 
 
 @pytest.mark.django_db

@@ -158,36 +158,52 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def import_opml(self, options):
-        """Validate every feed of the file first, then add them all in one transaction."""
+        """Check the whole file and the options first, reporting every problem at once; then
+        add every feed in one transaction, or none."""
         kind = self.feed_kind()
         model = kind.source_model
-        feeds = self.read_opml(options["file"])
+        problems = []
+        feeds = self.read_opml(options["file"], problems)
         repeated = opml.duplicates(feeds)
         if repeated:
-            raise CommandError(f"Nothing imported: duplicate names in the file: "
-                               f"{', '.join(map(repr, repeated))}")
+            problems.append(f"duplicate names in the file: {', '.join(map(repr, repeated))}")
         taken = set(model.objects.filter(name__in=[f.name for f in feeds])
                     .values_list("name", flat=True))
         if taken:
-            raise CommandError(f"Nothing imported: sources with these names exist already: "
-                               f"{', '.join(repr(f.name) for f in feeds if f.name in taken)}")
+            problems.append(f"sources with these names exist already: "
+                            f"{', '.join(repr(f.name) for f in feeds if f.name in taken)}")
+        present = dict(model.objects.filter(url__in=[f.url for f in feeds])
+                       .values_list("url", "name"))
+        first_named = {}
+        for feed in feeds:
+            other = present.get(feed.url) or first_named.setdefault(feed.url, feed.name)
+            if other != feed.name:
+                where = "source" if feed.url in present else "feed in the file"
+                problems.append(f"{feed.name!r}: {feed.url} is already the {where} {other!r}")
         fields = {key: options[key] for key in ("queue", "interval") if options[key] is not None}
+        probe = model(name="probe", url="https://example.org/", **fields)
+        try:
+            probe.full_clean(exclude=["name", "url"], validate_unique=False)
+        except ValidationError as exc:
+            problems.append(f"option {describe(exc)}")
         sources = []
         for number, feed in enumerate(feeds, 1):
             source = model(name=feed.name, url=feed.url, **fields)
             try:
-                source.full_clean()
+                source.full_clean(exclude=list(fields), validate_unique=False)
             except ValidationError as exc:
-                raise CommandError(f"Nothing imported: feed {number} ({feed.name!r}, "
-                                   f"{feed.url!r}): {describe(exc)}") from None
+                problems.append(f"feed {number} ({feed.name!r}, {feed.url!r}): {describe(exc)}")
             sources.append(source)
         for name in options["groups"] or []:
             if not Group.objects.filter(name=name).exists():
                 try:
                     Group(name=name).full_clean()
                 except ValidationError as exc:
-                    raise CommandError(f"Nothing imported: invalid group {name!r}: "
-                                       f"{describe(exc)}") from None
+                    problems.append(f"invalid group {name!r}: {describe(exc)}")
+        if problems:
+            count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+            raise CommandError(f"Nothing imported: {count} in {options['file']}:\n"
+                               + "\n".join(f"  - {problem}" for problem in problems))
         try:
             with transaction.atomic():
                 groups = [self.group(name) for name in options["groups"] or []]
@@ -202,15 +218,16 @@ class Command(BaseCommand):
         self.stdout.write(f"Imported {len(sources)} feed source"
                           f"{'s' if len(sources) != 1 else ''}.")
 
-    def read_opml(self, path):
-        """Read and parse an OPML file (or stdin), turning every failure into a CommandError."""
+    def read_opml(self, path, problems=None):
+        """Read and parse an OPML file (or stdin), turning a failure to read it into a
+        CommandError; feeds with bad URLs go to `problems` (see opml.parse)."""
         try:
             if path == "-":
                 data = opml.read_limited(sys.stdin.buffer)
             else:
                 with open(path, "rb") as stream:
                     data = opml.read_limited(stream)
-            return opml.parse(data)
+            return opml.parse(data, problems)
         except opml.OpmlError as exc:
             raise CommandError(f"Nothing imported: {path}: {exc}") from None
         except OSError as exc:
