@@ -334,3 +334,29 @@ def test_behind_nginx_with_proxy_buffering_every_message_arrives_within_its_poll
         client.send({"action": "stop"})
     finally:
         client.close()
+
+
+def test_a_second_poll_of_a_stream_takes_over_from_the_first(system, poller, tmp_path):
+    log = tmp_path / "takeover.log"
+    log.write_text("")
+    source = system.add_log("poll-takeover", log)
+    client = poller()
+    client.start(f"/streams/tailf/{source}/")
+    client.status("running")
+    after = client.after
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(client.poll_raw, after)  # its answer will be "lost"
+        time.sleep(1)
+        second = pool.submit(client.poll_raw, after)  # the client asks again
+        began = time.monotonic()
+        assert first.result(timeout=10).json()["messages"] == []
+        assert time.monotonic() - began < 3  # the first gave way within a slice
+        append(log, "after the takeover")
+        body = second.result(timeout=20).json()
+    assert [line for m in body["messages"] for line in m.get("lines", [])] == [
+        "after the takeover"]
+    client.after = body["next"]
+    append(log, "and then")
+    client.until(lambda m: m["type"] == "lines" and "and then" in m["lines"])
+    assert client.lines() == ["and then"]
+    client.send({"action": "stop"})
