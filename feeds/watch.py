@@ -43,18 +43,27 @@ class PollResult:
 
 
 def warning_for(state):
-    """Return the degraded-state warning a shared state calls for, or None when healthy."""
+    """Return the degraded-state warning a shared state calls for, or None when healthy.
+
+    A feed that cannot be fetched warns from its first failure, with the time of the next
+    attempt (UTC); after WARN_AFTER_FAILURES in a row the warning says it keeps failing.
+    """
     if state.outcome == "gone":
         return state.error
-    if state.outcome == "error" and state.failures >= WARN_AFTER_FAILURES:
-        return say("feed_failing", count=WARN_AFTER_FAILURES, error=state.error)
+    if state.outcome == "error":
+        at = time.strftime("%H:%M:%S UTC", time.gmtime(state.retry_at))
+        if state.failures >= WARN_AFTER_FAILURES:
+            return say("feed_failing_retry", count=WARN_AFTER_FAILURES, error=state.error,
+                       at=at)
+        return say("feed_unreachable", error=state.error, at=at)
     return None
 
 
 class FeedWatcher:
     """One viewer's side of a feed: the entries already sent, the notices already shown and
-    the current `warning` (None when healthy; set after `WARN_AFTER_FAILURES` failed
-    fetches in a row or when the feed is gone, cleared by the next good fetch)."""
+    the current `warning` (None when healthy; set from the first failed fetch, reworded after
+    `WARN_AFTER_FAILURES` in a row, set when the feed is gone, cleared by the next good
+    fetch)."""
 
     def __init__(self, url, first_entries=10, window=SEEN_WINDOW):
         self.url = url

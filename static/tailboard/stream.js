@@ -255,7 +255,9 @@ export class Stream {
     switch (message.type) {
       case "status":
         if (message.state === "running") this.attempt = 0;
-        this.handlers.status?.({ ...message, message: localized(message) });
+        this.handlers.status?.({ ...message, message: localized(message),
+          ...(message.warning ? { warning: localized({ message: message.warning,
+            message_code: message.warning_code, message_params: message.warning_params }) } : {}) });
         break;
       case "lines": rendered = this.handlers.lines?.(message.lines || [], message.file, message); break;
       case "matches": rendered = this.handlers.matches?.(message); break;

@@ -1,4 +1,5 @@
-"""The degraded-state warning: set after repeated failures or when gone, cleared on recovery."""
+"""The degraded-state warning: set from the first failure (with the next attempt's time),
+reworded after repeated failures, set when gone, cleared on recovery."""
 
 import pytest
 
@@ -46,27 +47,33 @@ def test_healthy_feed_has_no_warning():
     assert viewer.warning is None
 
 
-def test_warning_is_set_on_the_third_failure_in_a_row_and_names_the_last_error():
+def test_warning_is_set_on_the_first_failure_with_the_retry_time_and_reworded_on_the_third():
     states, viewer = States(), FeedWatcher(URL)
     seen = warnings(viewer, [states.ok()] + [states.error() for _ in range(WARN_AFTER_FAILURES)])
     assert WARN_AFTER_FAILURES == 3
-    assert seen[:3] == [(None, False)] * 3
+    assert seen[0] == (None, False)
+    first, changed = seen[1]
+    assert changed and first.code == "feed_unreachable"
+    assert first == f"the feed cannot be fetched: HTTP 500 from {URL}; next attempt at " \
+                    "00:00:10 UTC"
+    assert seen[2] == (first, False)
     text, changed = seen[3]
-    assert changed and text == viewer.warning
-    assert "3 or more times in a row" in text and text.endswith(f"HTTP 500 from {URL}")
+    assert changed and text == viewer.warning and text.code == "feed_failing_retry"
+    assert "3 or more times in a row" in text and f"HTTP 500 from {URL}" in text
+    assert text.endswith("next attempt at 00:00:10 UTC")
 
 
 def test_further_failures_with_the_same_error_do_not_repeat_the_warning():
     states, viewer = States(), FeedWatcher(URL)
     seen = warnings(viewer, [states.error() for _ in range(5)])
-    assert [changed for _, changed in seen] == [False, False, True, False, False]
+    assert [changed for _, changed in seen] == [True, False, True, False, False]
 
 
 def test_a_different_last_error_updates_the_warning():
     states, viewer = States(), FeedWatcher(URL)
     warnings(viewer, [states.error() for _ in range(3)])
     text, changed = warnings(viewer, [states.error("timed out waiting for " + URL)])[0]
-    assert changed and text.endswith("last error: timed out waiting for " + URL)
+    assert changed and "last error: timed out waiting for " + URL in text
 
 
 def test_the_next_good_fetch_clears_the_warning_once():
@@ -114,5 +121,7 @@ async def test_warning_follows_real_failures_and_recovery_of_a_local_feed():
                 seen.append((result.warning, result.warning_changed))
     finally:
         server.close()
-    assert [changed for _, changed in seen] == [False, False, True, True]
-    assert seen[2][0].endswith(f"last error: HTTP 502 from {url}") and seen[3][0] is None
+    # Each failure moves the next attempt (backoff), so the warning is new each time.
+    assert [changed for _, changed in seen] == [True, True, True, True]
+    assert seen[0][0].code == "feed_unreachable" and f"HTTP 500 from {url}" in seen[0][0]
+    assert f"last error: HTTP 502 from {url}" in seen[2][0] and seen[3][0] is None

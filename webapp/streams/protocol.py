@@ -33,8 +33,14 @@ EVENT_STOP = "stream.stop"
 def status(state, message, **extra):
     """Build a `status` message: queued, running, stopped or error.
 
-    A message made by `text.say` also carries its `code` and `params` (for translation).
+    A message made by `text.say` also carries its `code` and `params` (for translation), and
+    so does a `warning` made by it (as `warning_code` and `warning_params`).
     """
+    warning = fields(extra.get("warning"))
+    if warning:
+        extra["warning"] = str(extra["warning"])
+        extra["warning_code"] = warning["message_code"]
+        extra["warning_params"] = warning["message_params"]
     return {"type": "status", "state": state, "message": str(message), **fields(message),
             **extra}
 

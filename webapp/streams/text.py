@@ -110,6 +110,9 @@ CATALOGUE = {
     "feed_slower": ("the feed asks not to be fetched more often than every {seconds} s "
                     "(Cache-Control max-age / ttl); polling every {seconds} s"),
     "feed_failing": "the feed has failed {count} or more times in a row; last error: {error}",
+    "feed_unreachable": "the feed cannot be fetched: {error}; next attempt at {at}",
+    "feed_failing_retry": ("the feed has failed {count} or more times in a row; last error: "
+                           "{error}; next attempt at {at}"),
 }
 
 
