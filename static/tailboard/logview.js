@@ -622,15 +622,16 @@ export class LogView {
   }
 
   /**
-   * The last `n` held line texts (of source `src` and of `file`, if given), oldest first (for a
-   * resume); file "" means lines without a file.
+   * The last `n` held line texts (of source `src`, of `file` and of output `stream`, if given),
+   * oldest first (for a resume); file "" means lines without a file, stream "" stdout or none.
    */
-  tail(n, src, file) {
+  tail(n, src, file, stream) {
     const out = [];
     for (let i = this.held.length - 1; i >= 0 && out.length < n; i -= 1) {
       const record = this.held.at(i);
       if (record.kind === "line" && (!src || !record.src || record.src === src)
-        && (file === undefined || (record.file || "") === file)) out.push(record.text);
+        && (file === undefined || (record.file || "") === file)
+        && (stream === undefined || (record.stream || "") === stream)) out.push(record.text);
     }
     return out.reverse();
   }

@@ -182,7 +182,8 @@ export class Member {
         const levels = Array.isArray(frame?.levels) ? frame.levels : null;
         const stream = typeof frame?.stream === "string" ? frame.stream : "";
         if (this.resume) {
-          this.holdForResume({ lines, file: file || "", levels, stream });
+          this.holdForResume({ lines, file: file || "", levels, stream,
+            key: `${file || ""}\n${stream === "stderr" ? "stderr" : ""}` });
           return undefined;
         }
         return view.addLines(lines, file, this.src, levels, stream);
@@ -273,31 +274,35 @@ export class Member {
     }
     const { batches, count } = this.resume;
     this.resume = null;
-    // Each file (a container of a container source) is matched against its own held lines:
-    // the backlog of several files does not come in the order their lines were shown.
+    // Each file (a container of a container source) and output stream is matched against its
+    // own held lines: the backlog of several files, or of a container's stdout and stderr,
+    // does not come in the order their lines were shown.
     const skip = new Map();
     let gap = false;
     const anyHeld = view.tail(1, this.src).length > 0;
-    for (const file of new Set(batches.map((batch) => batch.file))) {
-      const fresh = batches.filter((batch) => batch.file === file).flatMap((batch) => batch.lines);
-      const found = unseenLines(anyHeld ? view.tail(RESUME_BACKLOG, this.src, file) : [], fresh);
+    for (const key of new Set(batches.map((batch) => batch.key))) {
+      const mine = batches.filter((batch) => batch.key === key);
+      const fresh = mine.flatMap((batch) => batch.lines);
+      const [file, stream] = key.split("\n");
+      const found = unseenLines(anyHeld ? view.tail(RESUME_BACKLOG, this.src, file, stream) : [],
+        fresh);
       gap ||= found.gap;
-      skip.set(file, fresh.length - found.lines.length);
+      skip.set(key, fresh.length - found.lines.length);
     }
     if (!anyHeld) {
       const wanted = Number(this.pane.options(false, this.kind).lines) || 0;
       let extra = Math.max(0, count - (wanted || count));
       for (const batch of batches) {
         const take = Math.min(extra, batch.lines.length);
-        skip.set(batch.file, skip.get(batch.file) + take);
+        skip.set(batch.key, skip.get(batch.key) + take);
         extra -= take;
       }
     }
     view.addNotice(`— ${this.prefix()}${gap ? t("reconnected_gap") : t("reconnected")}`,
       gap ? "dropped" : "info");
     for (const batch of batches) {
-      const left = skip.get(batch.file);
-      skip.set(batch.file, Math.max(0, left - batch.lines.length));
+      const left = skip.get(batch.key);
+      skip.set(batch.key, Math.max(0, left - batch.lines.length));
       if (left >= batch.lines.length) continue;
       view.addLines(batch.lines.slice(left), batch.file || undefined, this.src,
         batch.levels ? batch.levels.slice(left) : null, batch.stream);

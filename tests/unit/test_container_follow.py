@@ -172,3 +172,17 @@ def test_a_symlinked_pod_folder_outside_the_roots_is_not_read(tmp_path, follower
     follower = followers(CriLayout(str(pods), "ns", "*"), roots=[str(tmp_path / "root")])
     events = follower.start()
     assert records(events) == []
+
+
+def test_fast_alternation_goes_out_one_run_per_stream_and_slow_keeps_its_order():
+    from containers.follow import merge_streams
+    from containers.records import CriParser
+
+    few = [f"{T} stdout F a", f"{T} stderr F b", f"{T} stdout F c"]
+    assert [(r.stream, r.lines) for r in merge_streams(CriParser().feed_runs(few))] == [
+        ("stdout", [f"{T} a"]), ("stderr", [f"{T} b"]), ("stdout", [f"{T} c"])]
+    many = [f"{T} {'stderr' if n % 3 == 1 else 'stdout'} F {n}" for n in range(30)]
+    runs = merge_streams(CriParser().feed_runs(many))
+    assert [r.stream for r in runs] == ["stdout", "stderr"]
+    assert runs[0].message_list() == [str(n) for n in range(30) if n % 3 != 1]
+    assert runs[1].message_list() == [str(n) for n in range(30) if n % 3 == 1]
