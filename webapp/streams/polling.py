@@ -49,10 +49,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'closed'
   return {-1, 0}
 end
 local bytes = 0
+local top = tonumber(redis.call('HGET', KEYS[1], 'taken_seq') or '-1')
 for i = 2, #ARGV do
   redis.call('RPUSH', KEYS[2], ARGV[i])
   bytes = bytes + string.len(ARGV[i])
+  local seq = tonumber(string.match(ARGV[i], '^(-?%d+)\\n'))
+  if seq > top then top = seq end
 end
+redis.call('HSET', KEYS[1], 'taken_seq', top)
 local total = redis.call('HINCRBY', KEYS[1], 'bytes', bytes)
 local last = redis.call('HINCRBY', KEYS[1], 'last', #ARGV - 1)
 redis.call('EXPIRE', KEYS[2], ARGV[1])
@@ -278,12 +282,21 @@ class PollStream:
                                   "error", say("worker_lost", worker=worker,
                                                seconds=round(silent)), retry=True))
 
-    async def give_credit(self, seen_seq=None):
-        """Pass the viewer's credit to the task: what it confirmed (and acked, once it acks)."""
-        state = await self.redis.hmget(state_key(self.token), "seen_seq", "client_ack",
-                                       "forwarded", "ack_channel")
-        seen, client_ack, forwarded, ack_channel = [v.decode() if v else None for v in state]
-        credit = int(seen_seq) if seen_seq is not None else int(seen or -1)
+    async def give_credit(self):
+        """Pass the viewer's credit to the task, as the consumer does for a socket.
+
+        Frames taken for the viewer count as credit while at most STREAM_SEND_BUFFER_BYTES
+        wait unconfirmed (Daphne's buffer for a socket); beyond that only what the viewer
+        confirmed (`after`) does, so the task waits and the lag stays on disk. A client that
+        acks gets no more than it acked.
+        """
+        state = await self.redis.hmget(state_key(self.token), "seen_seq", "taken_seq", "bytes",
+                                       "client_ack", "forwarded", "ack_channel")
+        seen, taken, held, client_ack, forwarded, ack_channel = [
+            v.decode() if v else None for v in state]
+        credit = int(seen or -1)
+        if int(held or 0) <= settings.STREAM_SEND_BUFFER_BYTES:
+            credit = max(credit, int(taken or -1))
         if client_ack is not None:
             credit = min(credit, int(client_ack))
         if not ack_channel or credit <= int(forwarded or -1):
@@ -335,6 +348,8 @@ class PollStream:
         """Buffer what this read took; end the stream if the viewer lets too much wait (4408)."""
         items, out[:] = list(out), []
         total = await self.append(items)
+        if items:
+            await self.give_credit()
         if total > settings.STREAM_MAX_BUFFER_BYTES:
             message = say("too_slow", mib=total // (1024 * 1024))
             log.warning("stream %s: %s", self.stream_id, message)
@@ -466,7 +481,7 @@ async def poll(token, session_key, browser_session, after, control):
         else:
             await stream.check_access(browser_session)
     seen_seq, body, ready = await stream.answer(after)
-    await stream.give_credit(seen_seq)
+    await stream.give_credit()
     if ready or await stream.field("closed"):
         return body
     await stream.check_worker()
