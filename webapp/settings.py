@@ -376,6 +376,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = "tailf"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that lost Redis (a restart, a Sentinel failover) tries again every 2 s at most,
+# not 2, 4, 6, … s apart, so streams run again soon after Redis answers (webapp/brokerlink.py).
+CELERY_WORKER_CONSUMER = "webapp.brokerlink:Consumer"
 CELERY_BEAT_SCHEDULE = {"alerts-supervise": {
     "task": "alerts.supervise", "schedule": float(ALERT_SUPERVISE_SECONDS),
     "options": {"queue": ALERT_SUPERVISOR_QUEUE, "expires": float(ALERT_SUPERVISE_SECONDS)}}}
