@@ -97,3 +97,38 @@ def test_phone_history_search_bar_fits_the_screen(system, sources, open_page, la
     assert page.evaluate(NO_OVERFLOW, width) == []
 
 
+PLACEHOLDERS = """() => {
+  const canvas = document.createElement('canvas').getContext('2d');
+  return [...document.querySelectorAll('.pane input[placeholder]')]
+    .filter((input) => input.getClientRects().length && input.placeholder)
+    .map((input) => {
+      const style = getComputedStyle(input);
+      canvas.font = style.font;
+      const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      return [input.className, Math.ceil(canvas.measureText(input.placeholder).width), Math.floor(room)];
+    });
+}"""
+
+
+@pytest.mark.parametrize("width", [390, 1440])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_two_panes_keep_captions_whole_placeholders_and_a_steady_select(system, sources,
+                                                                       open_page, language,
+                                                                       width):
+    page = open_page(width, language)
+    show(page, system, f"src=tailf:{sources['web']}", f"src=tailf:{sources['long']}")
+    captions = page.evaluate("""() => [...document.querySelectorAll('.pane-form .field .cap')]
+        .filter((cap) => cap.closest('.field').getClientRects().length)
+        .map((cap) => [cap.textContent, cap.getBoundingClientRect().width,
+                       getComputedStyle(cap).position])""")
+    assert captions, "no captions"
+    for text, cap_width, position in captions:
+        assert position != "absolute" and cap_width >= 10, (text, cap_width, position)
+    cut = [(name, need, room) for name, need, room in page.evaluate(PLACEHOLDERS) if need > room]
+    assert cut == []
+    selects = [box["width"] for box in
+               (s.bounding_box() for s in page.locator(".pane select.source").all())]
+    assert abs(selects[0] - selects[1]) <= 1, selects  # the long option does not widen it
+    assert page.evaluate(NO_OVERFLOW, width) == []
+
+
