@@ -109,12 +109,10 @@ class Board {
     return `${window.location.pathname}${window.location.search}#${encodePanes([spec])}`;
   }
 
-  /** Open a pane on the first source no pane shows yet. */
+  /** Open an empty pane with its source picker focused, as the first pane of a fresh page. */
   add() {
-    const open = new Set(this.panes.flatMap((pane) => pane.members.map((member) => member.src)));
-    const src = this.sources.find((value) => !open.has(value)) || this.sources[0] || "";
-    const pane = this.open({ ...defaultSpec(), src });
-    pane.source.focus();
+    const pane = this.open(defaultSpec());
+    pane.picker.input.focus();
     pane.el.scrollIntoView({ block: "nearest" });
   }
 

@@ -132,3 +132,24 @@ def test_two_panes_keep_captions_whole_placeholders_and_a_steady_select(system, 
     assert page.evaluate(NO_OVERFLOW, width) == []
 
 
+def test_add_pane_starts_empty_and_one_pick_makes_a_one_source_pane(system, sources,
+                                                                    open_page):
+    page = open_page(1440, "en")
+    show(page, system, f"src=tailf:{sources['web']}")
+    page.click("#add-pane")
+    expect(page.locator(".pane")).to_have_count(2)
+    second = pane(page, 1)
+    assert second.locator(".source").evaluate("el => el.selectedIndex") == -1
+    expect(second.locator(".picker-input")).to_be_focused()
+    box = second.locator(".picker-input")
+    box.fill("layout-db")
+    box.press("Enter")
+    box.press("Escape")
+    second.locator(".lines").fill("0")
+    second.locator(".start").click()
+    expect(second.locator(".source-row")).to_have_count(1)
+    expect(second.locator(".status")).to_have_text(RUNNING, timeout=15000)
+    assert "layout-db" in second.locator(".status").inner_text() or \
+        second.locator(".source option:checked").get_attribute("data-name") == "layout-db"
+
+
