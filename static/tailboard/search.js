@@ -21,6 +21,28 @@ export function saveBlob(blob, filename) {
 }
 
 /** Search and around-view controls of one pane; `aroundSpec(file, lineNo)` builds a pane spec. */
+/**
+ * Matches of one file (in file order) with overlapping context merged, as grep -C shows them:
+ * a context line already shown (as context or as a match) is not shown again, and a match's
+ * lines after stop before the next match, which is never shown as context. `shownTo` keeps,
+ * per file, the last line number shown, across frames.
+ */
+export function mergeContext(file, items, shownTo) {
+  const sorted = items.map((item) => ({ line_no: Number(item.line_no) || 0,
+    line: String(item.line ?? ""), before: (item.before || []).map(String),
+    after: (item.after || []).map(String) })).sort((a, b) => a.line_no - b.line_no);
+  return sorted.map((item, i) => {
+    const last = shownTo.get(file) ?? 0;
+    const first = item.line_no - item.before.length;
+    const before = item.before.slice(Math.max(0, last + 1 - first));
+    const next = sorted[i + 1];
+    const after = next ? item.after.slice(0, Math.max(0, next.line_no - item.line_no - 1))
+      : item.after;
+    shownTo.set(file, Math.max(last, item.line_no + after.length));
+    return { ...item, before, after };
+  });
+}
+
 export class SearchPanel {
   constructor(pane, { aroundSpec, hrefFor }) {
     this.pane = pane;
@@ -34,6 +56,7 @@ export class SearchPanel {
     this.mode = null;
     this.results = [];
     this.seen = new Set();
+    this.shownTo = new Map(); // file -> the last line number shown (as a match or context)
     this.current = null;
     this.startedAt = 0;
     this.announcedAround = false;
@@ -131,6 +154,7 @@ export class SearchPanel {
     if (!resuming) {
       this.results = [];
       this.seen.clear();
+      this.shownTo.clear();
       this.current = null;
       this.announcedAround = false;
       this.position.textContent = "";
@@ -164,13 +188,14 @@ export class SearchPanel {
       this.seen.add(key);
       return true;
     });
-    for (const item of fresh) {
-      this.results.push({ file, line_no: Number(item.line_no) || 0, line: String(item.line ?? ""),
-        before: (item.before || []).map(String), after: (item.after || []).map(String) });
+    const merged = mergeContext(file, fresh, this.shownTo);
+    for (const item of merged) {
+      this.results.push({ file, line_no: item.line_no, line: item.line, before: item.before,
+        after: item.after });
     }
     this.pane.files?.add(file);
     this.updatePosition();
-    return view.addMatches(file, fresh);
+    return view.addMatches(file, merged);
   }
 
   /** A `progress` frame: bytes scanned of total, matches so far, maybe done. */

@@ -153,3 +153,21 @@ def test_add_pane_starts_empty_and_one_pick_makes_a_one_source_pane(system, sour
         second.locator(".source option:checked").get_attribute("data-name") == "layout-db"
 
 
+def test_search_context_blocks_merge_and_a_match_is_never_context(system, sources, open_page):
+    page = open_page(1440, "en")
+    show(page, system, f"src=tailf:{sources['web']}")
+    first = pane(page)
+    first.locator(".search-pattern").fill("^hit")
+    first.locator(".context").fill("2")
+    first.locator(".start").click()
+    expect(first.locator(".search-bar")).to_have_attribute("data-done", "true", timeout=15000)
+    rows = first.locator(".match .ctx, .match .match-line")
+    expect(first.locator(".match-line")).to_have_count(3)
+    shown = [re.sub(r"^\S*?(\d+)", r"\1 ", text).split(None, 1)
+             for text in rows.all_inner_texts()]
+    kinds = rows.evaluate_all("els => els.map((el) => el.classList.contains('ctx') ? 'ctx' : 'match')")
+    numbers = [int(number) for number, *_ in shown]
+    assert numbers == [1, 2, 3, 4, 5, 6, 7, 8]  # every line once, in order
+    assert kinds == ["ctx", "match", "match", "ctx", "ctx", "ctx", "match", "ctx"]
+
+
