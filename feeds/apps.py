@@ -3,6 +3,13 @@
 from django.apps import AppConfig
 
 
+def describe(source):
+    """Where a feed source reads, in the active language: its URL and interval."""
+    from django.utils.translation import gettext
+
+    return gettext("{url} every {seconds} s").format(url=source.url, seconds=source.interval)
+
+
 class FeedsConfig(AppConfig):
     """Feed sources, the feed watcher and the feed stream."""
 
@@ -24,7 +31,7 @@ class FeedsConfig(AppConfig):
 
         register(Kind(slug="feed", label="Feeds", url="feeds", model="feeds.FeedSource",
                       run=stream.watch, parse_options=options.parse,
-                      describe=lambda source: f"{source.url} every {source.interval}s",
+                      describe=describe,
                       task_name="feeds.watch_feed",
                       default_queue="feeds", options_template="feeds/options.html",
                       fields=("url", "interval"),

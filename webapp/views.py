@@ -12,6 +12,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 
 from webapp import redisconf
@@ -42,7 +43,7 @@ def dashboard(request):
             source.where = kind.describe(source)
             source.group_names = "\n".join(sorted(group.name for group in source.groups.all()))
         groups.append({"kind": kind, "sources": sources})
-    kinds = [{"slug": kind.slug, "url": kind.url, "label": kind.label,
+    kinds = [{"slug": kind.slug, "url": kind.url, "label": gettext(kind.label),
               "resumable": kind.resumable} for kind in all_kinds()]
     return render(request, "dashboard.html", {
         "groups": groups, "kinds": kinds, "stream_messages": sorted(CATALOGUE.items()),

@@ -58,6 +58,7 @@ export class Pane {
     this.heldLabel = $(".held");
     this.output = $(".output");
     this.meter = new RateMeter($(".spark"), $(".rate"));
+    this.meter.reset((n) => t("rate", { n: formatRate(n) }));
     this.cap = Number(spec.cap) || DEFAULT_CAP;
     this.lifetime = new AbortController();
     this.view = new LogView(this.output, {

@@ -171,3 +171,17 @@ def test_search_context_blocks_merge_and_a_match_is_never_context(system, source
     assert kinds == ["ctx", "match", "match", "ctx", "ctx", "ctx", "match", "ctx"]
 
 
+def test_chinese_picker_and_meter_speak_chinese(system, sources, open_page, feed_server):
+    feed = system.add_feed("layout-feed", feed_server.url, "--interval", "60")
+    page = open_page(1440, "zh-hans")
+    show(page, system, "src=")
+    first = pane(page)
+    first.locator(".picker-input").focus()
+    kinds = set(first.locator(".picker-list .pk-kind").all_inner_texts())
+    assert kinds == {"日志", "订阅源"}, kinds
+    option = first.locator(f"#{first.locator('[role=option]', has_text='layout-feed').get_attribute('id')}")
+    expect(option.locator(".pk-where")).to_have_text(f"{feed_server.url}，每 60 秒")
+    expect(first.locator(".rate")).to_have_text("0/秒")
+    assert feed
+
+
