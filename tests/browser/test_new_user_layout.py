@@ -185,3 +185,16 @@ def test_chinese_picker_and_meter_speak_chinese(system, sources, open_page, feed
     assert feed
 
 
+def test_alerts_bell_needs_no_emoji_font(system, sources, open_page):
+    page = open_page(1440, "en")
+    show(page, system, f"src=tailf:{sources['web']}")
+    toggle = pane(page).locator(".alert-toggle")
+    page.context.grant_permissions(["notifications"])
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    bell = toggle.evaluate("""(el) => { const s = getComputedStyle(el, '::before');
+        return [s.content, s.maskImage || s.webkitMaskImage, parseFloat(s.width)]; }""")
+    assert bell[0] in ('""', "none", "") and "bell.svg" in bell[1] and bell[2] >= 10, bell
+    expect(toggle).to_contain_text("Alerts")
+    response = page.request.get(system.web.base_url + "/static/tailboard/bell.svg")
+    assert response.status == 200 and b"<svg" in response.body()
