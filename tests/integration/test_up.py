@@ -225,6 +225,23 @@ def test_the_demo_feed_on_loopback_is_allowed_explicitly_and_delivers_entries(up
     run.stop_and_check(signal.SIGTERM)
 
 
+def test_up_prints_the_log_roots_a_plain_shell_needs_to_agree_with_it(up, tmp_path):
+    """`sources add-log` in another shell, with the line `up` prints, accepts the demo folder
+    that `up` reads (without it, LOG_ROOTS would default to /var/log and refuse it)."""
+    run = up("--no-demo")
+    roots = re.search(r"export LOG_ROOTS=(\S+)", run.output())
+    assert roots, run.output()
+    assert roots.group(1) == str(tmp_path / "var" / "demo")
+    env = {key: value for key, value in os.environ.items() if key != "LOG_ROOTS"}
+    env.update(DJANGO_SETTINGS_MODULE="webapp.settings", TAILBOARD_ENV="development",
+               DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", LOG_ROOTS=roots.group(1))
+    added = subprocess.run([sys.executable, "manage.py", "sources", "add-log", "second-demo",
+                            str(tmp_path / "var" / "demo" / "second.log")],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    run.stop_and_check(signal.SIGINT, to_group=True)
+
+
 def test_ctrl_c_stops_a_run_started_with_int_ignored(up):
     """Started like `nohup`/`cmd &` with SIGINT ignored, INT still stops everything."""
     run = up(ignore_int=True)

@@ -3,6 +3,7 @@
 import ipaddress
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -191,6 +192,10 @@ class Command(BaseCommand):
                 self.say("note: only these host names are served: "
                          f"{', '.join(settings.ALLOWED_HOSTS) or '(none)'}; add the name or "
                          "address you browse to with ALLOWED_HOSTS=...", self.style.WARNING)
+        # `scripts/up` adds the demo folder to LOG_ROOTS for its children only: a plain shell
+        # (manage.py sources add-log, a second worker) needs the same roots to agree with it.
+        self.say("in another shell, manage.py and further workers need the same log roots: "
+                 f"export LOG_ROOTS={shlex.quote(':'.join(settings.LOG_ROOTS))}")
         if options["no_demo"]:
             self.say("no demo login (--no-demo): create one with "
                      "`.venv/bin/python manage.py createsuperuser`")
