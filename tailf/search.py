@@ -2,8 +2,9 @@
 
 `scan()` is a generator of events; each step does a bounded amount of work (one block of at
 most 8 MiB, or a few hundred candidate lines), so the caller can stop it at any moment by
-closing it. Blocks are searched whole with RE2; only hits are split into lines, and every hit
-is confirmed on its decoded line with the caller's pattern, so what matches is exactly what
+closing it. Blocks are searched whole: for a literal every match contains (`tailf.literal`)
+with `bytes.find`, else with RE2; only hits are split into lines, and every hit is confirmed
+on its decoded line with the caller's pattern, so what matches is exactly what
 `pattern.search(line)` accepts for the lines the tail engine would deliver.
 """
 
@@ -17,6 +18,7 @@ import time
 import re2
 
 from tailf.follow import check_encoding
+from tailf.literal import LiteralFinder, required_literals
 from tailf.scanio import BLOCK, GzipError, Splitter, count_newlines, gzip_chunks
 from webapp.streams.text import say
 
@@ -109,6 +111,8 @@ class Search:
         self.clock = clock
         self.ascii_safe = _ascii_safe(encoding)
         self.utf8 = codecs.lookup(encoding).name == "utf-8"
+        literals = required_literals(pattern) if self.utf8 else []
+        self.literal = LiteralFinder(literals) if literals else None
         self.scanned = 0
         self.total = 0
         self.count = 0
@@ -130,6 +134,8 @@ class Search:
         source = getattr(self.finder, "pattern", b"")
         if not prefilter or b"^" in source:
             self.finder = re2.compile(b"(?m)^")
+        if not prefilter:
+            self.literal = None
 
     def events(self):
         """Yield the events of the whole search (see `scan`)."""
@@ -407,24 +413,43 @@ class _FileState:
         yield
 
     def _run(self, data, start, end):
+        """Find the matches in a run of whole lines (generator of events).
+
+        With a required literal, the run is searched as stored (UTF-8, maybe CRLF): the
+        literal's bytes are in a line exactly when its decoded text holds the literal, and
+        each line's text is its bytes decoded with a final CR dropped. Otherwise, or once the
+        literal proves to be in most lines, the run is made CR-free UTF-8 first and searched
+        with the RE2 finder.
+        """
         search = self.search
-        if data.find(b"\r", start, end) >= 0:
-            data, start, end = _without_cr(data, start, end)
-        if not self._utf8_ready(data, start, end):
-            data = data[start:end].decode(search.encoding, "replace").encode("utf-8")
-            start, end = 0, len(data)
+        literal = search.literal
+        if literal is not None and not literal.dense:
+            literal.searched += end - start
+
+            def next_hit(position):
+                return literal.find(data, position, end)
+            crlf = True
+        else:
+            if data.find(b"\r", start, end) >= 0:
+                data, start, end = _without_cr(data, start, end)
+            if not self._utf8_ready(data, start, end):
+                data = data[start:end].decode(search.encoding, "replace").encode("utf-8")
+                start, end = 0, len(data)
+            finder = search.finder
+
+            def next_hit(position):
+                hit = finder.search(data, position, end)
+                return -1 if hit is None else hit.start()
+            crlf = False
         context = search.context
         if self.pending and self.waiting():
-            self._feed_after(_lines_forward(data, start, end, context))
-        finder, verify = search.finder, search.verify
+            self._feed_after(_lines_forward(data, start, end, context, crlf))
+        verify = search.verify
         base, counted = self.lines, start
         position, candidates = start, 0
         while position < end and not search.full:
-            hit = finder.search(data, position, end)
-            if hit is None:
-                break
-            hit = hit.start()
-            if hit >= end:
+            hit = next_hit(position)
+            if hit < 0 or hit >= end:
                 break
             line_start = data.rfind(b"\n", start, hit) + 1 or start
             line_end = data.find(b"\n", hit, end)
@@ -432,12 +457,13 @@ class _FileState:
                 line_end = end - 1
             base += count_newlines(data, counted, line_start)
             counted = line_start
-            line = data[line_start:line_end].decode("utf-8", "replace")
+            line = _text(data, line_start, line_end, crlf)
             if verify(line):
-                before = _lines_back(data, start, line_start, context) if context else []
+                before = _lines_back(data, start, line_start, context, crlf) if context else []
                 if len(before) < context:
                     before = list(self.recent)[len(before) - context:] + before
-                after = _lines_forward(data, line_end + 1, end, context) if context else []
+                after = _lines_forward(data, line_end + 1, end, context, crlf) \
+                    if context else []
                 self._found(line, before, base + 1, after)
                 self._release()
                 if search.batch_full():
@@ -449,7 +475,7 @@ class _FileState:
                 yield from search._tick()
         self.lines = base + count_newlines(data, counted, end)
         if context:
-            self.recent.extend(_lines_back(data, start, end, context))
+            self.recent.extend(_lines_back(data, start, end, context, crlf))
         self._release()
 
     def _utf8_ready(self, data, start, end):
@@ -504,25 +530,32 @@ def _without_cr(data, start, end):
     return block, 0, len(block)
 
 
-def _lines_back(data, low, stop, count):
+def _text(data, start, end, crlf=False):
+    """The text of the line data[start:end] (UTF-8); with `crlf`, a final CR is dropped."""
+    if crlf and end > start and data[end - 1] == 13:
+        end -= 1
+    return data[start:end].decode("utf-8", "replace")
+
+
+def _lines_back(data, low, stop, count, crlf=False):
     """Return up to `count` decoded lines ending just before `stop` (a line start), in order."""
     lines, line_end = [], stop - 1
     while len(lines) < count and line_end >= low:
         line_start = data.rfind(b"\n", low, line_end) + 1 or low
-        lines.append(data[line_start:line_end].decode("utf-8", "replace"))
+        lines.append(_text(data, line_start, line_end, crlf))
         line_end = line_start - 1
     lines.reverse()
     return lines
 
 
-def _lines_forward(data, position, end, count):
+def _lines_forward(data, position, end, count, crlf=False):
     """Return up to `count` decoded lines starting at `position` (a line start)."""
     lines = []
     while len(lines) < count and position < end:
         newline = data.find(b"\n", position, end)
         if newline < 0:
             break
-        lines.append(data[position:newline].decode("utf-8", "replace"))
+        lines.append(_text(data, position, newline, crlf))
         position = newline + 1
     return lines
 
