@@ -132,9 +132,10 @@ def test_two_panes_keep_captions_whole_placeholders_and_a_steady_select(system, 
     assert page.evaluate(NO_OVERFLOW, width) == []
 
 
+@pytest.mark.parametrize("width", [390, 1440])
 def test_add_pane_starts_empty_and_one_pick_makes_a_one_source_pane(system, sources,
-                                                                    open_page):
-    page = open_page(1440, "en")
+                                                                    open_page, width):
+    page = open_page(width, "en")
     show(page, system, f"src=tailf:{sources['web']}")
     page.click("#add-pane")
     expect(page.locator(".pane")).to_have_count(2)
@@ -153,8 +154,10 @@ def test_add_pane_starts_empty_and_one_pick_makes_a_one_source_pane(system, sour
         second.locator(".source option:checked").get_attribute("data-name") == "layout-db"
 
 
-def test_search_context_blocks_merge_and_a_match_is_never_context(system, sources, open_page):
-    page = open_page(1440, "en")
+@pytest.mark.parametrize("width", [390, 1440])
+def test_search_context_blocks_merge_and_a_match_is_never_context(system, sources, open_page,
+                                                                  width):
+    page = open_page(width, "en")
     show(page, system, f"src=tailf:{sources['web']}")
     first = pane(page)
     first.locator(".search-pattern").fill("^hit")
@@ -171,22 +174,24 @@ def test_search_context_blocks_merge_and_a_match_is_never_context(system, source
     assert kinds == ["ctx", "match", "match", "ctx", "ctx", "ctx", "match", "ctx"]
 
 
-def test_chinese_picker_and_meter_speak_chinese(system, sources, open_page, feed_server):
-    feed = system.add_feed("layout-feed", feed_server.url, "--interval", "60")
-    page = open_page(1440, "zh-hans")
+@pytest.mark.parametrize("width", [390, 1440])
+def test_chinese_picker_and_meter_speak_chinese(system, sources, open_page, feed_server, width):
+    feed = system.add_feed(f"layout-feed-{width}", feed_server.url, "--interval", "60")
+    page = open_page(width, "zh-hans")
     show(page, system, "src=")
     first = pane(page)
     first.locator(".picker-input").focus()
     kinds = set(first.locator(".picker-list .pk-kind").all_inner_texts())
     assert kinds == {"日志", "订阅源"}, kinds
-    option = first.locator(f"#{first.locator('[role=option]', has_text='layout-feed').get_attribute('id')}")
+    option = first.locator(f"#{first.locator('[role=option]', has_text=f'layout-feed-{width}').get_attribute('id')}")
     expect(option.locator(".pk-where")).to_have_text(f"{feed_server.url}，每 60 秒")
     expect(first.locator(".rate")).to_have_text("0/秒")
     assert feed
 
 
-def test_alerts_bell_needs_no_emoji_font(system, sources, open_page):
-    page = open_page(1440, "en")
+@pytest.mark.parametrize("width", [390, 1440])
+def test_alerts_bell_needs_no_emoji_font(system, sources, open_page, width):
+    page = open_page(width, "en")
     show(page, system, f"src=tailf:{sources['web']}")
     toggle = pane(page).locator(".alert-toggle")
     page.context.grant_permissions(["notifications"])
