@@ -7,13 +7,15 @@ never on a viewer's queue; the supervisor runs every ALERT_SUPERVISE_SECONDS fro
 
 import asyncio
 import logging
+import os
 
-from celery import shared_task
+from celery import shared_task, signals
 from django.db import close_old_connections
 
 from webapp.streams import leases as stream_leases
 from webapp.streams.aio import close_loop
 from webapp.streams.termination import (
+    REVOKE_SIGNAL,
     deferred_termination,
     ignore_revoke_signal,
     revoke_signal_handled,
@@ -61,3 +63,19 @@ def supervise():
     close_old_connections()
     started, stopped = control.supervise_once()
     return {"started": started, "stopped": stopped}
+
+
+@signals.worker_shutting_down.connect
+def end_rules_on_shutdown(**kwargs):
+    """A worker told to stop (SIGTERM to its main process, as `docker stop` sends) ends its
+    rule tasks in order: they would otherwise hold its warm shutdown for ever. Their leases
+    are released, so the next supervisor round starts them on another worker."""
+    from celery.worker import state
+
+    for request in list(state.active_requests):
+        if request.name == run_rule.name and request.worker_pid:
+            log.info("worker stopping: ending alert task %s", request.id)
+            try:
+                os.kill(request.worker_pid, REVOKE_SIGNAL)
+            except ProcessLookupError:
+                pass

@@ -3,6 +3,7 @@ a JSON webhook and an SMTP server on loopback; a killed worker's rule restarted 
 60 s with no alert sent twice; a racing task never fires; disabling a rule revokes its task."""
 
 import json
+import os
 import signal
 import sys
 import time
@@ -177,3 +178,25 @@ def test_a_rule_on_a_real_worker_follows_a_missing_file_rotation_and_truncation(
     time.sleep(2)
     assert len(hook.received) == 3  # nothing read twice
     assert lease_holder(harness, rule_id)
+
+
+def test_a_worker_told_to_stop_ends_its_rules_and_another_takes_them(installation, receivers,
+                                                                    tmp_path):
+    harness = installation
+    hook, smtp = receivers
+    log = tmp_path / "tb" / "app.log"
+    log.write_text("")
+    first = harness.start_worker("a1", queues=QUEUES, concurrency=2)
+    rule_id = make_rule(harness, log, hook, smtp)
+    task_id, _ = running_on(harness, rule_id, [first])
+    second = harness.start_worker("a2", queues=QUEUES, concurrency=2)
+    harness.spawn("beat", [sys.executable, "-m", "celery", "-A", "celery_app", "beat", "-l",
+                           "info", "-s", str(tmp_path / "tb" / "beat-schedule")])
+    os.kill(first.pid, signal.SIGTERM)  # the main process only, as `docker stop` does
+    first.wait(20)  # a warm shutdown that does not wait for ever
+    assert "revoked" in (harness.task_end(task_id) or "")
+    moved, worker = running_on(harness, rule_id, [second], timeout=30)
+    assert moved != task_id and worker is second
+    with log.open("a") as handle:
+        handle.write("ERROR after the move\n")
+    assert "after the move" in hook.wait_for(1)[0]["message"]
