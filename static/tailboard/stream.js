@@ -88,8 +88,9 @@ export class PollSocket extends EventTarget {
         const response = await fetch(`/streams/poll/${encodeURIComponent(this.token)}/?after=${this.after}`,
           { credentials: "same-origin", cache: "no-store", signal: this.aborter.signal });
         if (response.status >= 400 && response.status < 500) {
-          const refusal = await response.json().catch(() => null);
-          this.end(Number(refusal?.code) || 4404);
+          // Logged out: a refusal (log in again). A stream the server no longer knows (its
+          // state expired while the page slept): a new one is worth trying.
+          this.end(response.status === 401 ? 4401 : 1006);
           return;
         }
         if (!response.ok) throw new Error(`HTTP ${response.status}`);

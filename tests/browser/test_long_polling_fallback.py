@@ -72,3 +72,30 @@ def test_a_long_polling_reconnect_loses_nothing(system, page, blocking_proxy, tm
                                 "after the cut"], timeout=10000)
     first.locator(".stop").click()
     expect(status).to_have_attribute("data-state", "stopped", timeout=5000)
+
+
+def test_a_stream_the_server_forgot_is_started_again(system, page, blocking_proxy, tmp_path):
+    log = tmp_path / "forgot.log"
+    log.write_text("")
+    source = system.add_log("forgot-log", log)
+    login(page, blocking_proxy.url, "admin", system.admin_password)
+    first = pane(page)
+    start(first, f"tailf:{source}", lines=0)
+    status = first.locator(".status")
+    lines = first.locator(".output .line")
+    append(log, "before")
+    expect(lines).to_have_text(["before"])
+    task_id = status.get_attribute("data-task-id")
+    # Its state is gone (it expired while the laptop slept): the next poll gets 404.
+    states = [key for key in system.redis.scan_iter("tailboard:poll:*")
+              if key.count(b":") == 2 and not key.endswith(b"deadlines")
+              and not system.redis.hexists(key, "closed")]  # ended ones stay a while
+    assert len(states) == 1
+    system.redis.delete(*states)
+    append(log, "wakes the poll")
+    expect(status).to_have_text(RUNNING, timeout=30000)
+    expect(status).not_to_have_attribute("data-task-id", task_id, timeout=30000)
+    append(log, "after")
+    expect(lines).to_have_text(["before", "wakes the poll", "after"], timeout=10000)
+    first.locator(".stop").click()
+    expect(status).to_have_attribute("data-state", "stopped", timeout=5000)

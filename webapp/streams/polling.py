@@ -105,6 +105,17 @@ end
 return out
 """
 
+# Update a live stream's fields (never bring back an expired one, which would have no TTL):
+# ARGV[1] lines to add, ARGV[2] a field to set once (its first setting returns 1), then pairs.
+UPDATE_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if tonumber(ARGV[1]) ~= 0 then redis.call('HINCRBY', KEYS[1], 'lines', ARGV[1]) end
+local first = 0
+if ARGV[2] ~= '' then first = redis.call('HSETNX', KEYS[1], ARGV[2], 1) end
+if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+return first
+"""
+
 DEADLINE_SCRIPT = """
 local now = redis.call('TIME')
 redis.call('ZADD', KEYS[1], tonumber(now[1]) + tonumber(now[2]) / 1e6 + tonumber(ARGV[2]), ARGV[1])
@@ -207,6 +218,13 @@ class PollStream:
         value = await self.redis.hget(state_key(self.token), name)
         return value.decode() if value is not None else default
 
+    async def update(self, lines=0, once="", **fields):
+        """Set fields of the stream's state (and add lines sent) if it still exists; return
+        True when `once` was set by this call."""
+        pairs = [part for name, value in fields.items() for part in (name, value)]
+        return await self.redis.eval(UPDATE_SCRIPT, 1, state_key(self.token), lines, once,
+                                     *pairs) == 1
+
     async def append(self, items):
         """Buffer messages for the viewer (not after the end); return the bytes buffered."""
         if not items:
@@ -256,7 +274,7 @@ class PollStream:
         now = time.time()
         if now - float(await self.field("checked_at", "0")) < leases.refresh_interval():
             return
-        await self.redis.hset(state_key(self.token), "checked_at", now)
+        await self.update(checked_at=now)
         source = await database_sync_to_async(
             self.kind.source_model.objects.filter(pk=self.source_id).first)()
         source = source or self.kind.source_model(pk=self.source_id)
@@ -301,7 +319,7 @@ class PollStream:
             credit = min(credit, int(client_ack))
         if not ack_channel or credit <= int(forwarded or -1):
             return
-        await self.redis.hset(state_key(self.token), "forwarded", credit)
+        await self.update(forwarded=credit)
         try:
             await get_channel_layer().send(ack_channel, protocol.ack_event(credit))
         except Exception as exc:
@@ -311,10 +329,9 @@ class PollStream:
         """Apply one channel-layer event as the consumer's handlers do; data goes to `out`."""
         kind = event.get("type")
         if kind == protocol.EVENT_HELLO:
-            await self.redis.hset(state_key(self.token), mapping={
-                "ack_channel": event["ack_channel"], "last_beat": time.time()})
+            await self.update(ack_channel=event["ack_channel"], last_beat=time.time())
         elif kind == protocol.EVENT_HEARTBEAT:
-            await self.redis.hset(state_key(self.token), "last_beat", time.time())
+            await self.update(last_beat=time.time())
         elif kind == protocol.EVENT_FRAME:
             await self.relay(event, out)
         elif kind == protocol.EVENT_STOP:
@@ -326,16 +343,16 @@ class PollStream:
 
     async def relay(self, event, out):
         """Buffer one frame from the task; a final frame ends the stream."""
-        key = state_key(self.token)
-        await self.redis.hset(key, "last_beat", time.time())
-        if event.get("worker"):
-            await self.redis.hset(key, "worker", event["worker"])
-            if await self.redis.hsetnx(key, "running_seen", 1):
+        worker = event.get("worker")
+        extra = {"worker": worker} if worker else {}
+        first_running = await self.update(protocol.items_sent(event),
+                                          "running_seen" if worker else "",
+                                          last_beat=time.time(), **extra)
+        if worker:
+            if first_running:
                 await metrics.aobserve(self.redis, "connect_to_running_seconds", self.labels(),
                                        time.time() - float(self.state.get("connected_at", 0)))
-            await database_sync_to_async(records.set_worker)(self.stream_id, event["worker"])
-        if protocol.items_sent(event):
-            await self.redis.hincrby(key, "lines", protocol.items_sent(event))
+            await database_sync_to_async(records.set_worker)(self.stream_id, worker)
         session.count(self.tally, self.labels(), event)
         if "close" in event:
             await self.flush(out)
@@ -512,10 +529,9 @@ async def act(token, session_key, text, control):
                             protocol.status("stopped", say("stopped_by_viewer")))
         return {"closed": {"code": int(await stream.field("closed", protocol.CLOSE_NORMAL))}}
     if action == "ack" and isinstance(data.get("seq"), int) and data["seq"] >= -1:
-        key = state_key(token)
         current = await stream.field("client_ack")
         if current is None or data["seq"] > int(current):
-            await redis.hset(key, "client_ack", data["seq"])
+            await stream.update(client_ack=data["seq"])
         await stream.give_credit()
         return {"closed": None}
     await stream.append([item(protocol.encode(protocol.notice(say("unknown_message"))))])
