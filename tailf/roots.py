@@ -22,6 +22,7 @@ links only within the folder.
 `check_under_roots(path, roots)` is the validator for the admin and the CLI.
 """
 
+import collections
 import ctypes
 import errno
 import os
@@ -168,13 +169,17 @@ def source_folders(path, owners=None):
     Its own folder (resolved), and the folder of the target of each symlink on its way that
     root or the worker's own user made (a link's owner is whoever created it: nobody else
     can make one owned by root). A link made by anyone else — a log writer who can write the
-    folder — leads nowhere new: what it reaches must lie in a folder already allowed.
+    folder — leads nowhere new: what it reaches must lie in a folder already allowed. That
+    holds for the folders on the way too (`trusted_realpath`): a folder reached through such a
+    link (a planted `pods/ns_web_u1 -> ns_secret_u2`) allows nothing.
     """
     owners = trusted_owners() if owners is None else owners
     name = os.path.abspath(os.fspath(path))
     folders = []
     for _ in range(MAX_LINKS):
-        folder = os.path.realpath(os.path.dirname(name))
+        folder = trusted_realpath(os.path.dirname(name), owners)
+        if folder is None:
+            break
         folders.append(folder)
         try:
             info = os.lstat(name)
@@ -184,6 +189,41 @@ def source_folders(path, owners=None):
         except OSError:
             break
     return folders
+
+
+def trusted_realpath(path, owners):
+    """`os.path.realpath(path)` following only symlinks made by `owners`, else None.
+
+    Resolved one component at a time, as the kernel does (a missing component is kept as
+    named, like realpath); None when a link made by anyone else, or more than MAX_LINKS
+    links, are on the way.
+    """
+    parts = collections.deque(os.path.abspath(os.fspath(path)).split(os.sep))
+    resolved, links = os.sep, 0
+    while parts:
+        part = parts.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            resolved = os.path.dirname(resolved)
+            continue
+        candidate = os.path.join(resolved, part)
+        try:
+            info = os.lstat(candidate)
+            if not stat.S_ISLNK(info.st_mode):
+                resolved = candidate
+                continue
+            target = os.readlink(candidate)
+        except OSError:
+            resolved = candidate
+            continue
+        links += 1
+        if info.st_uid not in owners or links > MAX_LINKS:
+            return None
+        if target.startswith(os.sep):
+            resolved = os.sep
+        parts.extendleft(reversed(target.split(os.sep)))
+    return resolved
 
 
 def open_confined(path, roots, own_folder=True):

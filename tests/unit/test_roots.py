@@ -260,3 +260,29 @@ def test_a_file_in_a_subfolder_is_not_in_the_sources_folder(groups, both_ways):
     planted(groups / "team" / "x.log", "sub/x.log")
     with pytest.raises(OutsideRoots, match="outside its source's folder"):
         open_confined(str(groups / "team" / "x.log"), [str(groups)])
+
+
+def test_a_writers_folder_link_on_the_way_to_another_folder_is_refused(groups, both_ways):
+    """A folder link planted by a writer (a pod or container folder of a container source,
+    `team/sub -> ../secret`) reaches nothing; the same link made by root may."""
+    planted(groups / "team" / "sub", "../secret")
+    planted(groups / "team-link", "secret")
+    for path in (groups / "team" / "sub" / "secret.log", groups / "team-link" / "secret.log"):
+        with pytest.raises(OutsideRoots, match="outside its source's folder"):
+            open_confined(str(path), [str(groups)])
+        assert roots.source_folders(str(path)) == []
+    os.symlink("secret", groups / "chosen")
+    assert read_all(open_confined(str(groups / "chosen" / "secret.log"),
+                                  [str(groups)])) == b"SECRET\n"
+
+
+def test_trusted_realpath_resolves_like_realpath_through_trusted_links_only(groups):
+    os.symlink("../secret", groups / "team" / "up")
+    os.symlink(str(groups / "team" / "up"), groups / "abs")
+    owners = roots.trusted_owners()
+    for name in ("team/up", "abs", "abs/../team", "team/up/./x/../secret.log", "missing/a"):
+        assert roots.trusted_realpath(str(groups / name), owners) == \
+            os.path.realpath(groups / name), name
+    os.symlink("loop", groups / "loop")
+    assert roots.trusted_realpath(str(groups / "loop"), owners) is None
+    assert roots.trusted_realpath(str(groups / "abs"), {12345}) is None
