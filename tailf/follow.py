@@ -54,6 +54,18 @@ def waiting_notice(path, reason):
     """The notice of a path that cannot be followed yet, coded by its reason."""
     code = WAITING_CODES.get(reason)
     return say(code, path=path) if code else say("file_waiting", path=path, reason=reason)
+
+
+def problem_text(path, reason):
+    """Why a path cannot be followed now (a warning's text), coded by its reason."""
+    code = WAITING_CODES.get(reason)
+    return say(code.replace("file_", "path_"), path=path) if code \
+        else say("path_problem", path=path, reason=reason)
+
+
+def joined(parts):
+    """One warning of its parts: the part itself (with its code) when it is alone."""
+    return parts[0] if len(parts) == 1 else "; ".join(parts) or None
 CUT_MARKER = " [… line cut: longer than {limit} bytes]"
 WHOLE_DECODE = {"utf-8", "ascii", "latin-1", "iso8859-1"}
 
@@ -278,7 +290,7 @@ class Follower:
         events = [("notice", text) for text in self.notes] + events
         self.notes = []
         parts = [part for part in (self.problem, reason and f"{reason}; polling") if part]
-        warning = "; ".join(parts) or None
+        warning = joined(parts)
         if warning != self.warned:
             self.warned = warning
             events.append(("warning", warning))
@@ -290,7 +302,7 @@ class Follower:
             fd = confinement.open_confined(self.path, self.real_roots)
         except (OSError, confinement.OutsideRoots) as exc:
             self.open_error = exc
-            self.problem = f"{self.path} {self._missing_reason()}"
+            self.problem = problem_text(self.path, self._missing_reason())
             return False
         info = os.fstat(fd)
         self.current = OpenFile(fd, (info.st_dev, info.st_ino))

@@ -21,7 +21,7 @@ import time
 
 from tailf import roots as confinement
 from tailf import wake
-from tailf.follow import Follower, check_encoding
+from tailf.follow import Follower, check_encoding, joined
 from webapp.streams.text import say
 
 MAX_FILES = 64
@@ -255,10 +255,10 @@ class MultiFollower:
             problems = problems[:WARNINGS_NAMED] + [
                 f"{len(problems) - WARNINGS_NAMED} more files cannot be read"]
         if not self.children:
-            problems.append(f"no file matches {self.pattern}")
+            problems.append(say("glob_no_match", pattern=self.pattern))
         if reason:
             problems.append(f"{reason}; polling")
-        warning = "; ".join(problems) or None
+        warning = joined(problems)
         if warning != self.warned:
             self.warned = warning
             events.append(("warning", warning))

@@ -60,3 +60,20 @@ def test_search_notices_of_unreadable_files_are_coded(tmp_path):
     codes = [text.code for _, text in found]
     assert codes == ["search_missing", "search_not_regular"]
     assert all(code in CATALOGUE for code in codes)
+
+
+def test_the_warning_of_a_missing_file_is_coded_and_so_is_a_glob_without_files(follower,
+                                                                                 tmp_path):
+    from tailf.multi import MultiFollower
+
+    log = tmp_path / "app.log"
+    tail = follower(log, backlog=0)
+    [warning] = [value for kind, value in tail.start(now=0) if kind == "warning"]
+    assert isinstance(warning, Said) and warning.code == "path_missing"
+    assert warning == f"{log} does not exist"
+    multi = MultiFollower(str(tmp_path / "*.gone"), backlog=0, roots=[str(tmp_path)])
+    try:
+        [warning] = [value for kind, value in multi.start(now=0) if kind == "warning"]
+        assert warning.code == "glob_no_match"
+    finally:
+        multi.close()

@@ -75,6 +75,13 @@ CATALOGUE = {
     "rotated_many_left": ("{path}: stopped reading the rotated file ({count} newer rotated files "
                           "are being read; its last {size} bytes are not read)"),
     "glob_nothing": "no file matches {pattern} yet; waiting for one",
+    # tail warnings (the reason a running stream is degraded)
+    "path_missing": "{path} does not exist",
+    "path_missing_dir": "{path} does not exist, nor does its directory",
+    "path_denied": "{path} cannot be read (permission denied)",
+    "path_not_regular": "{path} is not a regular file",
+    "path_problem": "{path} {reason}",
+    "glob_no_match": "no file matches {pattern}",
     "glob_gone": "{path} is gone; no longer following it",
     "glob_not_regular": "{path} matches {pattern} but is not a regular file; skipped",
     "glob_full": ("{path} matches {pattern} but {limit} files are followed already "
