@@ -19,13 +19,15 @@ class ContainersConfig(AppConfig):
         """Register the container kind and its notices with the stream lifecycle."""
         from containers import stream
         from tailf import options
+        from tailf.stream import pools
         from webapp.streams import text
         from webapp.streams.kinds import Kind, register
 
         text.register_messages(MESSAGES)
         register(Kind(slug="container", label="Containers", url="container",
                       model="containers.ContainerSource", run=stream.follow,
-                      parse_options=options.parse, describe=lambda source: source.describe(),
+                      parse_options=options.parse, pools=pools,
+                      describe=lambda source: source.describe(),
                       task_name="containers.follow_containers", default_queue="tailf",
                       options_template="containers/options.html", resumable=True,
                       fields=("pods_dir", "namespace", "pod", "container", "docker_dir",

@@ -7,6 +7,7 @@ matched one by one, as stored.
 """
 
 import asyncio
+import itertools
 import os
 
 from containers.records import PARSERS
@@ -14,10 +15,17 @@ from tailf.history import confined_opener
 from tailf.search import lines_around, scan
 from webapp.streams import protocol
 from webapp.streams.options import OptionError
+from webapp.streams.text import say
 
 
-def files_of(layout, rotated):
-    """The files a search reads, oldest first."""
+def files_of(layout, rotated, max_files=None):
+    """Return (the files a search reads, oldest first; notices).
+
+    Blocking (it lists the layout's folders): call it off the event loop. At most `max_files`
+    containers' live logs are read (the most recently written; a notice says how many were
+    left out), each after its rotated files with `rotated`. A log rotated away while it is
+    listed is skipped.
+    """
     live = []
     for path in layout.candidates():
         try:
@@ -25,22 +33,37 @@ def files_of(layout, rotated):
         except OSError:
             continue
     live.sort()
+    notices = []
+    if max_files is not None and len(live) > max_files:
+        notices.append(say("search_glob_limit", count=len(live), pattern=layout.describe(),
+                           limit=max_files, skipped=len(live) - max_files))
+        live = live[-max_files:]
     if not rotated:
-        return [path for _, path in live]
-    return [each for _, path in live for each in layout.siblings(path)]
+        return [path for _, path in live], notices
+    return [each for _, path in live for each in layout.siblings(path)], notices
 
 
 async def search(out, layout, options, pattern, settings):
-    """Scan the container logs for `pattern`, sending matches and progress."""
+    """Scan the container logs for `pattern`, sending matches and progress.
+
+    The listing and the first step (which opens the files) run in a thread; each later step
+    is bounded (one block) and the loop yields between steps. The scan ends after
+    SEARCH_MAX_SECONDS with a notice.
+    """
     parser = PARSERS[layout.kind](settings.TAIL_MAX_LINE_BYTES)
-    files = files_of(layout, options.get("rotated"))
+    files, notices = await asyncio.to_thread(files_of, layout, options.get("rotated"),
+                                             settings.TAILF_MAX_FILES)
+    for notice in notices:
+        await out.notice(notice)
     events = scan(files, pattern, context=options.get("context", 0),
                   max_matches=settings.SEARCH_MAX_MATCHES, encoding="utf-8",
                   max_line=settings.TAIL_MAX_LINE_BYTES,
                   opener=confined_opener(settings.LOG_ROOTS), live=False,
-                  view=parser.view, prefilter=layout.kind == "cri")
+                  view=parser.view, prefilter=layout.kind == "cri",
+                  max_seconds=settings.SEARCH_MAX_SECONDS)
     try:
-        for event in events:
+        first = await asyncio.to_thread(next, events, None)
+        for event in itertools.chain([first] if first else [], events):
             kind = event[0]
             if kind == "matches":
                 for message in protocol.matches_messages(event[1], event[2]):
@@ -54,13 +77,16 @@ async def search(out, layout, options, pattern, settings):
                 return
             await asyncio.sleep(0)
     finally:
-        events.close()
+        try:
+            events.close()
+        except ValueError:  # cancelled while a thread runs it: it closes its files when collected
+            pass
 
 
 async def around(out, layout, options, settings):
     """Send the lines around `around` of one of the source's files (named by `file`)."""
     name = options.get("file") or ""
-    files = files_of(layout, rotated=True)
+    files, _ = await asyncio.to_thread(files_of, layout, True)
     if not files:
         raise OptionError("no container log matches this source")
     chosen = next((path for path in reversed(files)

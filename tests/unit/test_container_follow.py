@@ -112,7 +112,7 @@ def test_history_search_reads_rotated_cri_files_and_matches_the_message(tmp_path
     (folder / "0.log").write_text(f"{T} stderr F new match\n{T} stdout F other\n")
     (folder / "0.log.txt").write_text(f"{T} stdout F not a log\n")
     layout = CriLayout(str(tmp_path / "pods"), "ns", "web")
-    files = files_of(layout, rotated=True)
+    files, _ = files_of(layout, rotated=True)
     assert [os.path.basename(path) for path in files] == ["0.log.20261206-100000", "0.log"]
     found = [item["line"] for event in scan(files, "^(old|new) match$", live=False,
                                            view=layout_parser(layout).view)
