@@ -57,7 +57,9 @@ def send_once(url, title, body, timeout):
     plugin.redirects = False  # a host that passed the SSRF check passes nothing on
     sender = apprise.Apprise(asset=destinations.asset())
     sender.add(plugin)
-    result = sender.notify(body=body, title=title)
+    # Plain text in: Apprise escapes it for services that render HTML or Markdown, so a log
+    # line cannot inject markup (or a Slack mention) into the message.
+    result = sender.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
     if result:
         return None
     return failure_reason(result)[:MAX_DETAIL]

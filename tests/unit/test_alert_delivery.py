@@ -117,3 +117,12 @@ def test_a_webhook_redirect_is_not_followed_to_another_host(settings):
         inner.close()
         redirecting.close()
 
+
+
+def test_a_log_line_cannot_inject_markup_into_an_html_mail(smtp, loopback_allowed):
+    results = delivery.deliver([("mail", smtp.url)], "[Tailboard] alert: x",
+                               '> <a href="http://evil.example/">click</a> <b>bold</b>')
+    assert results == {"mail": "sent"}
+    content = smtp.wait_for(1)[0][2]
+    assert "text/html" not in content  # sent as plain text: the markup stays inert text
+    assert "Content-Type: text/plain" in content
