@@ -6,9 +6,13 @@ Starts Redis, a prefork worker and Daphne on free 127.0.0.1 ports and logs in ov
 Journal: N entries (~100-byte messages) are written beforehand with systemd-journal-remote;
 one real WebSocket viewer (acknowledging frames like the dashboard) opens the journal source
 with `after=` the first entry's cursor and reads the other N - 1 entries as fast as the stream
-sends them (reader, short-iso lines, frames, Redis, Daphne, WebSocket). File: the same viewer
-follows a log file while a separate process appends N lines as fast as it can
+sends them (systemd-python reader, short-iso lines, frames, Redis, Daphne, WebSocket). File:
+the same viewer follows a log file while a separate process appends N lines as fast as it can
 (tail_bench's throughput scenario). Prints one table; figures also in bench/results/journal.json.
+
+The machine is often shared, so wall-clock rates move with its load; each kind's CPU time per
+1,000 items, by process (worker, Daphne, Redis, the viewer), does not, and says where the
+time goes.
 """
 
 import argparse
@@ -22,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import close_run, write_results, Viewer  # noqa: E402
+from common import children, close_run, cpu_seconds, write_results, Viewer  # noqa: E402
 from tail_bench import throughput  # noqa: E402
 
 from tests import journalfiles as jf  # noqa: E402
@@ -33,7 +37,7 @@ BASE_USEC = 1765033445_000000
 
 def write_journal(folder, total):
     """Write `total` entries into folder/system.journal; return the first entry's cursor."""
-    from cysystemd.reader import JournalReader
+    from systemd.journal import Reader
 
     folder.mkdir()
     path = folder / "system.journal"
@@ -43,10 +47,34 @@ def write_journal(folder, total):
                for n in range(total))
     subprocess.run([jf.JOURNAL_REMOTE, f"--output={path}", "-"], input=jf.export(entries),
                    check=True, capture_output=True)
-    reader = JournalReader()
-    reader.open_directory(str(folder))
+    reader = Reader(path=str(folder))
     reader.seek_head()
-    return reader.next().cursor.decode()
+    reader._next()
+    cursor = reader._get_cursor()
+    reader.close()
+    return cursor
+
+
+def cpu_now(harness):
+    """CPU seconds used so far by the worker (all its processes), Daphne, Redis, the viewer."""
+    worker = harness.worker.pid
+    return {"worker": sum(cpu_seconds(pid) for pid in [worker, *children(worker)]),
+            "daphne": cpu_seconds(harness.web.pid),
+            "redis": cpu_seconds(harness.redis_process.pid),
+            "viewer": time.process_time()}
+
+
+def cpu_per_thousand(before, after, items):
+    """CPU milliseconds per 1,000 items, by process, between two cpu_now() readings."""
+    return {name: round(1e6 * (after[name] - before[name]) / items, 1) for name in before}
+
+
+async def measured(harness, phase, items):
+    """Run a phase (the file kind's throughput); return its result with `cpu_ms_per_1000`."""
+    before = cpu_now(harness)
+    result = await phase
+    result["cpu_ms_per_1000"] = cpu_per_thousand(before, cpu_now(harness), items)
+    return result
 
 
 async def journal_throughput(harness, cookie, workdir, total):
@@ -57,6 +85,7 @@ async def journal_throughput(harness, cookie, workdir, total):
     written_in = time.monotonic() - started
     out = harness.manage("sources", "add-journal", "bench-journal", "--directory", str(folder))
     source = int(out.strip().splitlines()[-1])
+    cpu_before = cpu_now(harness)  # the streaming only, not the writing
     stop = asyncio.Event()
     viewer = Viewer(harness, f"/ws/journal/{source}/?after={cursor}", cookie)
     first = []
@@ -70,6 +99,7 @@ async def journal_throughput(harness, cookie, workdir, total):
         await asyncio.sleep(0.02)
     stop.set()
     await task
+    cpu = cpu_per_thousand(cpu_before, cpu_now(harness), wanted)
     whole = viewer.last_at - opened
     bulk = viewer.last_at - first[0][0]
     return {"entries": wanted, "delivered": viewer.delivered, "dropped": viewer.dropped,
@@ -77,7 +107,8 @@ async def journal_throughput(harness, cookie, workdir, total):
             "delivered_entries_per_s": round(viewer.delivered / whole),
             "delivered_entries_per_s_after_first_frame":
                 round((viewer.delivered - first[0][1]) / bulk) if bulk > 0 else None,
-            "written_with_journal_remote_seconds": round(written_in, 1)}
+            "written_with_journal_remote_seconds": round(written_in, 1),
+            "cpu_ms_per_1000": cpu}
 
 
 async def main(args):
@@ -95,7 +126,8 @@ async def main(args):
                         "load_average_at_start": os.getloadavg()},
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "journal": await journal_throughput(harness, cookie, workdir, args.entries),
-            "file": await throughput(harness, cookie, workdir, args.entries),
+            "file": await measured(harness, throughput(harness, cookie, workdir, args.entries),
+                                   args.entries),
         }
     finally:
         close_run(harness, workdir)
@@ -113,6 +145,10 @@ async def main(args):
     print(f"{'kind'.ljust(width)}  figure  (details)")
     for name, figure, detail in rows:
         print(f"{name.ljust(width)}  {figure}  ({detail})")
+    print("CPU ms per 1,000 items: " + "; ".join(
+        f"{name} " + ", ".join(f"{proc} {ms}"
+                               for proc, ms in results[name]["cpu_ms_per_1000"].items())
+        for name in ("journal", "file")))
     print(f"load average at start: {results['machine']['load_average_at_start']}")
     print(f"JSON: {written}")
 

@@ -1,15 +1,19 @@
-"""The journal engine: reads one journal folder with cysystemd, filtered, from a backlog or a
-cursor, and follows it. Knows nothing about Celery or Channels.
+"""The journal engine: reads one journal folder with libsystemd (the systemd project's
+binding, systemd-python), filtered, from a backlog or a cursor, and follows it. Knows nothing
+about Celery or Channels.
 
 Filters are sd-journal matches: the values of one field are OR'ed (units, identifiers,
 priorities 0..p), the fields AND'ed. Following: the caller waits for `fd` to be readable (or
 a timeout), then calls `process()` (which takes in rotated, new and removed files: the
 INVALIDATE event, python-systemd#130) and `read()`.
+
+An entry's fields are read in one call (`sd_journal_enumerate_data`, values as bytes, keys
+only decoded): the line decodes only the few values it shows.
 """
 
 import os
 
-from cysystemd.reader import JournalEvent, JournalReader, Rule
+from systemd.journal import INVALIDATE, Reader
 
 from journal.entries import ShortIso, level
 from tailf.roots import OutsideRoots, check_under_roots, is_confined, real_roots
@@ -43,14 +47,9 @@ class Journal:
         if roots is not None:
             check_links(self.directory, real_roots(roots))
         self.format = ShortIso(max_line)
-        self.reader = JournalReader()
-        self.reader.open_directory(self.directory)
-        self.fd = self.reader.fd  # the inotify watches exist from here on: nothing is missed
-        for field, values in (("_SYSTEMD_UNIT", units), ("SYSLOG_IDENTIFIER", identifiers),
-                              ("PRIORITY", [str(p) for p in range(priority + 1)]
-                               if priority < 7 else ())):
-            if values:
-                self.reader.add_filter(any_of(field, values))
+        self.reader = open_reader(self.directory)
+        self.fd = self.reader.fileno()  # the inotify watches exist from here on: nothing is missed
+        self.reader.add_match(*matches(units, identifiers, priority))
 
     def start(self, backlog):
         """Place the reader so that `read()` returns the last `backlog` entries, then new ones.
@@ -58,13 +57,16 @@ class Journal:
         An empty journal is read from its head: from its tail, sd-journal would skip the
         first entry of a file that appears later.
         """
-        self.reader.seek_head()
-        if not self.reader.skip_next(1):
-            self.reader.seek_head()
+        reader = self.reader
+        reader.seek_head()
+        if not reader._next():
+            reader.seek_head()
             return
-        self.reader.seek_tail()  # cysystemd steps back onto the last entry
-        if backlog and self.reader.skip_previous(backlog) < backlog:
-            self.reader.seek_head()  # fewer entries than asked: all of them
+        reader.seek_tail()
+        for _ in range(backlog + 1):  # onto the entry before the backlog (one step: the last)
+            if not reader._previous():
+                reader.seek_head()  # fewer entries than asked: all of them
+                return
 
     def resume(self, cursor):
         """Place the reader right after the entry at `cursor`; return the entry read instead
@@ -73,38 +75,36 @@ class Journal:
         Raises BadCursor when the journal rejects the cursor.
         """
         try:
-            self.reader.seek_cursor(cursor.encode("ascii"))
-        except (SystemError, UnicodeEncodeError) as exc:
+            self.reader.seek_cursor(cursor)
+        except (ValueError, OSError) as exc:  # ValueError: EINVAL, a cursor it cannot parse
             raise BadCursor(f"the journal does not know cursor {cursor[:80]!r}: {exc}") from None
-        entry = self.reader.next()
-        if entry is None or cursor_key(entry.cursor.decode()) == cursor_key(cursor):
+        reader = self.reader
+        if not reader._next() or cursor_key(reader._get_cursor()) == cursor_key(cursor):
             return None
-        return self.convert(entry)
+        fields = reader._get_all()
+        return (self.format.line(fields, reader._get_realtime()), level(fields),
+                reader._get_cursor())
 
     def read(self, limit):
         """Return up to `limit` next entries as (lines, levels, cursors)."""
         lines, levels, cursors = [], [], []
         reader = self.reader
+        step, fields_of, realtime, cursor = (reader._next, reader._get_all, reader._get_realtime,
+                                             reader._get_cursor)
+        line = self.format.line
         for _ in range(limit):
-            entry = reader.next()
-            if entry is None:
+            if not step():
                 break
-            line, entry_level, cursor = self.convert(entry)
-            lines.append(line)
-            levels.append(entry_level)
-            cursors.append(cursor)
+            fields = fields_of()
+            lines.append(line(fields, realtime()))
+            levels.append(level(fields))
+            cursors.append(cursor())
         return lines, levels, cursors
-
-    def convert(self, entry):
-        """(line, level, cursor) of one entry."""
-        data = entry.data
-        return (self.format.line(data, entry.get_realtime_usec()), level(data),
-                entry.cursor.decode())
 
     def process(self):
         """Take in what changed since the last wake-up (appends, and files added, rotated or
         removed: sd-journal's INVALIDATE, python-systemd#130); True when files changed."""
-        return self.reader.process_events() == JournalEvent.INVALIDATE
+        return self.reader.process() == INVALIDATE
 
     def unreadable(self):
         """The journal files of the folder (and its machine-id folders) this process cannot read."""
@@ -119,7 +119,7 @@ class Journal:
 
     def close(self):
         """Close the reader's files and watches."""
-        self.reader = None
+        self.reader.close()
 
 
 def journal_entries(directory):
@@ -151,10 +151,19 @@ def check_links(directory, allowed):
                                "log roots")
 
 
-def any_of(field, values):
-    """A cysystemd rule matching entries whose `field` has one of `values`."""
-    rules = [Rule(field, str(value)) for value in values]
-    rule = rules[0]
-    for other in rules[1:]:
-        rule = rule | other
-    return rule
+def open_reader(directory):
+    """A libsystemd reader of the journal files in `directory` (and its machine-id folders).
+
+    Raises OSError (libsystemd's errno) or ValueError when libsystemd refuses the folder.
+    """
+    return Reader(path=directory)
+
+
+def matches(units, identifiers, priority):
+    """The sd-journal matches of the filters: `FIELD=value` for each value. sd-journal OR's
+    the matches of one field and AND's the fields."""
+    found = [f"_SYSTEMD_UNIT={unit}" for unit in units]
+    found += [f"SYSLOG_IDENTIFIER={ident}" for ident in identifiers]
+    if priority < 7:
+        found += [f"PRIORITY={value}" for value in range(priority + 1)]
+    return found

@@ -45,17 +45,17 @@ def open_journal(source):
     try:
         return Journal(source.directory, source.units, source.identifiers, source.priority,
                        roots=settings.LOG_ROOTS, max_line=settings.TAIL_MAX_LINE_BYTES)
-    except (OutsideRoots, OSError, SystemError) as exc:  # SystemError: libsystemd's errno
+    except (OutsideRoots, OSError, ValueError) as exc:  # OSError: libsystemd's errno
         log.warning("journal %s: cannot open %s: %s", source.name, source.directory, exc)
         # The viewer is told what went wrong, not how the server's roots are set.
         if isinstance(exc, LinkOutside):
             error = str(exc)
         elif isinstance(exc, OutsideRoots):
             error = "it is not under the log roots"
-        elif isinstance(exc, SystemError):
-            error = str(exc.args[0]) if exc.args else "libsystemd failed"
-        else:
+        elif isinstance(exc, OSError):
             error = exc.strerror or str(exc)
+        else:  # ValueError: libsystemd's EINVAL
+            error = str(exc) or "libsystemd refused it"
         raise StreamEnded("error", say("journal_error", path=source.directory,
                                        error=error)) from None
 

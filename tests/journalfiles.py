@@ -32,7 +32,8 @@ needed = pytest.mark.skipif(not available() and not in_ci(),
 
 def entry(message, *, usec, unit="app.service", ident="app", pid=100, priority=6,
           host="web1", monotonic=None, **fields):
-    """The fields of one entry, as journald would store them (values: str)."""
+    """The fields of one entry, as journald would store them (values: str, or a list of str
+    for a field given several times)."""
     data = {"__REALTIME_TIMESTAMP": str(usec),
             "__MONOTONIC_TIMESTAMP": str(monotonic if monotonic is not None else usec),
             "_BOOT_ID": BOOT_ID, "_HOSTNAME": host, "MESSAGE": message}
@@ -44,20 +45,23 @@ def entry(message, *, usec, unit="app.service", ident="app", pid=100, priority=6
         data["_PID"] = str(pid)
     if priority is not None:
         data["PRIORITY"] = str(priority)
-    data.update({key: str(value) for key, value in fields.items()})
+    data.update({key: value if isinstance(value, list) else str(value)
+                 for key, value in fields.items()})
     return data
 
 
 def export(entries):
-    """Serialise entries in the journal export format (binary-safe for multi-line values)."""
+    """Serialise entries in the journal export format (binary-safe for multi-line values; a
+    list value gives the field once per item, in order)."""
     out = bytearray()
     for fields in entries:
-        for key, value in fields.items():
-            raw = value.encode("utf-8")
-            if b"\n" in raw:
-                out += key.encode() + b"\n" + struct.pack("<Q", len(raw)) + raw + b"\n"
-            else:
-                out += key.encode() + b"=" + raw + b"\n"
+        for key, values in fields.items():
+            for value in values if isinstance(values, list) else [values]:
+                raw = value.encode("utf-8")
+                if b"\n" in raw:
+                    out += key.encode() + b"\n" + struct.pack("<Q", len(raw)) + raw + b"\n"
+                else:
+                    out += key.encode() + b"=" + raw + b"\n"
         out += b"\n"
     return bytes(out)
 

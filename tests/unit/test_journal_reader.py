@@ -80,7 +80,7 @@ def test_levels_follow_the_priority(folder):
     _, levels, _ = read_all(journal)
     # m12..m19: priorities 4, 5, 6, 7, 0, 1, 2, 3
     assert levels == ["warn", "info", "info", "debug", "error", "error", "error", "error"]
-    assert level({}) is None and level({"PRIORITY": "9"}) is None
+    assert level({}) is None and level({"PRIORITY": b"9"}) is None
 
 
 def test_resuming_after_a_cursor_loses_and_repeats_nothing(folder):
@@ -140,14 +140,35 @@ def test_lines_read_like_journalctl_short_iso(tmp_path, monkeypatch):
         assert "\n".join(lines) + "\n" == shown
     monkeypatch.setenv("TZ", "Asia/Shanghai")
     time.tzset()
-    assert ShortIso().line({"MESSAGE": "x", "_HOSTNAME": "h", "SYSLOG_IDENTIFIER": "i"},
+    assert ShortIso().line({"MESSAGE": b"x", "_HOSTNAME": b"h", "SYSLOG_IDENTIFIER": b"i"},
                            BASE) == "2025-12-06T23:04:05+0800 h i: x"
     monkeypatch.delenv("TZ")
     time.tzset()
 
 
+def test_a_field_given_several_times_shows_its_last_value_like_journalctl(tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    path = tmp_path / "x.journal"
+    jf.write(str(path), [jf.entry(["first", "last"], usec=BASE, ident=["ia", "ib"],
+                                  pid=None, priority=None, host=["web1", "web2"],
+                                  SYSLOG_PID=["7", "8"], PRIORITY=["3", "6"])])
+    journal = Journal(str(tmp_path))
+    journal.start(10)
+    lines, levels, _ = read_all(journal)
+    assert lines == ["2025-12-06T15:04:05+0000 web2 ib[8]: last"] and levels == ["info"]
+    if shutil.which("journalctl"):
+        shown = subprocess.run(["journalctl", "--file", str(path), "-o", "short-iso"],
+                               capture_output=True, text=True, check=True).stdout
+        assert shown == lines[0] + "\n"
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
 def test_a_line_longer_than_the_limit_is_cut_with_the_file_kinds_marker():
-    line = ShortIso(max_line=100).line({"MESSAGE": "é" * 500, "SYSLOG_IDENTIFIER": "i"}, BASE)
+    line = ShortIso(max_line=100).line({"MESSAGE": "é".encode() * 500,
+                                        "SYSLOG_IDENTIFIER": b"i"}, BASE)
     assert line.endswith(" [… line cut: longer than 100 bytes]")
     assert len(line.split(" […")[0].encode()) <= 100
 

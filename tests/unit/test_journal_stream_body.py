@@ -2,6 +2,7 @@
 viewer (nothing dropped: entries wait in the journal), a vacuumed cursor and refusals."""
 
 import asyncio
+import errno
 import os
 from types import SimpleNamespace
 
@@ -132,13 +133,12 @@ async def test_journal_files_the_worker_cannot_read_are_named_in_a_warning(roots
 
 async def test_libsystemd_refusing_the_folder_ends_the_stream_with_its_reason(roots,
                                                                               monkeypatch):
-    class Refusing:
-        """cysystemd raises SystemError(strerror, errno name) for libsystemd's errors."""
+    def refusing(path):
+        """What systemd-python raises when libsystemd cannot open the folder (as a user
+        who may not read it): OSError with libsystemd's errno."""
+        raise PermissionError(errno.EACCES, "Permission denied")
 
-        def open_directory(self, path):
-            raise SystemError("Permission denied", "EACCES")
-
-    monkeypatch.setattr("journal.reader.JournalReader", Refusing)
+    monkeypatch.setattr("journal.reader.Reader", refusing)
     out = Output(RecordingLayer(), "c")
     with pytest.raises(StreamEnded) as ended:
         await follow(out, source(roots), {}, "w1")
