@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.utils.text import Truncator
 
 from alerts import delivery
+from alerts.access import rules_visible_to
 from alerts.runner import send_test
 from alerts.models import AlertDestination, AlertEvent, AlertRule, validate_apprise_url
 from webapp.streams.kinds import all_kinds
@@ -70,12 +71,15 @@ class AlertDestinationAdmin(SuperuserOnly, admin.ModelAdmin):
         return obj.redacted_url if obj.pk else "-"
 
 
-def source_choices():
-    """Every source of every registered kind, as ("kind:id", "Label: name")."""
+def source_choices(user=None):
+    """The sources of every registered kind this user may see, as ("kind:id", name) groups."""
     choices = []
     for kind in all_kinds():
+        sources = kind.source_model.objects.all()
+        if user is not None:
+            sources = sources.visible_to(user)
         group = [(f"{kind.slug}:{source.pk}", source.name)
-                 for source in kind.source_model.objects.order_by("name")]
+                 for source in sources.order_by("name")]
         if group:
             choices.append((kind.label, group))
     return choices
@@ -92,9 +96,11 @@ class RuleForm(forms.ModelForm):
         fields = ("name", "source", "pattern", "threshold", "window", "cooldown",
                   "resolved_message", "destinations", "enabled", "groups")
 
+    user = None
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["source"].choices = [("", "---------")] + source_choices()
+        self.fields["source"].choices = [("", "---------")] + source_choices(self.user)
         if self.instance.pk:
             self.initial["source"] = f"{self.instance.kind}:{self.instance.source_id}"
 
@@ -122,6 +128,25 @@ class AlertRuleAdmin(admin.ModelAdmin):
     readonly_fields = ("state", "state_changed")
     actions = ["send_test"]
 
+    def get_form(self, request, obj=None, **kwargs):
+        """The form lists only the sources the user may see."""
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
+
+    def get_queryset(self, request):
+        """Staff see only the rules whose firings they may see (their sources' rules)."""
+        return rules_visible_to(request.user)
+
+    def has_add_permission(self, request):
+        """Rules send a source's lines to destinations: superusers only make or change them."""
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_add_permission(request)
+
     @admin.display(description="source")
     def source(self, obj):
         """kind:name of the source."""
@@ -132,7 +157,8 @@ class AlertRuleAdmin(admin.ModelAdmin):
         """The pattern, cut."""
         return Truncator(obj.pattern).chars(60)
 
-    @admin.action(description="Send a test message to the selected rules' destinations")
+    @admin.action(description="Send a test message to the selected rules' destinations",
+                  permissions=["change"])
     def send_test(self, request, queryset):
         """Send a test message and say each destination's result."""
         for rule in queryset:
@@ -148,10 +174,15 @@ class AlertEventAdmin(admin.ModelAdmin):
     """Every firing, resolution and test, read-only."""
 
     list_display = ("time", "rule", "event", "matches", "suppressed", "results_short")
-    list_filter = ("event", "rule")
+    list_filter = ("event", ("rule", admin.RelatedOnlyFieldListFilter))
     date_hierarchy = "time"
     readonly_fields = ("rule", "time", "event", "matches", "suppressed", "samples", "results",
                        "worker")
+
+    def get_queryset(self, request):
+        """Staff see only the events of rules whose source they may see."""
+        return super().get_queryset(request).filter(
+            rule__in=rules_visible_to(request.user).values("pk"))
 
     def has_add_permission(self, request):
         return False

@@ -158,3 +158,43 @@ def test_alerts_test_sends_to_each_destination_and_prints_the_result(db, setting
     finally:
         good.close()
         bad.close()
+
+
+def test_staff_see_only_rules_and_events_of_their_sources_and_change_none(client, db):
+    from django.contrib.auth.models import Group, Permission
+
+    ops = Group.objects.create(name="ops")
+    mine = LogSource.objects.create(name="mine", path="/var/log/mine.log")
+    mine.groups.add(ops)
+    theirs = LogSource.objects.create(name="theirs-secret", path="/var/log/theirs.log")
+    visible = AlertRule.objects.create(name="mine errors", kind="log", source_id=mine.pk,
+                                       pattern="E")
+    hidden = AlertRule.objects.create(name="hidden errors", kind="log", source_id=theirs.pk,
+                                      pattern="E")
+    AlertEvent.objects.create(rule=visible, samples=["seen line"])
+    AlertEvent.objects.create(rule=hidden, samples=["secret line"])
+    staff = User.objects.create_user("staff", password="x", is_staff=True)
+    staff.groups.add(ops)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="alerts"))
+    client.force_login(staff)
+    rules = client.get("/admin/alerts/alertrule/").content.decode()
+    assert "mine errors" in rules and "hidden errors" not in rules
+    assert client.get(f"/admin/alerts/alertrule/{hidden.pk}/change/").status_code in (302, 404)
+    assert client.get("/admin/alerts/alertrule/add/").status_code == 403
+    events = client.get("/admin/alerts/alertevent/").content.decode()
+    assert "mine errors" in events and "hidden errors" not in events
+
+
+def test_the_rule_form_lists_only_sources_its_user_may_see(db):
+    from django.contrib.auth.models import Group
+
+    from alerts.admin import source_choices
+
+    ops = Group.objects.create(name="ops")
+    mine = LogSource.objects.create(name="mine", path="/var/log/mine.log")
+    mine.groups.add(ops)
+    LogSource.objects.create(name="theirs-secret", path="/var/log/theirs.log")
+    user = User.objects.create_user("u", password="x")
+    user.groups.add(ops)
+    names = [name for _, group in source_choices(user) for _, name in group]
+    assert names == ["mine"]
