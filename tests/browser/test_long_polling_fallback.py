@@ -99,3 +99,44 @@ def test_a_stream_the_server_forgot_is_started_again(system, page, blocking_prox
     expect(lines).to_have_text(["before", "wakes the poll", "after"], timeout=10000)
     first.locator(".stop").click()
     expect(status).to_have_attribute("data-state", "stopped", timeout=5000)
+
+
+def test_a_websocket_that_opens_but_carries_nothing_falls_back_too(system, page, tmp_path):
+    log = tmp_path / "silent.log"
+    log.write_text("")
+    source = system.add_log("silent-log", log)
+    opened = []
+    # A proxy that completes the handshake and then passes nothing: the page's socket opens.
+    page.route_web_socket(re.compile(r".*/ws/.*"), lambda ws: opened.append(ws.url))
+    login(page, system.web.base_url, "admin", system.admin_password)
+    first = pane(page)
+    first.locator(".source").select_option(f"tailf:{source}")
+    first.locator(".lines").fill("0")
+    first.locator(".start").click()
+    expect(first.locator(".status")).to_have_text(RUNNING, timeout=20000)
+    assert opened, "the dashboard did not try the WebSocket first"
+    expect(first.locator(".transport")).to_have_text("long polling")
+    append(log, "over http")
+    expect(first.locator(".output .line")).to_have_text(["over http"])
+    first.locator(".stop").click()
+    expect(first.locator(".status")).to_have_attribute("data-state", "stopped", timeout=5000)
+
+
+def test_a_working_websocket_is_used_and_named(system, page, tmp_path):
+    log = tmp_path / "direct.log"
+    log.write_text("")
+    source = system.add_log("direct-log", log)
+    polls = []
+    page.on("request", lambda request: polls.append(request.url)
+            if "/streams/" in request.url else None)
+    login(page, system.web.base_url, "admin", system.admin_password)
+    first = pane(page)
+    start(first, f"tailf:{source}", lines=0)
+    expect(first.locator(".transport")).to_have_text("WebSocket")
+    append(log, "over the socket")
+    expect(first.locator(".output .line")).to_have_text(["over the socket"])
+    page.wait_for_timeout(7000)  # past the silence limit: a stream that carries stays put
+    expect(first.locator(".transport")).to_have_text("WebSocket")
+    assert polls == []
+    first.locator(".stop").click()
+    expect(first.locator(".status")).to_have_attribute("data-state", "stopped", timeout=5000)
