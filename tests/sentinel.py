@@ -71,12 +71,12 @@ class SentinelGroup:
     def _start_replica(self, port):
         folder = self.workdir / f"replica-{port}"
         folder.mkdir(parents=True, exist_ok=True)
-        process = subprocess.Popen(
-            [embedded.redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port),
-             "--save", "", "--appendonly", "no", "--dir", str(folder),
-             "--replicaof", "127.0.0.1", str(self.first_master_port)],
-            stdout=open(folder / "redis.log", "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+        with open(folder / "redis.log", "ab") as log:
+            process = subprocess.Popen(
+                [embedded.redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port),
+                 "--save", "", "--appendonly", "no", "--dir", str(folder),
+                 "--replicaof", "127.0.0.1", str(self.first_master_port)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self._wait(lambda: embedded.redis_answers(f"redis://127.0.0.1:{port}/0"), 10,
                    f"the replica on port {port} did not answer")
         return process
