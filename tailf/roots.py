@@ -163,7 +163,7 @@ def trusted_owners():
     return {0, os.geteuid()}
 
 
-def source_folders(path, owners=None):
+def source_folders(path, owners=None, roots=None):
     """Return the folders a file named `path` may resolve into (resolved paths).
 
     Its own folder (resolved), and the folder of the target of each symlink on its way that
@@ -171,13 +171,15 @@ def source_folders(path, owners=None):
     can make one owned by root). A link made by anyone else — a log writer who can write the
     folder — leads nowhere new: what it reaches must lie in a folder already allowed. That
     holds for the folders on the way too (`trusted_realpath`): a folder reached through such a
-    link (a planted `pods/ns_web_u1 -> ns_secret_u2`) allows nothing.
+    link (a planted `pods/ns_web_u1 -> ns_secret_u2`) allows nothing. With `roots` (resolved),
+    only links that lie under a root are judged (what a log writer can make); links on the
+    way to a root (`/logs -> /data/logs`) are the administrator's setup and followed.
     """
     owners = trusted_owners() if owners is None else owners
     name = os.path.abspath(os.fspath(path))
     folders = []
     for _ in range(MAX_LINKS):
-        folder = trusted_realpath(os.path.dirname(name), owners)
+        folder = trusted_realpath(os.path.dirname(name), owners, roots)
         if folder is None:
             break
         folders.append(folder)
@@ -191,12 +193,13 @@ def source_folders(path, owners=None):
     return folders
 
 
-def trusted_realpath(path, owners):
+def trusted_realpath(path, owners, roots=None):
     """`os.path.realpath(path)` following only symlinks made by `owners`, else None.
 
     Resolved one component at a time, as the kernel does (a missing component is kept as
     named, like realpath); None when a link made by anyone else, or more than MAX_LINKS
-    links, are on the way.
+    links, are on the way. With `roots` (resolved), a link that does not lie under one of
+    them may have any owner.
     """
     parts = collections.deque(os.path.abspath(os.fspath(path)).split(os.sep))
     resolved, links = os.sep, 0
@@ -218,7 +221,8 @@ def trusted_realpath(path, owners):
             resolved = candidate
             continue
         links += 1
-        if info.st_uid not in owners or links > MAX_LINKS:
+        if links > MAX_LINKS or info.st_uid not in owners and (
+                roots is None or any(_within(candidate, root) for root in roots)):
             return None
         if target.startswith(os.sep):
             resolved = os.sep
@@ -246,7 +250,7 @@ def open_confined(path, roots, own_folder=True):
         if not is_confined(real, allowed):
             where = "under /proc, /sys or /dev" if forbidden(real) else "outside the log roots"
             raise OutsideRoots(f"resolves to a file {where}; it is not read")
-        if own_folder and os.path.dirname(real) not in source_folders(path):
+        if own_folder and os.path.dirname(real) not in source_folders(path, roots=allowed):
             raise OutsideRoots("resolves to a file outside its source's folder (through a "
                                "link not made by root); it is not read")
         info = os.fstat(handle)

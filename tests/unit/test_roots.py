@@ -286,3 +286,16 @@ def test_trusted_realpath_resolves_like_realpath_through_trusted_links_only(grou
     os.symlink("loop", groups / "loop")
     assert roots.trusted_realpath(str(groups / "loop"), owners) is None
     assert roots.trusted_realpath(str(groups / "abs"), {12345}) is None
+
+
+def test_links_on_the_way_to_a_root_are_the_administrators_whoever_made_them(groups,
+                                                                             tmp_path_factory):
+    """`LOG_ROOTS=/logs` with `/logs -> /data/logs` made by some user: only links under the
+    resolved roots are a log writer's."""
+    elsewhere = tmp_path_factory.mktemp("entry")
+    planted(elsewhere / "logs", str(groups))
+    via = elsewhere / "logs"
+    assert read_all(open_confined(str(via / "team" / "app.log"), [str(via)])) == b"mine\n"
+    planted(groups / "team" / "sub", "../secret")
+    with pytest.raises(OutsideRoots, match="outside its source's folder"):
+        open_confined(str(via / "team" / "sub" / "secret.log"), [str(via)])
