@@ -196,6 +196,7 @@ class PollStream:
         self.state = state
         self.tally = metrics.Tally()
         self.abandoned = False
+        self.closed_seen = False
 
     @classmethod
     async def load(cls, redis, token, control, tag=None):
@@ -252,13 +253,21 @@ class PollStream:
                                  self.tally)
         return True
 
-    async def renew(self):
-        """Renew the lease (a poll is a sign of life) and push the lapse deadline back."""
-        lines = int(await self.field("lines", "0"))
-        await leases.arenew_many(self.redis, [(self.task_id, self.channel_name, self.user_id,
-                                               lines)])
-        await self.redis.eval(DEADLINE_SCRIPT, 1, DEADLINES, self.token, leases.ttl())
-        await self.redis.expire(state_key(self.token), ttl())
+    async def renew(self, gen=False):
+        """Renew the lease (a poll is a sign of life) and push the lapse deadline back, in one
+        round trip; return whether the lease is held (and this poll's number, with `gen`)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.eval(leases.RENEW_SCRIPT, 4, leases.user_slots_key(self.user_id),
+                      leases.ALL_SLOTS, leases.lease_key(self.task_id),
+                      leases.sent_key(self.task_id), self.task_id, leases.ttl(),
+                      self.channel_name, int(self.state.get("lines", 0)), leases.END_TTL)
+            pipe.eval(DEADLINE_SCRIPT, 1, DEADLINES, self.token, leases.ttl())
+            pipe.expire(state_key(self.token), ttl())
+            pipe.exists(leases.lease_key(self.task_id))
+            if gen:
+                pipe.hincrby(state_key(self.token), "gen", 1)
+            replies = await pipe.execute()
+        return bool(replies[3]), (replies[4] if gen else None)
 
     async def lapse(self):
         """End a stream whose lease lapsed: no poll came for STREAM_LEASE_SECONDS."""
@@ -272,8 +281,9 @@ class PollStream:
     async def check_access(self, browser_session):
         """Re-check the viewer's access once per lease refresh interval; end the stream if lost."""
         now = time.time()
-        if now - float(await self.field("checked_at", "0")) < leases.refresh_interval():
+        if now - float(self.state.get("checked_at", 0)) < leases.refresh_interval():
             return
+        self.state["checked_at"] = now
         await self.update(checked_at=now)
         source = await database_sync_to_async(
             self.kind.source_model.objects.filter(pk=self.source_id).first)()
@@ -345,6 +355,7 @@ class PollStream:
         """Buffer one frame from the task; a final frame ends the stream."""
         worker = event.get("worker")
         extra = {"worker": worker} if worker else {}
+        self.state["lines"] = int(self.state.get("lines", 0)) + protocol.items_sent(event)
         first_running = await self.update(protocol.items_sent(event),
                                           "running_seen" if worker else "",
                                           last_beat=time.time(), **extra)
@@ -434,6 +445,7 @@ class PollStream:
                                       buffer_key(self.token), max(0, after), 4096)
         base, _last, seen_seq, closed, closed_at = (int(reply[0]), int(reply[1]),
                                                     int(reply[2]), reply[3], int(reply[4]))
+        self.closed_seen = bool(closed)
         texts, size = [], 0
         for raw in reply[5:]:
             text = raw.decode().split("\n", 1)[1]
@@ -486,11 +498,12 @@ async def poll(token, session_key, browser_session, after, control):
     """Answer one poll: confirm 1..after, then what follows, waiting up to POLL_SECONDS."""
     redis = leases.loop_client()
     stream = await PollStream.load(redis, token, control, session_tag(session_key))
-    gen = await redis.hincrby(state_key(token), "gen", 1)
     reaper().ensure()
-    if not await stream.field("closed"):
-        await stream.renew()
-        if not await leases.aheld(redis, stream.task_id):
+    if stream.state.get("closed"):
+        gen = await redis.hincrby(state_key(token), "gen", 1)
+    else:
+        held, gen = await stream.renew(gen=True)
+        if not held:
             # The lease is gone: an ops stop (its event waits in the channel) or the viewer
             # came back too late (the task has ended).
             await stream.read_slice(0.01)
@@ -499,7 +512,7 @@ async def poll(token, session_key, browser_session, after, control):
             await stream.check_access(browser_session)
     seen_seq, body, ready = await stream.answer(after)
     await stream.give_credit()
-    if ready or await stream.field("closed"):
+    if ready or stream.closed_seen:
         return body
     await stream.check_worker()
     work = detached(stream.wait(gen, browser_session, time.monotonic() + POLL_SECONDS),
