@@ -81,6 +81,7 @@ def test_an_asgi_scope_joins_repeated_header_lines_in_order(settings):
     assert scope_client_address({"headers": []}) == "?"
 
 
+@pytest.mark.django_db  # channels' denier tidies the thread's old connections first
 def test_a_refused_websocket_is_logged_with_the_client_address(settings, security_log):
     settings.TRUSTED_PROXY_COUNT = 1
     sent = []
