@@ -24,6 +24,31 @@ def freeze_before_fork(**kwargs):
     gc.freeze()
 
 
+@signals.worker_init.connect
+def warm_pool_processes(**kwargs):
+    """Warm each pool process as it starts; connected here, after Celery's Django fix-up has
+    connected its own handler (which closes the database connections a child inherits), so
+    it runs after that one."""
+    signals.worker_process_init.connect(warm_pool_process, weak=False)
+
+
+def warm_pool_process(**kwargs):
+    """Before a pool process takes its first stream: open its database connection, read each
+    kind's source table once and make one round trip over the task's async Redis client on a
+    throwaway loop, so the first viewer after a start does not wait for that. A failure here
+    is only logged: the first task then does the same work itself."""
+    import logging
+
+    log = logging.getLogger("tailboard.tasks")
+    try:
+        from webapp.streams.warm import warm_process
+
+        warm_process()
+    except Exception as exc:
+        log.warning("pool process %s not warmed (%s: %s); its first stream warms it",
+                    os.getpid(), type(exc).__name__, exc)
+
+
 @signals.worker_ready.connect
 def announce_worker(sender=None, **kwargs):
     """Register this worker and its queues in Redis while it runs."""

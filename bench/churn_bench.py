@@ -158,8 +158,9 @@ async def main(args):
         cookie = harness.login(harness.web.base_url, "bench", password)
         await asyncio.sleep(1)
         warm, errors = [], []
-        await asyncio.gather(*(loop(harness, cookie, s, log, 2, warm, errors)
-                               for s, log in sources))
+        if not args.fresh:
+            await asyncio.gather(*(loop(harness, cookie, s, log, 2, warm, errors)
+                                   for s, log in sources))
         pids_before = set(children(harness.worker.pid))
         samples = []
         per_loop = max(1, args.cycles // args.parallel)
@@ -180,7 +181,7 @@ async def main(args):
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "loadavg_before": load_before, "loadavg_after": load_after},
             "parallel": args.parallel, "worker_concurrency": args.concurrency,
-            "hold_seconds": args.hold,
+            "hold_seconds": args.hold, "fresh": args.fresh,
             "cycles": len(samples), "errors": errors[:10], "error_count": len(errors),
             "seconds": round(elapsed, 1),
             "cycles_per_s": round(len(samples) / elapsed, 1),
@@ -219,6 +220,9 @@ if __name__ == "__main__":
     parser.add_argument("--cycles", type=int, default=400)
     parser.add_argument("--parallel", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=24)
+    parser.add_argument("--fresh", action="store_true",
+                        help="no warm-up cycles: the first streams meet pool processes that "
+                             "never ran a task (a system just started)")
     parser.add_argument("--hold", type=float, default=0.0,
                         help="seconds each stream stays open after its line (0: back to back)")
     asyncio.run(main(parser.parse_args()))
