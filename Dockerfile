@@ -16,14 +16,14 @@ RUN groupadd --system --gid 10001 tailboard \
 
 WORKDIR /app
 
-COPY requirements.txt .
+COPY requirements.txt requirements-native.txt ./
 # python-ldap (LDAP sign-in) builds from source against OpenLDAP's and Cyrus SASL's headers,
 # systemd-python (the journal reader) against libsystemd's.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev libldap-dev libsasl2-dev \
         libsystemd-dev pkg-config \
  && rm -rf /var/lib/apt/lists/* \
- && pip install -r requirements.txt
+ && pip install -r requirements.txt -r requirements-native.txt
 
 # The code and the collected static files stay owned by root: the app user can read, not change them.
 COPY . .

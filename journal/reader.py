@@ -11,9 +11,13 @@ An entry's fields are read in one call (`sd_journal_enumerate_data`, values as b
 only decoded): the line decodes only the few values it shows.
 """
 
+import errno
 import os
 
-from systemd.journal import INVALIDATE, Reader
+try:
+    from systemd.journal import INVALIDATE, Reader
+except ImportError:  # it builds against libsystemd (requirements-native.txt): a worker may lack it
+    INVALIDATE = Reader = None
 
 from journal.entries import ShortIso, level
 from tailf.roots import OutsideRoots, check_under_roots, is_confined, real_roots
@@ -154,8 +158,12 @@ def check_links(directory, allowed):
 def open_reader(directory):
     """A libsystemd reader of the journal files in `directory` (and its machine-id folders).
 
-    Raises OSError (libsystemd's errno) or ValueError when libsystemd refuses the folder.
+    Raises OSError (libsystemd's errno) or ValueError when libsystemd refuses the folder, and
+    OSError(ENOSYS) on a worker without the binding.
     """
+    if Reader is None:
+        raise OSError(errno.ENOSYS, "this worker cannot read journals: systemd-python is not "
+                                    "installed (requirements-native.txt)")
     return Reader(path=directory)
 
 

@@ -127,8 +127,13 @@ LDAP_SERVER_URI = env_str("LDAP_SERVER_URI", "")
 # fails the sign-in with a clear message instead of holding the request.
 LDAP_TIMEOUT = env_int("LDAP_TIMEOUT", 5, minimum=1, maximum=120)
 if LDAP_SERVER_URI:
-    import ldap
-    from django_auth_ldap import config as ldap_config
+    try:
+        import ldap
+        from django_auth_ldap import config as ldap_config
+    except ImportError as _error:
+        raise ImproperlyConfigured(
+            f"LDAP_SERVER_URI is set but {_error.name} is not installed: "
+            "pip install -r requirements-native.txt (docs/auth.md)") from None
 
     for _name in ("LDAP_USER_SEARCH", "LDAP_GROUP_SEARCH"):
         if not env_str(_name):

@@ -144,3 +144,14 @@ async def test_libsystemd_refusing_the_folder_ends_the_stream_with_its_reason(ro
         await follow(out, source(roots), {}, "w1")
     assert ended.value.message == f"cannot read the journal in {roots}: Permission denied"
     assert ended.value.code == 4410
+
+
+async def test_a_worker_without_the_journal_binding_ends_the_stream_saying_so(roots,
+                                                                             monkeypatch):
+    monkeypatch.setattr("journal.reader.Reader", None)
+    out = Output(RecordingLayer(), "c")
+    with pytest.raises(StreamEnded) as ended:
+        await follow(out, source(roots), {}, "w1")
+    assert ended.value.message == (f"cannot read the journal in {roots}: this worker cannot "
+                                   "read journals: systemd-python is not installed "
+                                   "(requirements-native.txt)")
