@@ -279,11 +279,16 @@ try:
 except ValueError as _error:
     raise ImproperlyConfigured(str(_error)) from None
 
+# Stock channels-redis in Daphne and in the tasks instead of Tailboard's layer, which reaches
+# into redis-py and channels-redis (webapp/streams/internals.py): slower, and a message can be
+# lost when a viewer's receive is cancelled (channels_redis #366).
+CHANNEL_LAYER_STOCK = env_bool("CHANNEL_LAYER_STOCK", False)
 CHANNEL_LAYERS = {
     "default": {
         # channels-redis, read by one task per process so that no message is lost when a
         # consumer's receive is cancelled (channels_redis #366; webapp/streams/weblayer.py).
-        "BACKEND": "webapp.streams.weblayer.ReaderLayer",
+        "BACKEND": ("channels_redis.core.RedisChannelLayer" if CHANNEL_LAYER_STOCK
+                    else "webapp.streams.weblayer.ReaderLayer"),
         "CONFIG": {
             # socket_timeout None: redis-py 8 would otherwise end idle receives after 5 s
             # (channels_redis #422).

@@ -1,6 +1,11 @@
 """The task's channel layer sends in one round trip exactly what channels-redis would: the
 ordinary layer (Daphne's) receives it, and the capacity and expiry still hold."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
@@ -37,12 +42,13 @@ async def test_a_full_channel_raises_channel_full_and_keeps_what_it_holds(hosts,
     await sender.close_pools()
 
 
-def test_the_task_layer_follows_the_configured_backend(settings, redis_client):
+def test_the_task_layer_is_the_configured_backend_stock_channels_redis_included(settings,
+                                                                             redis_client):
     settings.CHANNEL_LAYERS = {"default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": [{"address": settings.REDIS_URL}], "capacity": 7}}}
     layer = task_layer()
-    assert isinstance(layer, OneTripLayer) and layer.capacity == 7
+    assert type(layer) is RedisChannelLayer and layer.capacity == 7
     settings.CHANNEL_LAYERS = {"default": {
         "BACKEND": "webapp.streams.weblayer.ReaderLayer",
         "CONFIG": {"hosts": [{"address": settings.REDIS_URL}], "capacity": 9}}}
@@ -50,6 +56,25 @@ def test_the_task_layer_follows_the_configured_backend(settings, redis_client):
     assert isinstance(layer, ReaderLayer) and layer.capacity == 9
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     assert not isinstance(task_layer(), OneTripLayer)
+
+
+@pytest.mark.parametrize("value, backend", [
+    (None, "webapp.streams.weblayer.ReaderLayer"),
+    ("0", "webapp.streams.weblayer.ReaderLayer"),
+    ("1", "channels_redis.core.RedisChannelLayer"),
+])
+def test_channel_layer_stock_runs_stock_channels_redis(value, backend):
+    env = {k: v for k, v in os.environ.items() if k != "CHANNEL_LAYER_STOCK"}
+    if value is not None:
+        env["CHANNEL_LAYER_STOCK"] = value
+    result = subprocess.run(
+        [sys.executable, "-c", "from webapp import settings; "
+                               "print(settings.CHANNEL_LAYERS['default']['BACKEND'])"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, "DJANGO_SETTINGS_MODULE": "webapp.settings"},
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == backend
 
 
 async def test_a_send_after_redis_forgot_the_script_loads_it_again_and_arrives(hosts,

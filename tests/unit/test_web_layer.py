@@ -51,11 +51,15 @@ async def test_cancelling_one_receive_loses_no_message_meant_for_another(hosts, 
     assert delivered == 10
 
 
-async def test_the_stock_layer_loses_that_message_which_is_why_this_layer_exists(
-        hosts, redis_client):
+@pytest.mark.xfail(strict=False, reason=(
+    "canary: stock channels-redis loses a message popped for another consumer when a receive "
+    "is cancelled (channels_redis #366). An XPASS means an installed channels-redis no longer "
+    "does: ReaderLayer may no longer be needed (CHANNEL_LAYER_STOCK, docs/architecture.md)"))
+async def test_the_stock_layer_still_loses_that_message(hosts, redis_client):
+    """Expected to fail: stock channels-redis still delivers fewer than 3 of 3."""
     delivered = await cancel_a_receiver_as_another_ones_message_arrives(
         RedisChannelLayer, hosts, redis_client, 3, wait=1.0)
-    assert delivered < 3
+    assert delivered == 3, f"stock channels-redis delivered {delivered} of 3"
 
 
 async def test_a_redis_failure_reaches_the_waiting_receiver_and_reading_resumes(

@@ -20,6 +20,8 @@ import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from webapp.streams.internals import stream_transport
+
 
 class Link:
     """One Redis connection of a pool's kind, shared by concurrent callers, pipelined."""
@@ -58,7 +60,7 @@ class Link:
     async def _open(self):
         connection = self.pool.make_connection()
         await connection.connect()  # redis-py: address, TLS, AUTH, HELLO, SELECT
-        transport = connection._writer.transport
+        transport = stream_transport(connection)
         transport.set_protocol(Replies(self, transport))
         self.connection, self.transport = connection, transport
         return transport

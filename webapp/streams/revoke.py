@@ -23,6 +23,7 @@ from celery.worker import control, state as worker_state
 from django.conf import settings
 
 from webapp import redisconf
+from webapp.streams import internals
 from webapp.streams.termination import REVOKE_SIGNAL
 
 log = logging.getLogger("tailboard.revoke")
@@ -45,8 +46,7 @@ def stream_revoke(state, task_id, **kwargs):
 
 def job_of(request):
     """Return the pool job of a request (billiard's ApplyResult), or None once it is gone."""
-    ref = getattr(request, "_apply_result", None)
-    return ref() if ref is not None else None
+    return internals.pool_job(request)
 
 
 def check_back(pool, request):
@@ -55,7 +55,7 @@ def check_back(pool, request):
     Returns the signal sent (SIGTERM) or None.
     """
     job = job_of(request)
-    pid = getattr(job, "_worker_pid", None) or request.worker_pid
+    pid = internals.job_pid(job) or request.worker_pid
     if job is not None and not job.ready() and pid and not end_recorded(request.id):
         log.warning("task %s did not end within %s ms of its revoke: terminating its "
                     "process %s", request.id, settings.STREAM_REVOKE_GRACE_MS, pid)
@@ -94,11 +94,4 @@ def forget_termination(pool, pid):
     process that ended its task in order, the marks would make a later real death of that
     process (SIGKILL, OOM) pass as a revoke, silently.
     """
-    inner = getattr(pool, "_pool", None)
-    find = getattr(inner, "_process_by_pid", None)
-    if find is None or not pid:
-        return
-    process, _ = find(pid)
-    if process is not None and process.exitcode is None:
-        process._controlled_termination = False
-        process._job_terminated = False
+    internals.clear_termination_marks(pool, pid)

@@ -123,9 +123,10 @@ def task_layer():
     channels-redis keeps locks, receive buffers and pools on the layer object; the shared
     process-wide layer would carry them from one task's loop into the next, where a lock left
     behind by a cancelled receive breaks every later receive in that process ("bound to a
-    different event loop"). The layer's connections close with the task (`supervise`). It
-    sends each message in one Redis round trip (`tasklayer.OneTripLayer`) and, as the
-    configured `weblayer.ReaderLayer`, reads the task's acks in one round trip each.
+    different event loop"). The layer's connections close with the task (`supervise`). It is
+    of the configured backend: `weblayer.ReaderLayer` sends each message in one Redis round
+    trip and reads the task's acks in one round trip each; CHANNEL_LAYER_STOCK runs stock
+    channels-redis.
     """
     return tasklayer.task_layer()
 

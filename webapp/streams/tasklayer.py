@@ -15,9 +15,9 @@ import weakref
 
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
-from django.conf import settings
 from redis.exceptions import ResponseError
 
+from webapp.streams.internals import next_send_host
 from webapp.streams.redislink import Link
 
 SEND_SCRIPT = """
@@ -60,7 +60,7 @@ class OneTripLayer(RedisChannelLayer):
             non_local = self.non_local_name(channel)
             index = self.consistent_hash(channel)
         else:
-            index = next(self._send_index_generator)
+            index = next_send_host(self)
         now = time.time()
         arguments = (1, self.prefix + non_local, int(now) - int(self.expiry),
                      self.get_capacity(channel), now, self.serialize(message), int(self.expiry))
@@ -83,21 +83,13 @@ class OneTripLayer(RedisChannelLayer):
 
 
 def task_layer():
-    """Return a new layer of the configured kind, for one task's event loop.
+    """Return a new layer of the configured backend, for one task's event loop.
 
-    That is the configured backend when it is a OneTripLayer (the web layer, whose one
-    reader takes the task's acks in one round trip each), else a OneTripLayer for any other
-    channels-redis backend. Falls back to the configured backend when that is not
-    channels-redis (unit tests use the in-memory layer).
+    That is `weblayer.ReaderLayer` (sends in one round trip, acks read by one reader), or
+    stock channels-redis under CHANNEL_LAYER_STOCK, or the in-memory layer of unit tests:
+    the task always speaks the layer Daphne speaks.
     """
     from channels import DEFAULT_CHANNEL_LAYER
     from channels.layers import channel_layers
-    from django.utils.module_loading import import_string
 
-    config = settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER]
-    backend = import_string(config["BACKEND"])
-    if not issubclass(backend, RedisChannelLayer):
-        return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-    if not issubclass(backend, OneTripLayer):
-        backend = OneTripLayer
-    return backend(**config.get("CONFIG", {}))
+    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)

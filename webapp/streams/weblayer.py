@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 
+from webapp.streams.internals import receive_buffers
 from webapp.streams.redislink import Link
 from webapp.streams.tasklayer import OneTripLayer
 
@@ -61,14 +62,15 @@ class ReaderLayer(OneTripLayer):
             return await super().receive(channel)
         assert self.require_valid_channel_name(channel)
         self.ensure_reader(self.non_local_name(channel))
-        queue = self.receive_buffer[channel]
+        buffers = receive_buffers(self)
+        queue = buffers[channel]
         if queue.empty() and self.failure is not None:
             raise self.failure
         try:
             message = await queue.get()
         finally:  # also when cancelled: a consumer that ends leaves no empty queue behind
-            if queue.empty() and self.receive_buffer.get(channel) is queue:
-                del self.receive_buffer[channel]
+            if queue.empty() and buffers.get(channel) is queue:
+                del buffers[channel]
         if isinstance(message, ReaderFailed):
             raise message.error
         return message
@@ -78,7 +80,7 @@ class ReaderLayer(OneTripLayer):
 
         Its consumer has gone; its task may send a few more frames before it stops.
         """
-        self.receive_buffer.pop(channel, None)
+        receive_buffers(self).pop(channel, None)
         now = time.monotonic()
         if len(self.forgotten) > self.prune_at:  # amortised: the next prune waits for 2×
             self.forgotten = {name: until for name, until in self.forgotten.items()
@@ -136,7 +138,7 @@ class ReaderLayer(OneTripLayer):
                         log.error("channel layer: reading this process's messages failed: %s",
                                   exc)
                     self.failure = exc
-                    for queue in list(self.receive_buffer.values()):
+                    for queue in list(receive_buffers(self).values()):
                         if queue.empty():
                             queue.put_nowait(ReaderFailed(exc))
                     await asyncio.sleep(RETRY_SECONDS)
@@ -153,7 +155,7 @@ class ReaderLayer(OneTripLayer):
         target = message.pop("__asgi_channel__", real_channel)
         for name in target if isinstance(target, list) else [target]:
             if name not in self.forgotten:
-                self.receive_buffer[name].put_nowait(message)
+                receive_buffers(self)[name].put_nowait(message)
 
     async def close_pools(self):
         """Stop the readers, then close the connection pools."""
