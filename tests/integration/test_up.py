@@ -20,7 +20,7 @@ from webapp import embedded
 
 pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
 
-STOP_ORDER = ["demo", "web", "worker", "redis"]
+STOP_ORDER = ["demo", "web", "beat", "alerts", "worker", "redis"]
 
 
 def group_members(pgid):
@@ -97,7 +97,7 @@ class Up:
     def stop_and_check(self, signum, to_group=False, timeout=60):
         """Send the signal, then prove a clean, ordered, complete stop; return the output."""
         pids = self.pids()
-        assert set(pids) >= {"web", "worker"}, self.output()
+        assert set(pids) >= {"web", "worker", "alerts", "beat"}, self.output()
         started = time.monotonic()
         if to_group:
             os.killpg(self.process.pid, signum)
@@ -197,7 +197,8 @@ def test_no_demo_run_tells_how_to_create_a_login_and_stops_on_ctrl_c(up):
     (signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGHUP, False)],
     ids=["ctrl-c", "term", "hup"])
 def test_demo_run_with_a_stream_open_stops_cleanly_in_order(up, signum, to_group):
-    """With a log stream open, each stop signal stops demo, web, worker, Redis; exit 0."""
+    """With a log stream open, each stop signal stops demo, web, beat, alerts, worker, Redis;
+    exit 0."""
     run = up()
     stop_with_stream_open(run, signum, to_group)
 
@@ -291,6 +292,7 @@ def test_a_child_that_cannot_start_stops_the_others_and_fails(tmp_path):
     output = run.output()
     assert code != 0
     assert "web exited with code" in output
-    assert re.findall(r"^stopped (\w+) ", output, re.MULTILINE) == ["web", "worker", "redis"]
+    assert re.findall(r"^stopped (\w+) ", output, re.MULTILINE) == ["web", "beat", "alerts",
+                                                                     "worker", "redis"]
     for name, pid in run.pids().items():
         assert group_members(pid) == [], f"{name} outlived up"

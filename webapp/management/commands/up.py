@@ -24,8 +24,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Children are stopped in this order, each waited for, so nothing that still talks to Redis
 # outlives it. Seconds each may take after TERM. A worker still running stream tasks after
 # its grace (their viewers are gone with web) gets QUIT, Celery's cold stop, then KILL.
-STOP_ORDER = ("demo", "web", "worker", "redis")
-GRACE = {"demo": 5, "web": 10, "worker": 3, "redis": 5}
+STOP_ORDER = ("demo", "web", "beat", "alerts", "worker", "redis")
+GRACE = {"demo": 5, "web": 10, "beat": 5, "alerts": 3, "worker": 3, "redis": 5}
+WORKERS = ("worker", "alerts")
 PR_SET_PDEATHSIG = 1
 # The demo feed's server listens here; the worker's FEED_INTERNAL_ALLOW gets this entry.
 DEMO_FEED_HOST = "127.0.0.1"
@@ -113,7 +114,8 @@ class Command(BaseCommand):
     """Start Redis if none answers, migrate, create the demo, run web + worker + demo."""
 
     help = ("Run web (Daphne), a prefork Celery worker, Redis if needed and the demo data; "
-            "Ctrl-C, SIGTERM or SIGHUP stops them in order (demo, web, worker, Redis).")
+            "Ctrl-C, SIGTERM or SIGHUP stops them in order (demo, web, beat, alert "
+            "worker, stream worker, Redis).")
 
     def add_arguments(self, parser):
         """Declare --host, --port, --feed-port, --no-demo and --var-dir."""
@@ -159,13 +161,22 @@ class Command(BaseCommand):
             children["worker"] = self.spawn("worker", [
                 python, "-m", "celery", "-A", "celery_app", "worker", "-l", "info",
                 "-Q", "tailf,feeds", "--pool", "prefork"], env=worker_env)
+            # Alert rules run with no browser open, in processes of their own (docs/alerts.md).
+            children["alerts"] = self.spawn("alerts", [
+                python, "-m", "celery", "-A", "celery_app", "worker", "-l", "info",
+                "-n", "alerts@%h", "-Q", "tailf.alerts,feeds.alerts,alerts", "-c", "4",
+                "--pool", "prefork"], env=worker_env)
+            children["beat"] = self.spawn("beat", [
+                python, "-m", "celery", "-A", "celery_app", "beat", "-l", "info",
+                "-s", str(var / "celerybeat-schedule")])
             children["web"] = self.spawn("web", [
                 python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
                 "webapp.asgi:application"])
             self.announce(options)
             self.wait(children)
         except StopRequested as stop:
-            self.say(f"{stop} received: stopping demo, web, worker, then Redis…")
+            self.say(f"{stop} received: stopping demo, web, beat, alert and stream workers, "
+                     "then Redis…")
         finally:
             for signum in STOP_SIGNALS:
                 signal.signal(signum, signal.SIG_IGN)
@@ -270,7 +281,8 @@ class Command(BaseCommand):
             time.sleep(0.5)
 
     def stop(self, children):
-        """Stop demo, web, worker, then Redis, each (and its process group) before the next."""
+        """Stop demo, web, beat, the alert and stream workers, then Redis, each (and its process
+        group) before the next."""
         for name in STOP_ORDER:
             process = children.get(name)
             if process is not None:
@@ -283,7 +295,7 @@ class Command(BaseCommand):
         killed under it is reported as a lost worker, with a traceback).
         """
         steps = [(signal.SIGTERM, grace)]
-        if name == "worker":
+        if name in WORKERS:
             steps.append((signal.SIGQUIT, 10))
         steps.append((signal.SIGKILL, 5))
         waited = 0
