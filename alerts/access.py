@@ -4,21 +4,23 @@ and, when the rule lists groups, belong to one of them."""
 from django.db.models import Q
 
 from alerts.models import AlertEvent, AlertRule
+from webapp.reach import Reach
 from webapp.streams.kinds import all_kinds
 
 
 def rules_visible_to(user):
     """Return the rules whose firings this user may see."""
-    if not user or not user.is_authenticated or not user.is_active:
+    reach = Reach.of(user)
+    if reach.nobody:
         return AlertRule.objects.none()
     by_source = Q(pk__in=[])
     for kind in all_kinds():
         visible = kind.source_model.objects.visible_to(user).values("pk")
         by_source |= Q(kind=kind.slug, source_id__in=visible)
     rules = AlertRule.objects.filter(by_source)
-    if user.is_superuser:
+    if reach.everything:
         return rules
-    return rules.filter(Q(groups__isnull=True) | Q(groups__in=user.groups.all())).distinct()
+    return rules.filter(Q(groups__isnull=True) | Q(groups__in=reach.groups)).distinct()
 
 
 def events_visible_to(user, limit=100):

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from webapp.reach import Reach
+
 QUEUE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 
 
@@ -18,15 +20,15 @@ def validate_queue(value):
 
 
 class SourceQuerySet(models.QuerySet):
-    """Queries over sources that apply the default-deny rule."""
+    """Queries over sources that apply the default-deny rule (`webapp.reach`)."""
 
     def visible_to(self, user):
         """Return the sources this user may see: all for a superuser, else by group."""
-        if not user or not user.is_authenticated or not user.is_active:
-            return self.none()
-        if user.is_superuser:
-            return self
-        return self.filter(groups__in=user.groups.all()).distinct()
+        return Reach.of(user).filter(self)
+
+    def open_to(self, user):
+        """Return the sources this user may stream: those they see that are enabled."""
+        return self.visible_to(user).filter(enabled=True)
 
 
 class Source(models.Model):
@@ -47,12 +49,8 @@ class Source(models.Model):
         return self.name
 
     def allows(self, user):
-        """Tell whether this user may open the source (superuser or a shared group)."""
-        if not user or not user.is_authenticated or not user.is_active:
-            return False
-        if user.is_superuser:
-            return True
-        return self.groups.filter(pk__in=user.groups.values("pk")).exists()
+        """Tell whether this user may see the source: `visible_to`, for this one source."""
+        return type(self).objects.visible_to(user).filter(pk=self.pk).exists()
 
 
 def may_change_location(user):

@@ -35,7 +35,7 @@ def dashboard(request):
         online = None
     groups = []
     for kind in all_kinds():
-        sources = list(kind.source_model.objects.visible_to(user).filter(enabled=True)
+        sources = list(kind.source_model.objects.open_to(user)
                        .prefetch_related("groups").order_by("name"))
         for source in sources:
             source.workers_online = (None if online is None
@@ -98,9 +98,8 @@ def workers_by_queue():
 def enabled_sources(user=None):
     """Return (kind slug, source) for every enabled source this user may view (None: all)."""
     return [(kind.slug, source) for kind in all_kinds()
-            for source in (kind.source_model.objects if user is None
-                           else kind.source_model.objects.visible_to(user)
-                           ).filter(enabled=True).order_by("pk")]
+            for source in (kind.source_model.objects.filter(enabled=True) if user is None
+                           else kind.source_model.objects.open_to(user)).order_by("pk")]
 
 
 def may_see_details(request):

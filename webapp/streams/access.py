@@ -9,6 +9,7 @@ from django.contrib.auth import (BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_
 from django.core.exceptions import ValidationError
 from django.utils.crypto import constant_time_compare
 
+from webapp.reach import Reach
 from webapp.streams import protocol
 from webapp.streams.text import say
 
@@ -35,16 +36,19 @@ def lost_many(entries):
     """Check many (user id, session, source) entries at once; a Lost or None for each.
 
     A few queries whatever the number of streams: the users, their groups, each distinct
-    session once, and per source model the enabled sources with their groups. Same rule as
-    `Source.allows`: an active superuser, or a group shared with the source; and the
-    session still logs this user in (`session_verified`).
+    session once, and per source model the enabled sources with their groups. The rule is
+    `Source.allows`'s (`webapp.reach.Reach`, applied here to the group ids read in bulk),
+    the source still enabled, and the session still logging this user in
+    (`session_verified`).
     """
     model = get_user_model()
     ids = {user_id for user_id, _, _ in entries}
-    users = {user.pk: (user, set()) for user in model.objects.filter(pk__in=ids)}
+    found = {user.pk: user for user in model.objects.filter(pk__in=ids)}
+    groups = defaultdict(set)
     for pk, group in model.objects.filter(pk__in=ids, groups__isnull=False).values_list(
             "pk", "groups"):
-        users[pk][1].add(group)
+        groups[pk].add(group)
+    users = {pk: (user, Reach.of(user, groups[pk])) for pk, user in found.items()}
     sessions = {}
     by_model = defaultdict(set)
     for user_id, session, source in entries:
@@ -93,15 +97,15 @@ def session_verified(data, user):
 
 
 def verdict(user_id, user, session, sessions, source_groups, source):
-    """Decide one entry of `lost_many` from what it read."""
-    if user is None or not user[0].is_active:
+    """Decide one entry of `lost_many` from what it read: `user` is (user, Reach) or None,
+    `source_groups` the group ids of the enabled source, None when it is gone or disabled."""
+    if user is None or user[1].nobody:  # gone or deactivated (a stored user is logged in)
         return Lost(protocol.CLOSE_FORBIDDEN, say("access_deactivated"))
     key = getattr(session, "session_key", None)
     if session is not None and (key is None or not sessions[(session.__class__, key, user_id)]):
         return Lost(protocol.CLOSE_FORBIDDEN, say("access_logged_out"))
     if source_groups is None:
         return Lost(protocol.CLOSE_GONE, say("source_removed", name=source.name))
-    instance, user_groups = user
-    if not instance.is_superuser and not user_groups & source_groups:
+    if not user[1].sees(source_groups):
         return Lost(protocol.CLOSE_FORBIDDEN, say("access_revoked", name=source.name))
     return None
