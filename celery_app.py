@@ -35,8 +35,9 @@ def warm_pool_processes(**kwargs):
 def warm_pool_process(**kwargs):
     """Before a pool process takes its first stream: open its database connection, read each
     kind's source table once and make one round trip over the task's async Redis client on a
-    throwaway loop, so the first viewer after a start does not wait for that. A failure here
-    is only logged: the first task then does the same work itself."""
+    throwaway loop (each bounded: `webapp/streams/warm.py`), so the first viewer after a
+    start does not wait for that. A failure here is only logged: the first task then does
+    the same work itself."""
     import logging
 
     log = logging.getLogger("tailboard.tasks")
