@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -12,15 +13,21 @@ from playwright.sync_api import expect
 from tests.browser.helpers import RUNNING, append, login, pane, start, watch_errors
 
 
+AXE = Path(__file__).resolve().parent.parent / "axe"  # package.json + package-lock.json
+
+
 @pytest.fixture(scope="module")
 def axe_script(tmp_path_factory):
-    """axe-core's axe.min.js, installed with npm into a folder of this test session."""
+    """axe-core's axe.min.js at the version pinned in tests/axe/package-lock.json, installed
+    with `npm ci` into a folder of this test session."""
     npm = shutil.which("npm")
     if not npm:
         pytest.skip("npm is not installed")
     prefix = tmp_path_factory.mktemp("axe")
-    done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
-                           "axe-core@4"], capture_output=True, text=True, timeout=300)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(AXE / name, prefix / name)
+    done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                          cwd=prefix, capture_output=True, text=True, timeout=300)
     script = prefix / "node_modules" / "axe-core" / "axe.min.js"
     if done.returncode != 0 or not script.exists():
         pytest.skip(f"npm could not install axe-core: {done.stderr[-500:]}")
@@ -77,7 +84,7 @@ def test_dashboard_with_running_panes_has_no_serious_violations(system, axe_page
     for path in logs:
         path.write_text("")
     ids = [system.add_log(f"{path.stem}-{theme}", path) for path in logs]
-    feed = system.add_feed(f"ops-{theme}", feed_server.url, "--interval", "5")
+    system.add_feed(f"ops-{theme}", feed_server.url, "--interval", "5")
     login(page, system.web.base_url, "admin", system.admin_password)
     page.evaluate(f"localStorage.setItem('tailboard.theme', '{theme}')")
     page.reload()

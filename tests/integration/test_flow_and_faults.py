@@ -21,6 +21,20 @@ def small_window(tmp_path_factory):
         yield harness
 
 
+async def window_filled(client, window, timeout=15):
+    """Read without acking until `window` lines frames are in; return every message read.
+
+    The worker sends no more frames until the viewer acks, so at that point the viewer is
+    behind by whatever the log holds beyond those frames."""
+    held = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while sum(m["type"] == "lines" for m in held) < window:
+        remaining = deadline - asyncio.get_running_loop().time()
+        assert remaining > 0, f"the window did not fill within {timeout} s: {held}"
+        held.append(await client.next(timeout=remaining))
+    return held
+
+
 async def test_viewer_far_behind_gets_dropped_counts_and_no_silent_loss(small_window,
                                                                         tmp_path):
     system = small_window
@@ -34,10 +48,12 @@ async def test_viewer_far_behind_gets_dropped_counts_and_no_silent_loss(small_wi
         total = 200_000
         with open(log, "a") as handle:
             handle.writelines(f"line {n} {'x' * 90}\n" for n in range(total))
-        await asyncio.sleep(1.5)
+        # The viewer does not ack until the worker has filled its window (2 frames): from
+        # then on the worker is held back by the viewer, 20 MB behind, past the lag limit.
+        held = await window_filled(client, 2)
         delivered, dropped, last_seq = [], 0, -1
         while len(delivered) + dropped < total:
-            message = await client.next(timeout=10)
+            message = held.pop(0) if held else await client.next(timeout=10)
             if message["type"] == "lines":
                 delivered.extend(message["lines"])
                 last_seq = message["seq"]
@@ -84,10 +100,11 @@ async def test_viewer_briefly_behind_loses_nothing_the_file_holds_the_lag(small_
         total = 3000
         with open(log, "a") as handle:
             handle.writelines(f"b {n}\n" for n in range(total))
-        await asyncio.sleep(1.0)
+        # Behind for a moment: no ack until the worker has filled its window (2 frames).
+        held = await window_filled(client, 2)
         delivered = []
         while len(delivered) < total:
-            message = await client.next(timeout=10)
+            message = held.pop(0) if held else await client.next(timeout=10)
             assert message["type"] != "dropped"
             if message["type"] == "lines":
                 delivered.extend(message["lines"])

@@ -10,18 +10,16 @@ import pytest
 from feeds import fetch as fetching
 from feeds.fetch import FetchError, fetch, make_client
 from feeds.reach import parse_allow
-from tests.feedserver import LOCAL_FEEDS, FeedServer, Reply
+from tests.feedserver import LOCAL_FEEDS, Reply
 
 RSS = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
        b"<item><guid>1</guid><title>one</title></item></channel></rss>")
 
 
 @pytest.fixture
-def server():
-    """A scripted local feed server."""
-    feed_server = FeedServer()
-    yield feed_server
-    feed_server.close()
+def server(feed_server):
+    """The shared scripted local feed server (tests/conftest.py)."""
+    return feed_server
 
 
 async def get(url, **kwargs):

@@ -51,11 +51,9 @@ def loopback_one_is_public(address):
 
 
 @pytest.fixture
-def server():
-    """A scripted feed server on 127.0.0.1."""
-    feed_server = FeedServer()
-    yield feed_server
-    feed_server.close()
+def server(feed_server):
+    """The shared scripted feed server (tests/conftest.py), on 127.0.0.1: the "public" one."""
+    return feed_server
 
 
 @pytest.fixture

@@ -11,17 +11,15 @@ from feeds.fetch import make_client
 from feeds.reach import parse_allow
 from feeds.upstream import FeedState, Upstream, backoff_delay, retry_after
 from feeds.watch import FeedGone, FeedWatcher
-from tests.feedserver import LOCAL_FEEDS, FeedServer, Reply, fixture
+from tests.feedserver import LOCAL_FEEDS, Reply, fixture
 
 RSS_TYPE = {"Content-Type": "application/rss+xml"}
 
 
 @pytest.fixture
-def server():
-    """A scripted local feed server."""
-    feed_server = FeedServer()
-    yield feed_server
-    feed_server.close()
+def server(feed_server):
+    """The shared scripted local feed server (tests/conftest.py)."""
+    return feed_server
 
 
 @pytest.fixture

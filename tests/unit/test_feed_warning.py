@@ -7,7 +7,7 @@ from feeds.fetch import make_client
 from feeds.reach import parse_allow
 from feeds.upstream import FeedState, Upstream
 from feeds.watch import WARN_AFTER_FAILURES, FeedGone, FeedWatcher
-from tests.feedserver import LOCAL_FEEDS, FeedServer, Reply, fixture
+from tests.feedserver import LOCAL_FEEDS, Reply, fixture
 
 URL = "https://feeds.example.test/feed.xml"
 FEED = {"title": "t", "entries": [], "ttl": None, "bozo": ""}
@@ -107,20 +107,16 @@ def test_a_gone_feed_sets_the_warning_and_ends_the_stream():
     assert viewer.warning == f"feed gone: {URL} answers HTTP 410 Gone"
 
 
-async def test_warning_follows_real_failures_and_recovery_of_a_local_feed():
-    server = FeedServer()
-    try:
-        good = Reply(200, fixture("atom.xml"), {"Content-Type": "application/atom+xml"})
-        url = server.script("/f", Reply(500), Reply(500), Reply(502), good)
-        viewer, state, seen = FeedWatcher(url), None, []
-        async with make_client(allow=parse_allow(LOCAL_FEEDS)) as client:
-            upstream = Upstream(client, rand=lambda: 0.0)
-            for _ in range(4):
-                state = await upstream.refresh(url, state, 5)
-                result = viewer.accept(state, 5)
-                seen.append((result.warning, result.warning_changed))
-    finally:
-        server.close()
+async def test_warning_follows_real_failures_and_recovery_of_a_local_feed(feed_server):
+    good = Reply(200, fixture("atom.xml"), {"Content-Type": "application/atom+xml"})
+    url = feed_server.script("/f", Reply(500), Reply(500), Reply(502), good)
+    viewer, state, seen = FeedWatcher(url), None, []
+    async with make_client(allow=parse_allow(LOCAL_FEEDS)) as client:
+        upstream = Upstream(client, rand=lambda: 0.0)
+        for _ in range(4):
+            state = await upstream.refresh(url, state, 5)
+            result = viewer.accept(state, 5)
+            seen.append((result.warning, result.warning_changed))
     # Each failure moves the next attempt (backoff), so the warning is new each time.
     assert [changed for _, changed in seen] == [True, True, True, True]
     assert seen[0][0].code == "feed_unreachable" and f"HTTP 500 from {url}" in seen[0][0]
