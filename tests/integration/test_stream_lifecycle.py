@@ -1,9 +1,28 @@
-"""One connection = one task, end to end on real Redis, a prefork worker and Daphne."""
+"""One connection = one task, end to end on real Redis, a prefork worker and Daphne.
+
+The module runs once more with CHANNEL_LAYER_STOCK=1 (stock channels-redis in Daphne and the
+worker, on SQLite only): streams work without webapp/streams/internals.py's layers too.
+"""
 
 import asyncio
 import signal
 
+import pytest
+
+from tests.feedserver import LOCAL_FEEDS
+from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
+from webapp.streams.tasklayer import SEND_SHA
+
+
+@pytest.fixture(scope="module", params=[
+    "tailboard-layer", pytest.param("stock-layer", marks=pytest.mark.sqlite_only)])
+def system(request, tmp_path_factory):
+    """tests/conftest.py's installation, with Tailboard's channel layer or stock channels-redis."""
+    stock = "1" if request.param == "stock-layer" else "0"
+    with started_installation(tmp_path_factory.mktemp("tailboard"), CHANNEL_LAYER_STOCK=stock,
+                              FEED_INTERNAL_ALLOW=LOCAL_FEEDS) as harness:
+        yield harness
 
 
 def append(path, *lines):
@@ -110,3 +129,18 @@ async def test_daphne_killed_leaves_no_task_after_lease_expires(system, tmp_path
     ended = await asyncio.to_thread(system.wait_for, lambda: system.task_end(task_id), 15)
     assert ended and "lease" in ended
     assert task_id not in system.active_task_ids(system.worker)
+
+
+async def test_daphne_and_the_worker_run_the_channel_layer_the_setting_names(system, stream,
+                                                                             tmp_path):
+    log = tmp_path / "layer.log"
+    log.write_text("")
+    source = system.add_log("layer-test", log)
+    system.redis.script_flush()
+    async with stream(f"/ws/tailf/{source}/?lines=0") as client:
+        await client.status("running")
+        append(log, "through the layer")
+        await client.lines(["through the layer"])
+    # Tailboard's layer sends every frame with its one-round-trip script; stock never loads it.
+    [loaded] = system.redis.script_exists(SEND_SHA)
+    assert loaded == (system.env["CHANNEL_LAYER_STOCK"] == "0")
