@@ -48,8 +48,8 @@ class TaskControl:
                          kwargsrepr=f"{{'source_id': {kwargs['source_id']!r}, ...}}")
 
     def revoke(self, task_id):
-        """Revoke the task and terminate its process if it is running."""
-        from webapp.streams.control import revoke_task
+        """Revoke the task and terminate its process if it is running (`stop.py`)."""
+        from webapp.streams.stop import revoke_task
 
         revoke_task(task_id)
 
@@ -127,7 +127,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.crashed(exc)
 
     async def run(self, scope, receive, send):
-        """channels' AsyncConsumer.__call__, dispatching through `aio.dispatch_many`."""
+        """channels' AsyncConsumer.__call__, dispatching through `aio.dispatch_many`.
+
+        A copy of channels' code: `internals.RELIANCES` names what it must match, and
+        tests/unit/test_library_internals.py checks it against the installed channels.
+        """
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
