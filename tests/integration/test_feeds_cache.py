@@ -10,45 +10,26 @@ from feeds.cache import SharedFeed
 from feeds.fetch import make_client
 from feeds.reach import parse_allow
 from feeds.upstream import Upstream
-from tests.feedserver import LOCAL_FEEDS, FeedServer, Reply, fixture
-from webapp import embedded
+from tests.clocks import HandClock
+from tests.feedserver import LOCAL_FEEDS, Reply, fixture
 
 pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
 
 ATOM = {"Content-Type": "application/atom+xml"}
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    """A throwaway real redis-server for this module."""
-    port = embedded.free_port()
-    process = embedded.start_redis(port, tmp_path_factory.mktemp("redis"))
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
-async def setup(redis_url):
-    """(server, clock, make_shared) with a flushed Redis; make_shared() is one viewer's side."""
-    redis.Redis.from_url(redis_url).flushdb()
-    server = FeedServer()
-    clock = Clock()
+async def setup(redis_server, feed_server):
+    """(server, clock, make_shared) with the session's Redis flushed (tests/conftest.py);
+    make_shared() is one viewer's side."""
+    redis.Redis.from_url(redis_server).flushdb()
+    server = feed_server
+    clock = HandClock()
     client = make_client(allow=parse_allow(LOCAL_FEEDS))
     connections = []
 
     def make_shared(**kwargs):
-        connection = aioredis.Redis.from_url(redis_url)
+        connection = aioredis.Redis.from_url(redis_server)
         connections.append(connection)
         return SharedFeed(connection, Upstream(client, clock=clock, rand=lambda: 0.5),
                           clock=clock, wait_step=0.02, **kwargs)
@@ -57,7 +38,7 @@ async def setup(redis_url):
     for connection in connections:
         await connection.aclose()
     await client.aclose()
-    server.close()
+    redis.Redis.from_url(redis_server).flushdb()
 
 
 async def test_ten_viewers_make_one_upstream_request_per_interval(setup):
@@ -121,11 +102,11 @@ async def test_viewers_of_different_urls_do_not_share(setup):
     assert first.feed["title"] == "Ops journal" and second.feed["title"] == "RDF news"
 
 
-async def test_a_lock_left_by_a_dead_holder_expires(setup, redis_url):
+async def test_a_lock_left_by_a_dead_holder_expires(setup, redis_server):
     server, clock, make_shared = setup
     url = server.script("/f", Reply(200, fixture("atom.xml"), ATOM))
     shared = make_shared(lock_seconds=1)
-    redis.Redis.from_url(redis_url).set(shared.key(url) + ":lock", "someone-else", px=500)
+    redis.Redis.from_url(redis_server).set(shared.key(url) + ":lock", "someone-else", px=500)
     state = await asyncio.wait_for(shared.current(url, 5), 5)
     assert state.outcome == "ok" and len(server.hits("/f")) == 1
 

@@ -3,14 +3,7 @@
 import re
 
 from alerts.matcher import Firing, Matcher, Resolved
-
-
-class Clock:
-    def __init__(self, now=1000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
+from tests.clocks import HandClock
 
 
 def matcher(clock, **options):
@@ -18,13 +11,13 @@ def matcher(clock, **options):
 
 
 def test_one_match_fires_with_its_line_as_sample():
-    clock = Clock()
+    clock = HandClock(1000.0)
     events = matcher(clock).feed(["ok", "ERROR disk full", "ok"])
     assert events == [Firing(1, 0, ("ERROR disk full",))]
 
 
 def test_threshold_needs_that_many_matches_within_the_window():
-    clock = Clock()
+    clock = HandClock(1000.0)
     rule = matcher(clock, threshold=3, window=10)
     assert rule.feed(["ERROR 1", "ERROR 2"]) == []
     clock.now += 11  # the first two fall out of the window
@@ -35,7 +28,7 @@ def test_threshold_needs_that_many_matches_within_the_window():
 
 
 def test_cooldown_counts_suppressed_matches_and_reports_them_next_time():
-    clock = Clock()
+    clock = HandClock(1000.0)
     rule = matcher(clock, cooldown=300)
     assert len(rule.feed(["ERROR a"])) == 1
     clock.now += 100
@@ -45,7 +38,7 @@ def test_cooldown_counts_suppressed_matches_and_reports_them_next_time():
 
 
 def test_every_line_matching_sends_one_alert_per_cooldown():
-    clock = Clock()
+    clock = HandClock(1000.0)
     rule = matcher(clock, cooldown=60)
     fired = []
     for second in range(600):
@@ -57,14 +50,14 @@ def test_every_line_matching_sends_one_alert_per_cooldown():
 
 
 def test_samples_are_at_most_five_lines():
-    clock = Clock()
+    clock = HandClock(1000.0)
     rule = matcher(clock, threshold=8, window=60)
     events = rule.feed([f"ERROR {n}" for n in range(8)])
     assert events[0].samples == tuple(f"ERROR {n}" for n in range(3, 8))
 
 
 def test_a_thresholded_rule_resolves_once_a_window_is_quiet():
-    clock = Clock()
+    clock = HandClock(1000.0)
     rule = matcher(clock, threshold=2, window=30, cooldown=10, resolve=True)
     assert len(rule.feed(["ERROR", "ERROR"])) == 1
     clock.now += 15
@@ -78,7 +71,7 @@ def test_a_thresholded_rule_resolves_once_a_window_is_quiet():
 
 
 def test_no_resolution_without_the_option_or_before_a_firing():
-    clock = Clock()
+    clock = HandClock(1000.0)
     rule = matcher(clock, threshold=2, window=5, resolve=False)
     rule.feed(["ERROR", "ERROR"])
     clock.now += 100
@@ -89,7 +82,7 @@ def test_no_resolution_without_the_option_or_before_a_firing():
 
 
 def test_resolution_reports_matches_suppressed_in_the_cooldown():
-    clock = Clock()
+    clock = HandClock(1000.0)
     rule = matcher(clock, threshold=2, window=5, cooldown=100, resolve=True)
     rule.feed(["ERROR", "ERROR", "ERROR"])
     clock.now += 50
@@ -97,7 +90,7 @@ def test_resolution_reports_matches_suppressed_in_the_cooldown():
 
 
 def test_a_batch_fires_at_most_once_even_without_cooldown():
-    clock = Clock()
+    clock = HandClock(1000.0)
     rule = matcher(clock, cooldown=0)
     events = rule.feed(["ERROR"] * 10_000)
     assert events == [Firing(1, 0, ("ERROR",))]

@@ -11,6 +11,7 @@ from feeds.fetch import make_client
 from feeds.reach import parse_allow
 from feeds.upstream import FeedState, Upstream, backoff_delay, retry_after
 from feeds.watch import FeedGone, FeedWatcher
+from tests.clocks import HandClock
 from tests.feedserver import LOCAL_FEEDS, Reply, fixture
 
 RSS_TYPE = {"Content-Type": "application/rss+xml"}
@@ -245,16 +246,6 @@ async def test_304_without_cache_control_keeps_the_earlier_max_age(server, upstr
     assert second.not_modified and second.due_at(60) - second.fetched_at == 120
 
 
-class Clock:
-    """A clock the test (or the test server, mid-request) moves by hand."""
-
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.mark.parametrize("reply, wait", [
     (Reply(500), backoff_delay(1, 10, lambda: 0.5)),
     (Reply(503, headers={"Retry-After": "40"}), 40),
@@ -263,7 +254,7 @@ class Clock:
      backoff_delay(1, 10, lambda: 0.5)),
 ], ids=["error", "retry-after", "gone", "unparseable"])
 async def test_retry_is_measured_from_the_end_of_a_slow_failed_attempt(server, reply, wait):
-    clock = Clock()
+    clock = HandClock()
 
     def slow(request):
         clock.now += 30

@@ -13,17 +13,7 @@ import re2
 from tailf.follow import CUT_MARKER
 from tailf.rotations import rotated_siblings
 from tailf.search import lines_around, scan
-
-
-class TickClock:
-    """A clock that moves one second per reading, so progress is due at every check."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        self.now += 1.0
-        return self.now
+from tests.clocks import TickClock
 
 
 def run(files, pattern, **options):

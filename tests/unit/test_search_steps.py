@@ -10,20 +10,10 @@ import re2
 
 from tailf import history
 from tailf.search import MIN_BLOCK, scan
+from tests.clocks import TickClock
 
 COSTLY = "[ax][ab]{20}[cd]"  # RE2's DFA runs out of memory on it: a few MB/s at NFA speed;
 # no literal is in every match, so nothing skips the text
-
-
-class TickClock:
-    """A clock that moves one second per reading, so progress is due after every step."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        self.now += 1.0
-        return self.now
 
 
 def ab_lines(megabytes, period=2000, seed=3):
