@@ -8,7 +8,9 @@ requirements.txt). `RELIANCES` lists what each function needs of its library;
 tests/unit/test_library_internals.py checks that the installed versions are the pinned ones
 and that everything listed is still there, and fails naming the library and the attribute
 when not. Upgrading one of these libraries means reading the functions below against its new
-source, then moving its pin here and in requirements.txt together.
+source, then moving its pin here and in requirements.txt together. `RELIANCES` also lists
+what webapp/brokerlink.py's worker consumer relies on in Celery and kombu (it wraps one method
+for one call and touches nothing private).
 
 `CHANNEL_LAYER_STOCK=1` (webapp/settings.py) runs stock `channels_redis.core.RedisChannelLayer`
 in Daphne and in the tasks, which leaves out everything here that redis-py and channels-redis
@@ -26,6 +28,7 @@ WRITTEN_AGAINST = {
     "Twisted": "26.10.0",
     "celery": "5.7.0",
     "billiard": "4.3.2",
+    "kombu": "5.7.0",
 }
 
 
@@ -94,6 +97,12 @@ RELIANCES = (
     Reliance("billiard", "billiard.pool.Pool", "_job_terminated",
              "clear_termination_marks: billiard's 'its job was terminated' mark (set on "
              "the process by the pool)", in_source=True),
+    Reliance("celery", "celery.worker.consumer.Consumer.ensure_connected",
+             "conn = conn.ensure_connection(",
+             "brokerlink.Consumer: the pauses of Celery's reconnection are those of the one "
+             "ensure_connection call it wraps", in_source=True),
+    Reliance("kombu", "kombu.connection.Connection._ensure_connection", "interval_max",
+             "brokerlink.RETRY_PAUSES: the pauses ensure_connection takes", in_source=True),
     Reliance("billiard", "billiard.common", "terminate_handler_fired",
              "termination.termination_lost: billiard's SIGTERM handler ran"),
 )
