@@ -351,14 +351,6 @@ def _resolve(future):
         future.set_result(None)
 
 
-InotifyWaker = Waker
-
-
-def PollWaker(reason="polling"):  # noqa: N802 - kept as the former class name
-    """Return a waker that polls from the start (and does not try inotify)."""
-    return Waker(reason=reason)
-
-
 def open_waker():
     """Return a waker: inotify, or polling (with its `reason`) when inotify fails."""
     return Waker()

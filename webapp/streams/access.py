@@ -27,11 +27,6 @@ class Lost:
         return self.code == protocol.CLOSE_GONE
 
 
-def lost(user_id, session, source):
-    """Return a Lost when the viewer may no longer see the source, else None (blocking)."""
-    return lost_many([(user_id, session, source)])[0]
-
-
 def lost_many(entries):
     """Check many (user id, session, source) entries at once; a Lost or None for each.
 

@@ -17,11 +17,6 @@ class SendGauge:
     def __init__(self, send):
         self.transport = find_transport(send)
 
-    @property
-    def known(self):
-        """True when the transport was found (under Daphne), so the gauge means something."""
-        return self.transport is not None
-
     def pending(self):
         """Return the bytes written for this viewer that the socket has not taken yet."""
         return buffered_bytes(self.transport)

@@ -128,12 +128,3 @@ def get(slug):
         return _KINDS[slug]
     except KeyError:
         raise LookupError(f"no source kind {slug!r}; known: {', '.join(_KINDS)}") from None
-
-
-def of_model(model):
-    """Return the kind whose source model is this class (or instance's class)."""
-    label = model._meta.label
-    for kind in _KINDS.values():
-        if kind.model == label:
-            return kind
-    raise LookupError(f"{label} is not a registered source kind")
