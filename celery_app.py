@@ -10,7 +10,7 @@ app = Celery("tailboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-import webapp.streams.revoke  # noqa: E402,F401  (registers the stream_revoke control command)
+import webapp.streams.stop  # noqa: E402,F401  (registers the stream_revoke control command)
 
 _stop_announcer = None
 

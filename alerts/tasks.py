@@ -14,7 +14,7 @@ from django.db import close_old_connections
 
 from webapp.streams import leases as stream_leases
 from webapp.streams.aio import close_loop
-from webapp.streams.termination import (
+from webapp.streams.stop import (
     REVOKE_SIGNAL,
     deferred_termination,
     ignore_revoke_signal,

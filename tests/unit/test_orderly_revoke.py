@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from webapp.streams import leases, revoke, task as tasking
-from webapp.streams.termination import REVOKE_SIGNAL, ignore_late_revoke, revoke_signal_handled
+from webapp.streams import leases, stop, task as tasking
+from webapp.streams.stop import REVOKE_SIGNAL, ignore_late_revoke, revoke_signal_handled
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ async def test_a_revoke_signal_while_the_lease_is_held_is_ignored_until_the_leas
     client = leases.async_client()
     redis_client.set(leases.lease_key("t-stray"), "holder")
     signalled = asyncio.Event()
-    watcher = asyncio.ensure_future(tasking.revoked(client, "t-stray", signalled))
+    watcher = asyncio.ensure_future(stop.revoked(client, "t-stray", signalled))
     try:
         signalled.set()  # a revoke meant for the task before this one
         await asyncio.sleep(0.2)
@@ -179,30 +179,30 @@ class FakePool:
 
 
 def test_the_worker_terminates_a_process_still_busy_with_the_revoked_task(monkeypatch):
-    monkeypatch.setattr(revoke, "end_recorded", lambda task_id: False)
+    monkeypatch.setattr(stop, "end_recorded", lambda task_id: False)
     pool = FakePool()
-    assert revoke.check_back(pool, FakeRequest(FakeJob(ready=False))) == signal.SIGTERM
+    assert stop.check_back(pool, FakeRequest(FakeJob(ready=False))) == signal.SIGTERM
     assert pool.terminated == [(4242, signal.SIGTERM)]
 
 
 def test_the_worker_spares_a_process_whose_task_recorded_its_end(monkeypatch):
-    monkeypatch.setattr(revoke, "end_recorded", lambda task_id: True)
+    monkeypatch.setattr(stop, "end_recorded", lambda task_id: True)
     pool = FakePool()
-    assert revoke.check_back(pool, FakeRequest(FakeJob(ready=False))) is None
+    assert stop.check_back(pool, FakeRequest(FakeJob(ready=False))) is None
     assert pool.terminated == []
 
 
 def test_a_process_that_ended_its_task_in_order_loses_billiards_terminated_marks(
         monkeypatch):
-    monkeypatch.setattr(revoke, "end_recorded", lambda task_id: True)
+    monkeypatch.setattr(stop, "end_recorded", lambda task_id: True)
     pool = FakePool()
-    assert revoke.check_back(pool, FakeRequest(FakeJob(ready=True))) is None
+    assert stop.check_back(pool, FakeRequest(FakeJob(ready=True))) is None
     assert pool.terminated == []
     assert not pool.process._controlled_termination and not pool.process._job_terminated
 
 
 def test_end_recorded_reads_the_task_end_key(redis_client, settings):
-    revoke._client.clear()
-    assert not revoke.end_recorded("t-2")
+    stop._client.clear()
+    assert not stop.end_recorded("t-2")
     leases.record_end(redis_client, "t-2", "done")
-    assert revoke.end_recorded("t-2")
+    assert stop.end_recorded("t-2")

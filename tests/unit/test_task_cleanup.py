@@ -10,7 +10,7 @@ import pytest
 
 from webapp.streams import leases, task as tasking
 from webapp.streams.aio import close_loop
-from webapp.streams.termination import deferred_termination
+from webapp.streams.stop import deferred_termination
 
 
 def billiard_like_handler(signum, frame):

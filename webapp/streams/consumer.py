@@ -48,8 +48,8 @@ class TaskControl:
                          kwargsrepr=f"{{'source_id': {kwargs['source_id']!r}, ...}}")
 
     def revoke(self, task_id):
-        """Revoke the task and terminate its process if it is running."""
-        from webapp.streams.control import revoke_task
+        """Revoke the task and terminate its process if it is running (`stop.py`)."""
+        from webapp.streams.stop import revoke_task
 
         revoke_task(task_id)
 

@@ -2,8 +2,9 @@
 
 Stopping a stream asks its consumer (through the channel layer) to tell the viewer
 `status stopped` "stopped by an administrator" and close; it also drops the task's lease and
-revokes the task with terminate=True, so the task ends even when its consumer is gone, and
-it marks the record ended itself when no consumer does so in time. Used by
+revokes the task with terminate=True (`stop.revoke_task`, the path `stop.py` describes), so
+the task ends even when its consumer is gone, and it marks the record ended itself when no
+consumer does so in time. Used by
 `manage.py streams` and the admin's "stop selected streams" action. Blocking code: call it
 from management commands, sync views or a thread.
 """
@@ -17,7 +18,7 @@ from channels.layers import get_channel_layer
 
 from webapp.models import Ending, Stream
 from webapp.streams import leases, protocol, records
-from webapp.streams.revoke import REVOKE_COMMAND
+from webapp.streams.stop import revoke_task  # the one revoke path (stop.py); used here
 from webapp.streams.text import say
 
 log = logging.getLogger("tailboard.control")
@@ -73,23 +74,6 @@ def tell_consumer(channel_name, message=ADMIN_MESSAGE, ending=Ending.ADMIN_STOP,
     except Exception as exc:
         log.warning("could not send the stop event to %s: %s", channel_name, exc)
         return False
-
-
-def revoke_task(task_id):
-    """Revoke the task and end it if it runs (the one revoke path).
-
-    Broadcasts `stream_revoke` (`webapp.streams.revoke`): each worker revokes the task like
-    Celery's revoke(terminate=True), with SIGUSR1, which the running task turns into an
-    orderly exit (its pool process lives on); a worker whose process has not finished the
-    task STREAM_REVOKE_GRACE_MS later terminates that process with SIGTERM.
-    """
-    from celery_app import app
-
-    try:
-        app.control.broadcast(REVOKE_COMMAND, arguments={"task_id": task_id})
-    except Exception as exc:
-        log.error("revoke of task %s failed (its lease is gone, so it ends anyway): %s",
-                  task_id, exc)
 
 
 def stop_streams(stream_ids, message=ADMIN_MESSAGE, reason="", wait=None,

@@ -104,7 +104,7 @@ RELIANCES = (
     Reliance("kombu", "kombu.connection.Connection._ensure_connection", "interval_max",
              "brokerlink.RETRY_PAUSES: the pauses ensure_connection takes", in_source=True),
     Reliance("billiard", "billiard.common", "terminate_handler_fired",
-             "termination.termination_lost: billiard's SIGTERM handler ran"),
+             "stop.termination_lost: billiard's SIGTERM handler ran"),
 )
 
 

@@ -3,9 +3,10 @@
 Every kind's Celery task is a `StreamTask` made from its registered `Kind` (`task_for`): it
 loads the source, checks it is still enabled, opens the loop, runs the kind's body next to a
 watchdog (lease and duration limit), sends the final status, and in `finally` records how the
-task ended. A revoke (terminate=True, signal SIGUSR1: `control.revoke_task`) ends the loop in
-order and leaves the pool process to serve the next task; SIGTERM, the fallback, arrives as
-SystemExit and ends the process after its `finally`.
+task ended. A revoke (terminate=True, signal SIGUSR1) ends the loop in order and leaves the
+pool process to serve the next task; SIGTERM, the fallback, arrives as SystemExit and ends
+the process after its `finally`. The whole stop path, and the parts of it that run here
+(`revoke_signal_handled`, `revoked`, `deferred_termination`), are in `stop.py`.
 """
 
 import asyncio
@@ -20,10 +21,11 @@ from webapp.models import Ending
 from webapp.streams import leases, protocol, tasklayer
 from webapp.streams.aio import cancel_and_wait, close_loop, duration_text
 from webapp.streams.flow import Output, receive_acks
-from webapp.streams.termination import (
+from webapp.streams.stop import (
     deferred_termination,
     ignore_revoke_signal,
     revoke_signal_handled,
+    revoked,
     termination_lost,
 )
 from webapp.streams.text import say
@@ -95,26 +97,6 @@ async def watchdog(redis, task_id, deadline, out):
             return Stop.LIMIT
         wakes += 1
         await asyncio.sleep(max(0.05, min(now + period, deadline) - time.monotonic()))
-
-
-async def revoked(redis, task_id, signalled):
-    """Return once a revoke signal meant for this task has arrived.
-
-    A signal is meant for this task when its lease is gone (Stop and disconnect drop the
-    lease before they revoke); one that finds the lease held was sent for an earlier task
-    of this process that ended as its revoke arrived, and is ignored.
-    """
-    while True:
-        await signalled.wait()
-        signalled.clear()
-        try:
-            if not await leases.aheld(redis, task_id):
-                return
-        except Exception as exc:
-            log.warning("task %s: revoke signal, lease unknown (%s): ending", task_id, exc)
-            return
-        log.info("task %s: ignored a revoke signal while its lease is held "
-                 "(meant for an earlier task of this process)", task_id)
 
 
 def task_layer():
@@ -197,9 +179,10 @@ async def supervise(task_id, worker, channel_name, body, signalled=None):
 def run_stream(task_id, worker, channel_name, body):
     """Run one stream task on its own event loop; record its end even under SIGTERM.
 
-    The revoke signal (`termination.REVOKE_SIGNAL`) ends the stream in order: the loop
-    winds down, everything the task opened is closed, its end is recorded, and the pool
-    process lives on for the next task. SIGTERM (the fallback) still ends the process.
+    The revoke signal (`stop.REVOKE_SIGNAL`; steps 3 and 4 of `stop.py`) ends the stream in
+    order: the loop winds down, everything the task opened is closed, its end is recorded,
+    and the pool process lives on for the next task. SIGTERM (the fallback, step 6) still
+    ends the process.
     """
     loop = asyncio.new_event_loop()
     signalled = asyncio.Event()
