@@ -39,8 +39,8 @@ follow the same order (docs/architecture.md, "How a stream is stopped", draws it
 
 Guarantees. Order: the viewer is told before the lease goes, the lease goes before the
 revoke. No lost signal: SIGUSR1 reaches the loop through its wakeup fd whatever runs at
-that moment; a signal sent before the loop installs its handler finds it ignored, and the
-lease, already gone, ends the task at its first check (`supervise` reads it before it
+that moment; one that lands from the task's start until the loop's handler is in is
+ignored, and the lease, already gone, ends the task at its first check (`supervise` reads it before it
 starts the body; the watchdog after that); SIGTERM is held, not lost, while the end is
 recorded, and a swallowed one still ends the process. Fallback: a task that does not end
 within the grace (stuck in a blocking call, frozen) is terminated; one whose lease is gone
