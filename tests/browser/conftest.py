@@ -38,3 +38,14 @@ def page(browser):
     yield page
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def lossy(tmp_path_factory):
+    """An installation of the module's own, one worker `w1`, that declares a silent worker lost
+    after 3 s (the reconnect tests)."""
+    from tests.harness import started_installation
+
+    with started_installation(tmp_path_factory.mktemp("lossy"), workers=[{"name": "w1"}],
+                              STREAM_WORKER_LOST_SECONDS=3) as harness:
+        yield harness

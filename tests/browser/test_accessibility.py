@@ -12,7 +12,6 @@ from playwright.sync_api import expect
 
 from tests.browser.helpers import RUNNING, append, login, pane, start, watch_errors
 
-
 AXE = Path(__file__).resolve().parent.parent / "axe"  # package.json + package-lock.json
 
 

@@ -5,19 +5,9 @@ where it was (a restart and lines written meanwhile): nothing lost, nothing repe
 import re
 import signal
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser.helpers import login, pane
-from tests.harness import started_installation
-
-
-@pytest.fixture(scope="module")
-def lossy(tmp_path_factory):
-    """An installation that declares a silent worker lost after 3 s."""
-    with started_installation(tmp_path_factory.mktemp("containers"), workers=[{"name": "w1"}],
-                              STREAM_WORKER_LOST_SECONDS=3) as harness:
-        yield harness
 
 
 def messages(rows):

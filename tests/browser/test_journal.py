@@ -4,24 +4,14 @@ that resumes after the last entry shown (after=CURSOR): nothing lost, nothing re
 import re
 import signal
 
-import pytest
 from playwright.sync_api import expect
 
 from tests import journalfiles as jf
 from tests.browser.helpers import login, pane, start
-from tests.harness import started_installation
 
 pytestmark = jf.needed
 
 BASE = 1765033445_000000
-
-
-@pytest.fixture(scope="module")
-def lossy(tmp_path_factory):
-    """An installation that declares a silent worker lost after 3 s."""
-    with started_installation(tmp_path_factory.mktemp("journal"), workers=[{"name": "w1"}],
-                              STREAM_WORKER_LOST_SECONDS=3) as harness:
-        yield harness
 
 
 def test_a_journal_pane_shows_levels_and_resumes_after_its_cursor(lossy, page, tmp_path):

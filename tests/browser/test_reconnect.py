@@ -3,19 +3,9 @@
 import re
 import signal
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser.helpers import append, login, pane, start
-from tests.harness import started_installation
-
-
-@pytest.fixture(scope="module")
-def lossy(tmp_path_factory):
-    """An installation that declares a silent worker lost after 3 s."""
-    with started_installation(tmp_path_factory.mktemp("reconnect"), workers=[{"name": "w1"}],
-                      STREAM_WORKER_LOST_SECONDS=3) as harness:
-        yield harness
 
 
 def test_pane_reconnects_by_itself_when_its_worker_is_restarted(lossy, page, tmp_path):

@@ -58,6 +58,18 @@ class InstallationDatabase:
         self.request.addfinalizer(functools.partial(fixturedef.finish, request=request))
 
 
+@pytest.fixture(scope="module")
+def search_limited(tmp_path_factory):
+    """An installation of the module's own with four pool processes and SEARCH_MAX_SECONDS=6
+    (the search-limit and trust tests of each kind)."""
+    from tests.harness import started_installation
+
+    with started_installation(tmp_path_factory.mktemp("searchlimited"),
+                              workers=({"concurrency": 4},),
+                              SEARCH_MAX_SECONDS="6") as harness:
+        yield harness
+
+
 @pytest.fixture(scope="module", autouse=True)
 def installation_database(database, request):
     """Make every installation a test module starts use the current database kind."""

@@ -8,32 +8,28 @@ import time
 
 import pytest
 
-from tests.integration.test_log_trust import (SLOW, Streams, everything_sent, planted_link,
-                                              read_to_close, texts)
-from tests.harness import started_installation
+from tests.integration.test_log_trust import (
+    SLOW,
+    Streams,
+    everything_sent,
+    planted_link,
+    read_to_close,
+    texts,
+)
 
 pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
 
 T = "2026-12-06T15:12:34.917598233+00:00"
 
 
-@pytest.fixture(scope="module")
-def installation(tmp_path_factory):
-    """Its own installation: these tests set search limits."""
-    with started_installation(tmp_path_factory.mktemp("containertrust"),
-                              workers=({"concurrency": 4},),
-                              SEARCH_MAX_SECONDS="6") as harness:
-        yield harness
-
-
 @pytest.fixture
-def stream(installation):
-    return Streams(installation)
+def stream(search_limited):
+    return Streams(search_limited)
 
 
-def add_container(installation, name, pods, pod="*"):
+def add_container(search_limited, name, pods, pod="*"):
     """Add a CRI container source over namespace `ns` with the `sources` CLI; return its id."""
-    out = installation.manage("sources", "add-container", name, "--pods-dir", str(pods),
+    out = search_limited.manage("sources", "add-container", name, "--pods-dir", str(pods),
                               "--namespace", "ns", "--pod", pod)
     return int(out.strip().splitlines()[-1])
 
@@ -55,13 +51,13 @@ def slow_cri_log(path, megabytes):
 
 
 async def test_container_searches_share_the_per_user_search_limit_with_log_searches(
-        installation, stream, tmp_path):
+        search_limited, stream, tmp_path):
     pods = tmp_path / "pods"
     slow_cri_log(pods / "ns_slow_u1/app/0.log", 40)
-    container = add_container(installation, "slow-containers", pods)
+    container = add_container(search_limited, "slow-containers", pods)
     log = tmp_path / "slow.log"
     os.link(pods / "ns_slow_u1/app/0.log", log)
-    logs = installation.add_log("slow-log", log)
+    logs = search_limited.add_log("slow-log", log)
     async with stream(f"/ws/container/{container}/?search={SLOW}") as one, \
             stream(f"/ws/tailf/{logs}/?search={SLOW}") as two:
         for client in (one, two):
@@ -81,10 +77,10 @@ async def test_container_searches_share_the_per_user_search_limit_with_log_searc
 
 
 async def test_a_slow_container_search_ends_after_search_max_seconds_with_a_notice(
-        installation, stream, tmp_path):
+        search_limited, stream, tmp_path):
     pods = tmp_path / "pods"
     slow_cri_log(pods / "ns_slower_u1/app/0.log", 40)
-    source = add_container(installation, "slower-containers", pods)
+    source = add_container(search_limited, "slower-containers", pods)
     started = time.monotonic()
     async with stream(f"/ws/container/{source}/?search={SLOW}") as client:
         assert await read_to_close(client, timeout=40) == 1000
@@ -98,7 +94,7 @@ async def test_a_slow_container_search_ends_after_search_max_seconds_with_a_noti
 
 
 async def test_links_planted_in_the_pods_folder_are_neither_streamed_nor_searched(
-        installation, stream, tmp_path):
+        search_limited, stream, tmp_path):
     pods = tmp_path / "pods"
     cri_log(pods / "other_db_u9/pg/0.log", "SECRET hit")
     cri_log(pods / "ns_web_u1/app/0.log", "hit live")
@@ -106,7 +102,7 @@ async def test_links_planted_in_the_pods_folder_are_neither_streamed_nor_searche
     planted_link(pods / "ns_web_u1/app/0.log.20261206-100000", "../../other_db_u9/pg/0.log")
     planted_link(pods / "ns_web_u1/side", "../other_db_u9/pg")
     planted_link(pods / "ns_evil_u2", "other_db_u9")
-    source = add_container(installation, "planted", pods)
+    source = add_container(search_limited, "planted", pods)
     async with stream(f"/ws/container/{source}/?search=hit&rotated=1") as client:
         assert await read_to_close(client) == 1000
     assert "SECRET" not in everything_sent(client)
@@ -124,5 +120,5 @@ async def test_links_planted_in_the_pods_folder_are_neither_streamed_nor_searche
         cri_log(pods / "ns_web_u1/app/0.log", "more live")
         await client.until(lambda m: m["type"] == "lines" and any(
             "more live" in line for line in m["lines"]), 15)
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # the scenario: a second more in which SECRET must not come
     assert "SECRET" not in everything_sent(client)

@@ -10,19 +10,9 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
 
 pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
-
-
-@pytest.fixture(scope="module")
-def installation(tmp_path_factory):
-    """Its own installation: these tests set search limits."""
-    with started_installation(tmp_path_factory.mktemp("logtrust"),
-                              workers=({"concurrency": 4},),
-                              SEARCH_MAX_SECONDS="6") as harness:
-        yield harness
 
 
 def append(path, *lines):
@@ -52,8 +42,8 @@ class Streams:
 
 
 @pytest.fixture
-def stream(installation):
-    return Streams(installation)
+def stream(search_limited):
+    return Streams(search_limited)
 
 
 async def read_to_close(client, timeout=30):
@@ -77,15 +67,15 @@ def texts(client):
 
 
 async def test_refused_files_are_said_to_be_outside_the_log_roots_without_naming_them(
-        installation, stream, tmp_path):
-    roots = installation.env["LOG_ROOTS"].split(":")
+        search_limited, stream, tmp_path):
+    roots = search_limited.env["LOG_ROOTS"].split(":")
     link = tmp_path / "passwd.log"
     append(link, "inside")
     sibling = tmp_path / "app.log.1"
     sibling.symlink_to("/etc/passwd")
     append(tmp_path / "app.log", "live")
-    tail = installation.add_log("roots-tail", link)
-    search = installation.add_log("roots-search", tmp_path / "app.log")
+    tail = search_limited.add_log("roots-tail", link)
+    search = search_limited.add_log("roots-search", tmp_path / "app.log")
     link.unlink()
     link.symlink_to("/etc/passwd")  # swapped by whoever writes the folder
     said = []
@@ -106,12 +96,12 @@ async def test_refused_files_are_said_to_be_outside_the_log_roots_without_naming
     assert "LOG_ROOTS" not in said
 
 
-async def test_around_shows_up_to_5000_lines_in_frames_under_1_mib(installation, stream,
+async def test_around_shows_up_to_5000_lines_in_frames_under_1_mib(search_limited, stream,
                                                                   tmp_path):
     log = tmp_path / "wide.log"
     filler = "x" * 1000
     append(log, *[f"line {n} {filler}" for n in range(1, 7001)])
-    source = installation.add_log("around-wide", log)
+    source = search_limited.add_log("around-wide", log)
     for lines in (2002, 5000):
         async with stream(f"/ws/tailf/{source}/?around=3000&lines={lines}") as client:
             assert await read_to_close(client) == 1000, client.messages[-3:]
@@ -127,7 +117,7 @@ async def test_around_shows_up_to_5000_lines_in_frames_under_1_mib(installation,
 
 
 async def test_a_search_over_a_glob_of_5000_files_lists_once_and_searches_the_newest(
-        installation, stream, tmp_path):
+        search_limited, stream, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()
     for number in range(5000):
@@ -135,7 +125,7 @@ async def test_a_search_over_a_glob_of_5000_files_lists_once_and_searches_the_ne
         name.write_text(f"hit {number}\n")
         (folder / f"f{number:04}.log.1").write_text(f"hit old {number}\n")
         os.utime(name, (1_000_000 + number, 1_000_000 + number))
-    source = installation.add_log("many", folder / "*.log")
+    source = search_limited.add_log("many", folder / "*.log")
     started = time.monotonic()
     async with stream(f"/ws/tailf/{source}/?search=hit&rotated=1") as client:
         assert await read_to_close(client) == 1000, client.messages[-3:]
@@ -168,7 +158,7 @@ def everything_sent(client):
 
 
 async def test_links_out_of_a_sources_folder_planted_by_its_writers_are_not_read(
-        installation, stream, tmp_path):
+        search_limited, stream, tmp_path):
     team, secret = tmp_path / "team-a", tmp_path / "secret"
     team.mkdir()
     secret.mkdir()
@@ -179,8 +169,8 @@ async def test_links_out_of_a_sources_folder_planted_by_its_writers_are_not_read
     planted_link(team / "evil.log", str(secret / "secret.log"))
     append(team / "mine.log", "hit mine")
     planted_link(team / "alias.log", "mine.log")  # a link within the folder is fine
-    log = installation.add_log("team-a", team / "h.log")
-    glob_source = installation.add_log("team-a-all", team / "*.log")
+    log = search_limited.add_log("team-a", team / "h.log")
+    glob_source = search_limited.add_log("team-a-all", team / "*.log")
     async with stream(f"/ws/tailf/{log}/?search=hit&rotated=1") as client:
         assert await read_to_close(client) == 1000
     assert "SECRET" not in everything_sent(client)
@@ -208,7 +198,8 @@ async def test_links_out_of_a_sources_folder_planted_by_its_writers_are_not_read
         warned = await client.until(lambda m: m["type"] == "status" and m.get("warning"), 15)
         assert "outside its source's folder" in warned["warning"]
         append(secret / "secret.log", "SECRET more")
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.5)  # the scenario: 1.5 s in which a stream reading the link
+        # would send SECRET (nothing else is written that a condition could wait for)
     assert "SECRET" not in everything_sent(client)
 
 
@@ -222,10 +213,10 @@ def slow_log(path, megabytes):
 SLOW = "%5CpL%5B%5CpL%5Cs%5D%7B300%7D%5Cd"  # \pL[\pL\s]{300}\d, valid RE2
 
 
-async def test_a_user_runs_at_most_two_searches_at_once(installation, stream, tmp_path):
+async def test_a_user_runs_at_most_two_searches_at_once(search_limited, stream, tmp_path):
     log = tmp_path / "slow.log"
     slow_log(log, 40)
-    source = installation.add_log("slow-search", log)
+    source = search_limited.add_log("slow-search", log)
     async with stream(f"/ws/tailf/{source}/?search={SLOW}") as one, \
             stream(f"/ws/tailf/{source}/?search={SLOW}") as two:
         for client in (one, two):
@@ -244,11 +235,11 @@ async def test_a_user_runs_at_most_two_searches_at_once(installation, stream, tm
             await again.status("running", 15)
 
 
-async def test_a_slow_search_ends_after_search_max_seconds_with_a_notice(installation, stream,
+async def test_a_slow_search_ends_after_search_max_seconds_with_a_notice(search_limited, stream,
                                                                         tmp_path):
     log = tmp_path / "slower.log"
     slow_log(log, 40)
-    source = installation.add_log("slower-search", log)
+    source = search_limited.add_log("slower-search", log)
     started = time.monotonic()
     async with stream(f"/ws/tailf/{source}/?search={SLOW}") as client:
         assert await read_to_close(client, timeout=40) == 1000
@@ -266,13 +257,13 @@ async def test_a_slow_search_ends_after_search_max_seconds_with_a_notice(install
         client.messages[-1]["state"] == "stopped"
 
 
-async def test_eight_racing_searches_by_one_user_get_exactly_two_slots(installation, tmp_path):
+async def test_eight_racing_searches_by_one_user_get_exactly_two_slots(search_limited, tmp_path):
     log = tmp_path / "race.log"
     slow_log(log, 40)
-    source = installation.add_log("race-search", log)
+    source = search_limited.add_log("race-search", log)
 
     async def attempt():
-        socket = await open_stream(installation, f"/ws/tailf/{source}/?search={SLOW}")
+        socket = await open_stream(search_limited, f"/ws/tailf/{source}/?search={SLOW}")
         client = Client(socket)
         first = await client.next(15)
         return socket, first
