@@ -63,7 +63,9 @@ async def test_reading_stays_at_most_read_ahead_messages_past_a_slow_dispatch():
         await release.wait()
 
     running = asyncio.ensure_future(aio.dispatch_many([queue_source(queue)], dispatch))
-    await asyncio.sleep(0.05)
+    # Loop turns, not time: enough for the reader to take every message if it did not stop.
+    for _ in range(aio.READ_AHEAD * 3 * 10):
+        await asyncio.sleep(0)
     taken = aio.READ_AHEAD * 3 - queue.qsize()
     assert aio.READ_AHEAD <= taken <= aio.READ_AHEAD + 2
     running.cancel()

@@ -16,6 +16,14 @@ def pool(redis_client, settings):
     return redis.asyncio.ConnectionPool.from_url(settings.REDIS_URL)
 
 
+async def in_blpop(redis_client, timeout=5):
+    """Wait until Redis shows a client blocked in BLPOP: the call has reached the server."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not any(c["cmd"] == "blpop" for c in redis_client.client_list()):
+        assert asyncio.get_running_loop().time() < deadline, "no BLPOP reached Redis"
+        await asyncio.sleep(0.01)
+
+
 async def test_concurrent_callers_share_one_connection_and_get_their_own_replies(pool,
                                                                                  redis_client):
     link = Link(pool)
@@ -27,11 +35,11 @@ async def test_concurrent_callers_share_one_connection_and_get_their_own_replies
     await link.close()
 
 
-async def test_a_cancelled_caller_leaves_the_connection_in_step(pool):
+async def test_a_cancelled_caller_leaves_the_connection_in_step(pool, redis_client):
     link = Link(pool)
     await link.call(("SET", "k", "v"))
     blocked = asyncio.ensure_future(link.call(("BLPOP", "nothing", 0.3)))
-    await asyncio.sleep(0.05)
+    await in_blpop(redis_client)
     blocked.cancel()
     assert await link.call(("GET", "k")) == [b"v"]  # not the BLPOP's late nil
     await link.close()
@@ -50,7 +58,7 @@ async def test_a_dropped_connection_fails_waiting_callers_and_the_next_call_reco
     link = Link(pool)
     await link.call(("CLIENT", "SETNAME", "victim"))
     waiting = asyncio.ensure_future(link.call(("BLPOP", "nothing", 5)))
-    await asyncio.sleep(0.05)
+    await in_blpop(redis_client)
     redis_client.client_kill_filter(_type="normal", skipme=True)
     with pytest.raises(RedisConnectionError):
         await asyncio.wait_for(waiting, 2)
@@ -58,6 +66,6 @@ async def test_a_dropped_connection_fails_waiting_callers_and_the_next_call_reco
     await link.close()
     with pytest.raises(RedisConnectionError):  # closed: what waited fails, nothing hangs
         later = asyncio.ensure_future(link.call(("BLPOP", "nothing", 5)))
-        await asyncio.sleep(0.05)
+        await in_blpop(redis_client)
         await link.close()
         await asyncio.wait_for(later, 2)
