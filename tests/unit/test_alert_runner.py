@@ -110,7 +110,7 @@ async def test_rotation_and_truncation_fire_for_new_lines_only(setup, webhook, r
     with path.open("w") as handle:  # truncated in place
         handle.write("ERROR after truncation\n")
     bodies = await asyncio.to_thread(webhook.wait_for, 2)
-    await asyncio.sleep(1)
+    await asyncio.sleep(1)  # the scenario: a second in which a line read twice would be sent
     messages = [body["message"] for body in bodies]
     assert len(messages) == 2
     assert "after rotation" in messages[0] and "after truncation" in messages[1]
@@ -145,7 +145,7 @@ async def test_a_task_that_lost_its_lease_never_fires(setup, webhook, redis_clie
         handle.write("ERROR seen by the wrong task\n")
     reason = await asyncio.wait_for(running.task, 10)
     assert "lease" in reason
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # the scenario: half a second in which a late delivery would go
     assert webhook.attempts == 0
     assert not await sync_to_async(AlertEvent.objects.filter(rule=rule).exists)()
 
