@@ -7,12 +7,12 @@ import collections
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.harness import started_installation
 from tests.integration.conftest import Client, open_stream
+from tests.processes import pool_children
 
 pytestmark = pytest.mark.sqlite_only  # worker faults and signals: see tests/integration/conftest.py
 
@@ -26,16 +26,6 @@ def installation(tmp_path_factory):
     with started_installation(tmp_path_factory.mktemp("orderly"),
                               workers=[{"concurrency": 1}]) as harness:
         yield harness
-
-
-def pool_children(harness):
-    """Return the pids of the worker's pool processes."""
-    main = harness.worker.pid
-    try:
-        return [int(pid) for pid in
-                Path(f"/proc/{main}/task/{main}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def open_files(pid):
@@ -129,7 +119,8 @@ async def test_stop_and_close_end_the_task_in_order_and_the_pool_process_stays_c
     for how in ("stop", "close") * 4:
         started = time.monotonic()
         task_id = await one_stream(harness, source, how, log)
-        ended = await asyncio.to_thread(harness.wait_for, lambda: harness.task_end(task_id), 2)
+        ended = await asyncio.to_thread(harness.wait_for,
+                                        lambda task_id=task_id: harness.task_end(task_id), 2)
         assert ended, f"task {task_id} ({how}) recorded no end within 2 s"
         assert "ended in order" in ended, ended
         assert time.monotonic() - started < 10

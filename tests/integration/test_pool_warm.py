@@ -6,18 +6,9 @@ from pathlib import Path
 import pytest
 
 from tests.harness import started_installation
+from tests.processes import pool_children
 
 pytestmark = pytest.mark.sqlite_only  # the open database file is what the test looks for
-
-
-def pool_children(harness):
-    """Return the pids of the worker's pool processes."""
-    main = harness.worker.pid
-    try:
-        return [int(pid) for pid in
-                Path(f"/proc/{main}/task/{main}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def holds(pid, path):
