@@ -43,7 +43,7 @@ def test_a_link_with_a_search_waits_for_a_click(system, shared, page):
     expect(hint).to_contain_text("search of the log history")
     expect(first.locator(".kind-options[data-kind=tailf] input[name=search]")).to_have_value(
         "needle")
-    time.sleep(1.5)
+    time.sleep(1.5)  # the scenario: 1.5 s in which a pane that ran by itself would connect
     assert opened == []
     expect(first.locator(".status")).not_to_have_text(re.compile("^(Running|Searching)"))
     hint.locator("button").click()

@@ -162,7 +162,7 @@ async def test_a_host_rebinding_to_loopback_is_refused_and_loopback_never_asked(
                 lambda m: m["type"] == "notice" and "internal address 127.0.0.1" in m["message"]
                 or m["type"] == "status" and "internal address" in (m.get("warning") or ""), 20)
             assert "flip.test" in refused.get("message", "") + (refused.get("warning") or "")
-            await asyncio.sleep(1)
+            await asyncio.sleep(1)  # the scenario: a second more in which nothing may arrive
         assert server.requests == 0, "nothing may reach the loopback server"
 
 
