@@ -1,9 +1,10 @@
 """Tailboard side by side with frontail 4.9.2 on the same file, in the same run.
 
 Run: .venv/bin/python bench/frontail_bench.py [--quick] [--cache DIR]
-Installs frontail@4.9.2 with npm into a cache folder (once; `npm install --prefix`), starts
-it and the real Tailboard stack (Redis, a prefork worker, Daphne: `tests/harness.py`) on
-free 127.0.0.1 ports, both following one log file, and measures:
+Installs frontail 4.9.2 as bench/frontail/package-lock.json pins it (with `npm ci`, once per
+lock) into a cache folder, starts it and the real Tailboard stack (Redis, a prefork worker,
+Daphne: `tests/harness.py`) on free 127.0.0.1 ports, both following one log file, and
+measures:
 
 - latency: stamped lines appended at 100 lines/s, each line's append → frame time taken
   where it arrives (p50/p99/max), twice: with both viewers connected at once (each system
@@ -28,6 +29,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,16 +47,23 @@ from websockets.asyncio.client import connect  # noqa: E402
 from tests.harness import Harness  # noqa: E402
 from webapp import embedded  # noqa: E402
 
-FRONTAIL = "frontail@4.9.2"
+PINNED = Path(__file__).resolve().parent / "frontail"  # package.json + package-lock.json
 QUIET_SECONDS = 5
 
 
 def install_frontail(cache):
-    """Install frontail into `cache` with npm (once); return the path of its CLI script."""
-    cli = Path(cache) / "node_modules" / "frontail" / "bin" / "frontail"
-    if not cli.exists():
-        subprocess.run(["npm", "install", "--prefix", str(cache), FRONTAIL, "--no-audit",
-                        "--no-fund"], check=True, stdout=subprocess.DEVNULL)
+    """Install frontail and its dependencies as bench/frontail/package-lock.json pins them
+    into `cache` with `npm ci` (again only when the lock changes); return its CLI script."""
+    cache = Path(cache)
+    cli = cache / "node_modules" / "frontail" / "bin" / "frontail"
+    lock = (PINNED / "package-lock.json").read_bytes()
+    installed = cache / "package-lock.json"
+    if not cli.exists() or not installed.exists() or installed.read_bytes() != lock:
+        cache.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(PINNED / name, cache / name)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=cache,
+                       check=True, stdout=subprocess.DEVNULL)
     return cli
 
 
