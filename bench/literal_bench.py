@@ -26,21 +26,9 @@ if str(ROOT) not in sys.path:
 
 import re2  # noqa: E402
 
-from tailf import search as search_module  # noqa: E402
 from tailf.literal import required_literals  # noqa: E402
 from tailf.search import scan  # noqa: E402
-
-
-def search_all(path, pattern, literal, **options):
-    """Every event but progress of a search run to its end, with or without the prefilter."""
-    original = search_module.required_literals
-    if not literal:
-        search_module.required_literals = lambda pattern: []
-    try:
-        return [event for event in scan([str(path)], pattern, **options)
-                if event[0] != "progress"]
-    finally:
-        search_module.required_literals = original
+from tests.prefilter import search_all  # noqa: E402
 
 
 def cpu_best(runs, work):

@@ -13,7 +13,8 @@ from tailf import literal as literal_module
 from tailf import search as search_module
 from tailf.follow import CUT_MARKER
 from tailf.literal import LiteralFinder, required_literals
-from tailf.search import Search, scan
+from tailf.search import Search
+from tests.prefilter import search_all
 
 
 @pytest.mark.parametrize("pattern, expected", [
@@ -206,18 +207,6 @@ def expected_lines(data, pattern, max_line):
         if pattern.search(text):
             found.append((number, text))
     return found
-
-
-def search_all(path, pattern, literal, **options):
-    """Every event but progress of a search run to its end, with or without the prefilter."""
-    original = search_module.required_literals
-    if not literal:
-        search_module.required_literals = lambda pattern: []
-    try:
-        return [event for event in scan([str(path)], pattern, **options)
-                if event[0] != "progress"]
-    finally:
-        search_module.required_literals = original
 
 
 @pytest.mark.parametrize("hit_floor", [literal_module.HIT_FLOOR, 2])
