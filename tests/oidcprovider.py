@@ -58,7 +58,7 @@ class NodeProvider:
             "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
             "redirect_uris": [base + "/oidc/callback/" for base in redirect_bases],
             "post_logout_redirect_uris": [base + "/accounts/login/" for base in redirect_bases],
-            "grant_types": ["authorization_code"], "response_types": ["code"],
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
             "token_endpoint_auth_method": "client_secret_post"}]}
         (self.folder / "provider.json").write_text(json.dumps(config))
         self.log_path = self.folder / "provider.log"
@@ -97,6 +97,11 @@ class NodeProvider:
         self.accounts[login] = {"password": password, "claims": {
             "preferred_username": login, "email": f"{login}@tailboard.test",
             "email_verified": True, "groups": list(groups), **claims}}
+        self._write_accounts()
+
+    def remove_account(self, login):
+        """Disable an account: the provider no longer knows it (sign-ins and refreshes fail)."""
+        self.accounts.pop(login, None)
         self._write_accounts()
 
     def env(self, **extra):
@@ -198,6 +203,7 @@ class ForgingProvider:
                     return
                 self.reply(200, {"access_token": "at-" + form.get("code", ""),
                                  "token_type": "Bearer", "expires_in": 300,
+                                 "refresh_token": f"rt-{len(provider.token_requests)}",
                                  "id_token": provider.id_token(form.get("code"))})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -174,6 +174,9 @@ OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
 OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
 # Seconds to wait for each answer from the provider (discovery, token, keys, userinfo).
 OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10, minimum=1, maximum=120)
+# Seconds between refreshes (refresh token) of a signed-in session that has streams open: the
+# groups claim is read again, and a refresh the provider refuses signs that session out. 0: off.
+OIDC_REFRESH_SECONDS = env_int("OIDC_REFRESH_SECONDS", 300, minimum=0, maximum=86400)
 if OIDC_ISSUER:
     for _name in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
         if not env_str(_name):

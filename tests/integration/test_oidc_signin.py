@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from tests import oidcprovider
 from tests.harness import started_installation
 from tests.integration.conftest import Client, in_ci, open_stream
+from tests.polling import PollClient
 from webapp import embedded
 
 pytestmark = pytest.mark.sqlite_only
@@ -152,6 +153,95 @@ async def test_a_group_removed_in_the_claim_ends_the_stream_at_the_next_sign_in(
     assert socket.close_code == 4403 and error["code"] == 4403
     assert took <= 3 + 1.5, took  # STREAM_LEASE_SECONDS is 3 in the harness
     assert user_state(installation, "pavel")[0] == ["dev"]
+
+
+@pytest.fixture(scope="module")
+def refreshing(installation):
+    """A Daphne of the same installation that refreshes OIDC sessions every 3 s."""
+    web = installation.start_daphne("web-refreshing", OIDC_REFRESH_SECONDS="3")
+    try:
+        yield web
+    finally:
+        installation.stop(web)
+
+
+async def watch_until_the_provider_changes(installation, provider, refreshing, tmp_path, login,
+                                           change):
+    """Sign `login` in (groups ops), watch an ops log on the refreshing Daphne through one
+    refresh, then `change()` at the provider; return (close code, error status, seconds
+    from the change to the error, the session cookie)."""
+    provider.set_account(login, login + "-provider-pw", groups=["ops"])
+    log = tmp_path / "ops.log"
+    log.write_text("first\n")
+    source = installation.add_log(f"oidc-refresh-{login}", log, "--group", "ops")
+    http, cookie = await asyncio.to_thread(sign_in, installation, login, login + "-provider-pw")
+    http.close()
+    async with open_stream(installation, f"/ws/tailf/{source}/?lines=1", cookie=cookie,
+                           web=refreshing) as socket:
+        client = Client(socket)
+        await client.status("running")
+        await asyncio.sleep(3 + 1.5)  # one refresh (OIDC_REFRESH_SECONDS) went by: still on
+        with log.open("a") as out:
+            out.write("after a refresh\n")
+        await client.lines(["after a refresh"])
+        change()
+        changed = time.monotonic()
+        error = await client.status("error", timeout=15)
+        took = time.monotonic() - changed
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await client.next(10)
+    return socket.close_code, error, took, cookie
+
+
+async def test_a_group_removed_at_the_provider_ends_the_stream_at_the_next_refresh(
+        installation, provider, refreshing, tmp_path):
+    code, error, took, _ = await watch_until_the_provider_changes(
+        installation, provider, refreshing, tmp_path, "sasha",
+        lambda: provider.set_account("sasha", "sasha-provider-pw", groups=["dev"]))
+    assert code == 4403 and error["code"] == 4403, error
+    # OIDC_REFRESH_SECONDS (3) + a renewal round (STREAM_LEASE_SECONDS 3 / 3) + slack:
+    assert took <= 3 + 1 + 2, took
+    assert user_state(installation, "sasha")[0] == ["dev"]
+    web_log = (installation.workdir / "web-refreshing.log").read_text()
+    assert "sasha groups from Test SSO: added ['dev'], removed ['ops']" in web_log
+    assert oidcprovider.CLIENT_SECRET not in web_log and "refresh_token" not in web_log
+
+
+async def test_a_user_disabled_at_the_provider_is_signed_out_at_the_next_refresh(
+        installation, provider, refreshing, tmp_path):
+    code, error, took, cookie = await watch_until_the_provider_changes(
+        installation, provider, refreshing, tmp_path, "tomas",
+        lambda: provider.remove_account("tomas"))
+    assert code == 4403 and error["code"] == 4403, error
+    assert took <= 3 + 1 + 2, took
+    response = httpx.get(installation.web.base_url + "/", headers={"Cookie": cookie})
+    assert response.status_code == 302, "the session was signed out"
+    web_log = (installation.workdir / "web-refreshing.log").read_text()
+    assert "signed tomas out of one session: Test SSO refused the refresh (400 invalid_grant)" \
+        in web_log
+    assert oidcprovider.CLIENT_SECRET not in web_log
+
+
+def test_a_long_polled_stream_also_ends_at_the_next_refresh(installation, provider, refreshing,
+                                                            tmp_path):
+    provider.set_account("uma", "uma-provider-pw", groups=["ops"])
+    log = tmp_path / "ops.log"
+    log.write_text("first\n")
+    source = installation.add_log("oidc-refresh-poll", log, "--group", "ops")
+    http, cookie = sign_in(installation, "uma", "uma-provider-pw")
+    http.close()
+    poller = PollClient(refreshing.base_url, cookie)
+    with contextlib.closing(poller):
+        assert poller.start(f"/streams/tailf/{source}/?lines=1").status_code == 201
+        poller.status("running")
+        provider.set_account("uma", "uma-provider-pw", groups=["dev"])
+        changed = time.monotonic()
+        error = poller.status("error", timeout=20)
+        took = time.monotonic() - changed
+    assert error["code"] == 4403 and poller.closed, (error, poller.closed)
+    assert took <= 3 + 1 + 2, took
+    assert user_state(installation, "uma")[0] == ["dev"]
 
 
 def test_sign_out_also_ends_the_provider_session(installation, provider):

@@ -34,6 +34,10 @@ const provider = new Provider(issuer, {
     groups: ['groups', 'roles'],
   },
   pkce: { required: () => true },
+  // Like Keycloak: every client allowed the refresh_token grant gets a refresh token (without
+  // offline_access, it ends with the provider's session). A refresh reads the account again,
+  // so a changed groups claim or a removed account shows at the next refresh.
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   features: {
     devInteractions: { enabled: false },
     rpInitiatedLogout: {

@@ -11,7 +11,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-from webapp.signin import discovery
+from webapp.signin import discovery, refresh
 from webapp.signin.groups import sync_groups
 
 log = logging.getLogger("tailboard.signin")
@@ -51,6 +51,22 @@ class ProviderBackend(OIDCAuthenticationBackend):
         if "username" in kwargs or "password" in kwargs or "nonce" not in kwargs:
             return None
         return super().authenticate(request, **kwargs)
+
+    def get_token(self, payload):
+        """The token endpoint's answer; its refresh token is kept for `store_tokens`."""
+        answer = super().get_token(payload)
+        self.refresh_token = answer.get("refresh_token")
+        return answer
+
+    def store_tokens(self, access_token, id_token):
+        """Keep the ID token (sign-out's hint) and the refresh token (`webapp.signin.refresh`)
+        in the session: server-side, never sent to the browser."""
+        super().store_tokens(access_token, id_token)
+        token = getattr(self, "refresh_token", None)
+        if token and settings.OIDC_REFRESH_SECONDS:
+            self.request.session[refresh.REFRESH_TOKEN_KEY] = token
+        else:
+            self.request.session.pop(refresh.REFRESH_TOKEN_KEY, None)
 
     def get_user(self, user_id):
         """Like ModelBackend: an inactive user's session no longer signs them in."""

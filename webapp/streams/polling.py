@@ -30,6 +30,7 @@ from django.conf import settings
 from webapp import metrics
 from webapp.models import Ending
 from webapp.streams import access, kinds, leases, protocol, records, session
+from webapp.streams.sessionrefresh import refresher
 from webapp.streams.text import from_fields, say
 
 log = logging.getLogger("tailboard.streams")
@@ -285,6 +286,7 @@ class PollStream:
             return
         self.state["checked_at"] = now
         await self.update(checked_at=now)
+        refresher().poke([browser_session])
         source = await database_sync_to_async(
             self.kind.source_model.objects.filter(pk=self.source_id).first)()
         source = source or self.kind.source_model(pk=self.source_id)

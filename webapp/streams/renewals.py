@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 
 from webapp import metrics
 from webapp.streams import access, leases
+from webapp.streams.sessionrefresh import refresher
 
 log = logging.getLogger("tailboard.streams")
 
@@ -82,6 +83,7 @@ class Rounds:
         members = [c for c in self.members if not c.finished]
         if not members:
             return
+        refresher().poke(c.scope.get("session") for c in members)
         verdicts = await database_sync_to_async(access.lost_many)(
             [(c.user.pk, c.scope.get("session"), c.source) for c in members])
         kept = []
