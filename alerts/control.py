@@ -7,6 +7,7 @@ from django.conf import settings
 
 from alerts import leases
 from alerts.models import AlertRule
+from webapp.streams import faults
 from webapp.streams import leases as stream_leases
 
 log = logging.getLogger("tailboard.alerts")
@@ -40,7 +41,7 @@ def start(rule, client=None):
         run_rule.apply_async(args=[rule.pk], task_id=task_id, queue=queue,
                              time_limit=RULE_TIME_LIMIT, soft_time_limit=None,
                              expires=settings.ALERT_LEASE_SECONDS)
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         leases.release(client, rule.pk, task_id)
         log.error("alert rule %s (%s) not started on queue %s: %s", rule.pk, rule.name,
                   queue, exc)
@@ -59,7 +60,7 @@ def note_missing_worker(rule, queue, client):
     try:
         if workers.online(client).get(queue):
             return
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         log.warning("alert rule %s: could not read the worker registry: %s", rule.pk, exc)
         return
     text = (f"waiting for a worker on queue {queue} (none online: run "

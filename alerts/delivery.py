@@ -17,6 +17,7 @@ import apprise
 from django.conf import settings
 
 from alerts import destinations
+from webapp.streams import faults
 
 log = logging.getLogger("tailboard.alerts")
 
@@ -94,7 +95,9 @@ def deliver_one(name, url, title, body, attempts=None, timeout=None, sleep=time.
     for attempt in range(1, attempts + 1):
         try:
             why = send_once(url, title, body, timeout)
-        except Exception as exc:
+        except Exception as exc:  # Apprise's plugins raise OSErrors and ValueErrors
+            if not isinstance(exc, (OSError, ValueError)):
+                faults.contained(log, "alert to %s (%s): sending failed", name, shown)
             why = f"{type(exc).__name__}: {exc}"[:MAX_DETAIL]
         if why is None:
             log.info("alert sent to %s (%s) on attempt %s", name, shown, attempt)

@@ -19,6 +19,7 @@ from alerts import delivery, leases
 from alerts.matcher import Firing, Matcher, Resolved
 from alerts.models import AlertEvent, AlertRule, clip_samples
 from alerts.reader import RuleOutput, source_options
+from webapp.streams import faults
 from webapp.streams import leases as stream_leases
 from webapp.streams.aio import cancel_and_wait
 from webapp.streams.task import StreamEnded
@@ -181,7 +182,9 @@ class RuleRun:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("alert rule %s: reading %s failed", self.rule.pk, source)
+                if not isinstance(exc, faults.OUTSIDE):
+                    faults.contained(log, "alert rule %s: reading %s failed", self.rule.pk, source)
+                log.warning("alert rule %s: reading %s failed: %r", self.rule.pk, source, exc)
                 why = f"reading failed: {type(exc).__name__}: {exc}"
             await self.on_state(f"error: {why}; reading again in {RESTART_PAUSE:.0f} s")
             await asyncio.sleep(RESTART_PAUSE)
@@ -270,7 +273,7 @@ async def run(rule_id, task_id, worker, stopped):
             await cancel_and_wait(part)
         try:
             await leases.arelease(redis, rule_id, task_id)
-        except Exception as exc:
+        except faults.OUTSIDE as exc:
             log.warning("alert rule %s: could not release its lease: %s", rule_id, exc)
         await redis.aclose()
         threads.close()

@@ -5,6 +5,8 @@ import logging
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+from webapp.streams import faults
+
 log = logging.getLogger("tailboard.alerts")
 
 
@@ -23,6 +25,8 @@ def rule_saved(sender, instance, **kwargs):
             else:
                 control.restart(rule)
         except Exception as exc:
+            if not isinstance(exc, faults.OUTSIDE):
+                faults.contained(log, "alert rule %s: restart failed", pk)
             log.error("alert rule %s: could not restart its task (the supervisor will): %s",
                       instance.pk, exc)
 
@@ -39,6 +43,8 @@ def rule_deleted(sender, instance, **kwargs):
         try:
             control.stop(pk)
         except Exception as exc:
+            if not isinstance(exc, faults.OUTSIDE):
+                faults.contained(log, "alert rule %s: revoke failed", pk)
             log.error("alert rule %s: could not revoke its task (the supervisor will): %s",
                       pk, exc)
 

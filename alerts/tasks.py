@@ -12,6 +12,7 @@ import os
 from celery import shared_task, signals
 from django.db import close_old_connections
 
+from webapp.streams import faults
 from webapp.streams import leases as stream_leases
 from webapp.streams.aio import close_loop
 from webapp.streams.stop import (
@@ -50,7 +51,7 @@ def run_rule(self, rule_id):
             try:
                 # The revoke path's check-back reads this: the process is past the task.
                 stream_leases.record_end(stream_leases.sync_client(), task_id, reason)
-            except Exception as exc:
+            except faults.OUTSIDE as exc:
                 log.error("alert task %s: could not record its end: %s", task_id, exc)
             log.info("alert rule %s: task %s ended: %s", rule_id, task_id, reason)
 

@@ -19,6 +19,7 @@ import re2
 
 from tailf.follow import check_encoding
 from tailf.literal import LiteralFinder, required_literals
+from tailf.roots import OutsideRoots
 from tailf.scanio import BLOCK, GzipError, Splitter, count_newlines, gzip_chunks
 from webapp.streams.text import say
 
@@ -199,7 +200,7 @@ class Search:
             return say("search_missing", path=path)
         except PermissionError:
             return say("search_denied", path=path)
-        except Exception as exc:  # the confined opener's refusals, whatever their type
+        except (OSError, OutsideRoots) as exc:  # the confined opener's refusals
             return say("search_refused", path=path,
                        error=getattr(exc, "strerror", None) or exc)
         info = os.fstat(fd)

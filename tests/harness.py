@@ -105,6 +105,7 @@ class Harness:
             "STREAM_LEASE_SECONDS": "3",
             "PYTHONPATH": str(ROOT),
             "PYTHONUNBUFFERED": "1",
+            "RAISE_CONTAINED_ERRORS": "1",
             **{key: str(value) for key, value in env.items()},
         }
         self.redis = self.sentinel.client() if self.sentinel else redis.Redis.from_url(

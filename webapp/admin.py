@@ -4,15 +4,19 @@ Records are read-only here: only the stream lifecycle writes them. The one actio
 selected streams", goes through webapp.streams.control, so the viewer is told why.
 """
 
+import logging
+
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from webapp.streams import control, records
+from webapp.streams import control, faults, records
 from webapp.streams.aio import duration_text
 from webapp.streams.kinds import on_register
 from webapp.models import Stream, may_change_location
+
+log = logging.getLogger("tailboard.streams")
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -106,6 +110,8 @@ class StreamAdmin(admin.ModelAdmin):
         try:
             results = control.stop_streams(ids)
         except Exception as exc:
+            if not isinstance(exc, faults.OUTSIDE):
+                faults.contained(log, "admin: stopping streams %s failed", ids)
             self.message_user(request, f"Could not stop the streams: {exc}", messages.ERROR)
             return
         told = sum(1 for r in results.values() if r.ended_by == "consumer")

@@ -20,6 +20,8 @@ import logging
 import math
 import time
 
+from webapp.streams import faults
+
 log = logging.getLogger("tailboard.metrics")
 
 KEY_PREFIX = "tailboard:metrics:"
@@ -185,8 +187,11 @@ def _write(client, name, build, *args):
             getattr(pipe, command)(*command_args)
         pipe.execute()
         return True
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         warn(name, exc)
+        return False
+    except Exception:  # a MetricError or worse: a bug in the caller
+        faults.contained(log, "metrics: could not record %s", name)
         return False
 
 
@@ -198,8 +203,11 @@ async def _awrite(client, name, build, *args):
             getattr(pipe, command)(*command_args)
         await pipe.execute()
         return True
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         warn(name, exc)
+        return False
+    except Exception:  # a MetricError or worse: a bug in the caller
+        faults.contained(log, "metrics: could not record %s", name)
         return False
 
 
@@ -282,6 +290,8 @@ class Tally:
             return True
         except Exception as exc:
             self._restore(taken, exc)
+            if not isinstance(exc, faults.OUTSIDE):
+                faults.contained(log, "metrics: could not flush")
             return False
 
     async def aflush(self, client):
@@ -296,6 +306,8 @@ class Tally:
             self._restore(taken, exc)
             if not isinstance(exc, Exception):
                 raise
+            if not isinstance(exc, faults.OUTSIDE):
+                faults.contained(log, "metrics: could not flush")
             return False
 
 

@@ -23,7 +23,7 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily)
 
 from webapp import metrics
-from webapp.streams import leases, workers
+from webapp.streams import faults, leases, workers
 
 log = logging.getLogger("tailboard.metrics")
 
@@ -151,7 +151,7 @@ async def read_database(scrape):
         scrape.open_streams, scrape.sources_enabled = await database_sync_to_async(
             database_gauges)()
         scrape.up["database"] = True
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         log.error("metrics: could not read the database: %s: %s", type(exc).__name__, exc)
         scrape.up["database"] = False
 

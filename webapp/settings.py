@@ -19,6 +19,8 @@ PRODUCTION = TAILBOARD_ENV == "production"
 INSECURE_SECRET_KEY = "django-insecure-tailboard-development-only"
 SECRET_KEY = env_str("SECRET_KEY", "" if PRODUCTION else INSECURE_SECRET_KEY)
 DEBUG = env_bool("DEBUG", not PRODUCTION)
+# Raise again what a last-resort guard contains (webapp/streams/faults.py); on in the tests.
+RAISE_CONTAINED_ERRORS = env_bool("RAISE_CONTAINED_ERRORS", False)
 if PRODUCTION:
     if not SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50:
         raise ImproperlyConfigured(

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 
 from webapp import redisconf
-from webapp.streams import leases, records, workers
+from webapp.streams import faults, leases, records, workers
 from webapp.streams.kinds import all_kinds
 from webapp.streams.text import CATALOGUE
 
@@ -30,7 +30,7 @@ def dashboard(request):
     user = request.user
     try:
         online = workers.online(leases.sync_client())
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         log.warning("dashboard: could not read the worker registry: %s", exc)
         online = None
     groups = []
@@ -87,6 +87,8 @@ async def run_check(check):
     except asyncio.TimeoutError:
         return f"error: no answer within {CHECK_TIMEOUT_SECONDS:g} s"
     except Exception as exc:
+        if not isinstance(exc, faults.OUTSIDE):
+            faults.contained(log, "healthz: a check crashed")
         return f"error: {type(exc).__name__}: {exc}"
 
 
@@ -140,7 +142,7 @@ async def healthz(request):
             online = await asyncio.wait_for(asyncio.to_thread(workers_by_queue),
                                             CHECK_TIMEOUT_SECONDS)
             checks["workers"] = "ok"
-        except Exception as exc:
+        except faults.OUTSIDE as exc:
             checks["workers"] = f"error: {type(exc).__name__}: {exc}"
     status = 200 if healthy else 503
     viewer = await sync_to_async(may_see_details)(request)

@@ -159,16 +159,24 @@ def test_hostile_label_values_come_back_intact_or_cut(redis_client):
     ("connect_to_running_seconds", LOG, 1),
 ])
 def test_bad_counter_calls_write_nothing_and_do_not_raise(redis_client, warnings_seen, name,
-                                                          labels, amount):
+                                                          labels, amount, settings):
+    settings.RAISE_CONTAINED_ERRORS = False  # production: contained; the suite raises them
     assert metrics.record(redis_client, name, labels, amount) is False
     assert "could not record" in warnings_seen.text
     assert redis_client.keys("tailboard:metrics:*") == []
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.5, "1", None, True])
-def test_bad_observations_write_nothing_and_do_not_raise(redis_client, value):
+def test_bad_observations_write_nothing_and_do_not_raise(redis_client, value, settings):
+    settings.RAISE_CONTAINED_ERRORS = False
     assert metrics.observe(redis_client, "connect_to_running_seconds", LOG, value) is False
     assert metrics.observe(redis_client, "lines_sent", LOG, 1.0) is False
+    assert redis_client.keys("tailboard:metrics:*") == []
+
+
+def test_a_bad_metric_call_fails_the_test_suite(redis_client):
+    with pytest.raises(metrics.MetricError, match="no such metric"):
+        metrics.record(redis_client, "no_such_metric", LOG)
     assert redis_client.keys("tailboard:metrics:*") == []
 
 

@@ -11,6 +11,7 @@ import pytest
 import re2
 
 from tailf.follow import CUT_MARKER
+from tailf.roots import OutsideRoots
 from tailf.rotations import rotated_siblings
 from tailf.search import lines_around, scan
 from tests.clocks import TickClock
@@ -297,12 +298,9 @@ def test_refused_or_missing_files_are_skipped_with_a_notice(tmp_path):
     good = tmp_path / "app.log"
     good.write_text("hit\n")
 
-    class Refused(Exception):
-        pass
-
-    def opener(path):
+    def opener(path):  # the confined opener's refusal (tailf/roots.py)
         if path.endswith(".1"):
-            raise Refused("outside the log roots")
+            raise OutsideRoots("outside the log roots")
         return os.open(path, os.O_RDONLY)
 
     (tmp_path / "app.log.1").write_text("hit secret\n")

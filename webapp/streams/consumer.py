@@ -17,14 +17,14 @@ import redis.exceptions
 from asgiref.sync import sync_to_async
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
-from channels.exceptions import StopConsumer
+from channels.exceptions import ChannelFull, StopConsumer
 from channels.layers import get_channel_layer
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from webapp import metrics
-from webapp.streams import leases, protocol, records, renewals, session
+from webapp.streams import faults, leases, protocol, records, renewals, session
 from webapp.streams.aio import cancel_and_wait, dispatch_many
 from webapp.streams.backpressure import SendGauge
 from webapp.streams.text import from_fields, say
@@ -151,7 +151,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             log.error("stream %s: lost contact with Redis: %s", self.stream_id, exc)
             message, detail, retry = say("redis_lost", error=exc), f"redis: {exc}", True
         else:
-            log.exception("stream %s: server error", self.stream_id)
+            if isinstance(exc, faults.OUTSIDE):
+                log.error("stream %s: server error: %r", self.stream_id, exc)
+            else:
+                faults.contained(log, "stream %s: server error", self.stream_id)
             message, detail, retry = say("server_error"), repr(exc), True
         try:
             await self.fail(message, detail, retry=retry)
@@ -260,7 +263,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.forwarded = self.credit
         try:
             await self.channel_layer.send(self.ack_channel, protocol.ack_event(self.credit))
-        except Exception as exc:
+        except (*faults.OUTSIDE, ChannelFull) as exc:
             log.warning("stream %s: could not forward an ack: %s", self.stream_id, exc)
 
     async def wait_for_drain(self):

@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 from webapp.models import Ending, Stream
-from webapp.streams import leases, protocol, records
+from webapp.streams import faults, leases, protocol, records
 from webapp.streams.stop import revoke_task  # the one revoke path (stop.py); used here
 from webapp.streams.text import say
 
@@ -71,7 +72,7 @@ def tell_consumer(channel_name, message=ADMIN_MESSAGE, ending=Ending.ADMIN_STOP,
         async_to_sync(get_channel_layer().send)(
             channel_name, protocol.stop_event(message, ending, reason))
         return True
-    except Exception as exc:
+    except (*faults.OUTSIDE, ChannelFull) as exc:
         log.warning("could not send the stop event to %s: %s", channel_name, exc)
         return False
 
@@ -96,7 +97,7 @@ def stop_streams(stream_ids, message=ADMIN_MESSAGE, reason="", wait=None,
     for stream in streams:
         try:
             leases.release(client, stream.task_id, stream.user_id)
-        except Exception as exc:
+        except faults.OUTSIDE as exc:
             log.error("stream %s: could not drop the lease: %s", stream.pk, exc)
         revoke_task(stream.task_id)
     waiting = {pk for pk, result in results.items() if result.viewer_told and result.had_lease}
@@ -131,7 +132,7 @@ def live_lines_sent(streams):
 def _lines_sent(client, task_ids):
     try:
         return leases.lines_sent(client, task_ids)
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         log.error("could not read the lines sent from Redis: %s", exc)
         return {}
 
@@ -139,6 +140,6 @@ def _lines_sent(client, task_ids):
 def _held(client, task_id):
     try:
         return leases.held(client, task_id)
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         log.error("could not read the lease of task %s: %s", task_id, exc)
         return True

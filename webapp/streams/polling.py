@@ -24,12 +24,13 @@ import time
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from webapp import metrics
 from webapp.models import Ending
-from webapp.streams import access, kinds, leases, protocol, records, session
+from webapp.streams import access, faults, kinds, leases, protocol, records, session
 from webapp.streams.sessionrefresh import refresher
 from webapp.streams.text import from_fields, say
 
@@ -334,7 +335,7 @@ class PollStream:
         await self.update(forwarded=credit)
         try:
             await get_channel_layer().send(ack_channel, protocol.ack_event(credit))
-        except Exception as exc:
+        except (*faults.OUTSIDE, ChannelFull) as exc:
             log.warning("stream %s: could not forward an ack: %s", self.stream_id, exc)
 
     async def handle(self, event, out):
@@ -401,7 +402,9 @@ class PollStream:
         for content in members:
             try:
                 event = layer.deserialize(content)
-            except Exception as exc:
+            except Exception as exc:  # msgpack's ValueErrors; anything else is a bug
+                if not isinstance(exc, ValueError):
+                    faults.contained(log, "stream %s: deserialize failed", self.stream_id)
                 log.error("stream %s: dropped a message that does not decode: %s",
                           self.stream_id, exc)
                 continue
@@ -490,6 +493,8 @@ async def start(kind, user, session_key, raw_id, query_string, control):
             kind.task, opened.task_id, session.task_kwargs(source, channel_name, options),
             source.queue)
     except Exception as exc:
+        if not isinstance(exc, faults.OUTSIDE):
+            faults.contained(log, "stream %s: could not queue its task", opened.stream_id)
         log.error("stream %s: could not queue its task: %s", opened.stream_id, exc)
         await stream.finish(Ending.ERROR, repr(exc), protocol.CLOSE_SERVER_ERROR,
                             protocol.status("error", say("redis_lost", error=exc), retry=True))
@@ -577,8 +582,10 @@ class Reaper:
                     await self.reap(redis, token.decode())
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("long-poll reaper round failed (retried in a second)")
+            except Exception as exc:
+                if not isinstance(exc, faults.OUTSIDE):
+                    faults.contained(log, "long-poll reaper round failed")
+                log.warning("long-poll reaper round failed (retried in a second): %s", exc)
 
     async def reap(self, redis, token):
         """End one stream whose deadline passed, unless its lease was renewed meanwhile."""

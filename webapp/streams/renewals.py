@@ -15,7 +15,7 @@ import weakref
 from channels.db import database_sync_to_async
 
 from webapp import metrics
-from webapp.streams import access, leases
+from webapp.streams import access, faults, leases
 from webapp.streams.sessionrefresh import refresher
 
 log = logging.getLogger("tailboard.streams")
@@ -63,6 +63,8 @@ class Rounds:
                 await leases.apublish_sent_many(leases.loop_client(),
                                                 [(c.task_id, c.lines_sent) for c in counted])
             except Exception as exc:
+                if not isinstance(exc, faults.OUTSIDE):
+                    faults.contained(log, "could not publish lines sent")
                 log.warning("could not publish lines sent (next second): %s", exc)
                 self.counted_since |= counted
 
@@ -74,8 +76,10 @@ class Rounds:
                 await self.round()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("lease renewal round failed (retried next round)")
+            except Exception as exc:
+                if not isinstance(exc, faults.OUTSIDE):
+                    faults.contained(log, "lease renewal round failed")
+                log.warning("lease renewal round failed (retried next round): %s", exc)
         await self.tally.aflush(leases.loop_client())
 
     async def round(self):

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 
 from webapp import metrics
-from webapp.streams import leases, protocol, records, workers
+from webapp.streams import faults, leases, protocol, records, workers
 from webapp.streams.options import OptionError, source_id
 from webapp.streams.text import say
 
@@ -96,7 +96,7 @@ async def workers_online(redis, queue):
     """Return how many workers consume this queue now (-1 when unknown)."""
     try:
         return len((await workers.aonline(redis)).get(queue, []))
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         log.warning("could not read the worker registry: %s", exc)
         return -1
 
@@ -107,12 +107,12 @@ async def release(redis, control, task_id, user_id, stream_id, revoke):
 
     try:
         await leases.arelease(redis, task_id, user_id)
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         log.error("stream %s: could not drop the lease: %s", stream_id, exc)
     if revoke:
         try:
             await sync_to_async(control.revoke, thread_sensitive=False)(task_id)
-        except Exception as exc:
+        except faults.OUTSIDE as exc:
             log.error("stream %s: revoke failed (the lease ends the task): %s", stream_id, exc)
 
 

@@ -61,7 +61,7 @@ from celery.worker import state as worker_state
 from django.conf import settings
 
 from webapp import redisconf
-from webapp.streams import internals
+from webapp.streams import faults, internals
 
 log = logging.getLogger("tailboard.stop")
 
@@ -89,7 +89,7 @@ def revoke_task(task_id):
 
     try:
         app.control.broadcast(REVOKE_COMMAND, arguments={"task_id": task_id})
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         log.error("revoke of task %s failed (its lease is gone, so it ends anyway): %s",
                   task_id, exc)
 
@@ -170,7 +170,7 @@ async def revoked(redis_client, task_id, signalled):
         try:
             if not await leases.aheld(redis_client, task_id):
                 return
-        except Exception as exc:
+        except faults.OUTSIDE as exc:
             log.warning("task %s: revoke signal, lease unknown (%s): ending", task_id, exc)
             return
         log.info("task %s: ignored a revoke signal while its lease is held "

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from webapp.models import Ending
-from webapp.streams import leases, protocol, tasklayer
+from webapp.streams import faults, leases, protocol, tasklayer
 from webapp.streams.aio import cancel_and_wait, close_loop, duration_text
 from webapp.streams.flow import Output, receive_acks
 from webapp.streams.stop import (
@@ -164,7 +164,10 @@ async def supervise(task_id, worker, channel_name, body, signalled=None):
         except StreamEnded as end:
             return await final(out, end.state, end.message, end.ending, end.code)
         except Exception as exc:
-            log.exception("task %s failed", task_id)
+            if isinstance(exc, faults.OUTSIDE):
+                log.error("task %s failed: %r", task_id, exc)
+            else:
+                faults.contained(log, "task %s failed", task_id)
             return await final(out, "error", f"the task failed: {type(exc).__name__}: {exc}",
                                Ending.ERROR)
         return await final(out, "stopped", say("source_ended"), Ending.SOURCE_ENDED)
@@ -263,7 +266,7 @@ def finish(loop, task_id, reason):
                     task_id)
     try:
         leases.record_end(leases.sync_client(), task_id, reason)
-    except Exception as exc:
+    except faults.OUTSIDE as exc:
         log.error("task %s: could not record its end: %s", task_id, exc)
     log.info("task %s ended: %s", task_id, reason)
     if stuck or lost:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 
+from webapp.streams import faults
 from webapp.streams.internals import receive_buffers
 from webapp.streams.redislink import Link
 from webapp.streams.tasklayer import OneTripLayer
@@ -134,6 +135,8 @@ class ReaderLayer(OneTripLayer):
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    if not isinstance(exc, faults.OUTSIDE):
+                        faults.contained(log, "channel layer: the reader failed")
                     if self.failure is None:
                         log.error("channel layer: reading this process's messages failed: %s",
                                   exc)
@@ -149,7 +152,9 @@ class ReaderLayer(OneTripLayer):
         """Put one popped message in the queue of the channel (or channels) it names."""
         try:
             message = self.deserialize(content)
-        except Exception as exc:
+        except Exception as exc:  # msgpack's ValueErrors; anything else is a bug
+            if not isinstance(exc, ValueError):
+                faults.contained(log, "channel layer: deserialize failed")
             log.error("channel layer: dropped a message that does not decode: %s", exc)
             return
         target = message.pop("__asgi_channel__", real_channel)

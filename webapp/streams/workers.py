@@ -11,6 +11,8 @@ import threading
 import time
 import uuid
 
+from webapp.streams import faults
+
 log = logging.getLogger("tailboard.workers")
 
 REGISTRY = "tailboard:workers"
@@ -105,6 +107,8 @@ def start_announcer(hostname, queues):
                 last = time.time()
                 announce(client, hostname, queues, now=last, token=token)
             except Exception as exc:
+                if not isinstance(exc, faults.OUTSIDE):
+                    faults.contained(log, "could not announce worker %s", hostname)
                 log.warning("could not announce worker %s: %s", hostname, exc)
             stop.wait(ANNOUNCE_SECONDS)
 
@@ -116,7 +120,7 @@ def start_announcer(hostname, queues):
         thread.join(2)
         try:
             withdraw(sync_client(), hostname)
-        except Exception as exc:
+        except faults.OUTSIDE as exc:
             log.warning("could not withdraw worker %s: %s", hostname, exc)
 
     return stop_announcing

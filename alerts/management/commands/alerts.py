@@ -10,6 +10,7 @@ from alerts.delivery import SENT
 from alerts.models import AlertRule
 from alerts.runner import send_test
 from webapp.management.commands.streams import printable
+from webapp.streams import faults
 
 COLUMNS = ("id", "name", "source", "pattern", "fires", "cooldown", "enabled", "task", "state")
 
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         rules = list(AlertRule.objects.prefetch_related("destinations", "groups"))
         try:
             held = leases.holders(control.redis_client(), [rule.pk for rule in rules])
-        except Exception as exc:
+        except faults.OUTSIDE as exc:
             self.stderr.write(f"cannot read the rules' leases from Redis: {exc}")
             held = {}
         if as_json:

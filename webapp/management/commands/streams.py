@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from webapp.models import Ending, Stream
-from webapp.streams import control
+from webapp.streams import control, faults
 from webapp.streams.aio import duration_text
 
 COLUMNS = ("id", "user", "source", "started", "worker", "task id")
@@ -109,7 +109,7 @@ class Command(BaseCommand):
         """Print the open streams (records whose consumer is gone are closed first)."""
         try:
             control.prune_lost()
-        except Exception as exc:
+        except faults.OUTSIDE as exc:
             self.stderr.write(f"could not check leases in Redis ({exc}); listing every open "
                               "record")
         streams = control.open_streams()

@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from webapp import embedded, redisconf
+from webapp.streams import faults
 from webapp.streams.kinds import get as get_kind
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -222,7 +223,7 @@ class Command(BaseCommand):
                 client = place.sync_client(socket_timeout=2, socket_connect_timeout=2)
                 client.ping()
                 client.close()
-            except Exception as exc:
+            except faults.OUTSIDE as exc:
                 raise CommandError(f"Redis ({place.describe()}) does not answer: {exc}") from None
             self.say(f"using the Redis {place.describe()}")
             return None
