@@ -26,7 +26,7 @@ STREAMS = ("stdout", "stderr")
 STAMP_CHARS = "0123456789TZ:.+-"
 CRI_LINE = re.compile(r"([0-9TZ:.+\-]+) (stdout|stderr) ([A-Za-z:]+)(?: (.*)|)\Z", re.DOTALL)
 DOCKER_TIME = re.compile(r"[0-9TZ:.+\-]+\Z")
-NOT_STAMP = str.maketrans("", "", STAMP_CHARS + "\n")
+NOT_STAMP = str.maketrans("", "", STAMP_CHARS)
 
 
 class Record(NamedTuple):
@@ -68,8 +68,8 @@ def runs_of(records):
 
 def stamps_valid(stamps):
     """Whether every timestamp is a non-empty run of RFC 3339 characters (digits, `T`, `Z`,
-    `:`, `.`, `+`, `-`), as `parse()` requires: one C-level pass for them all."""
-    return all(stamps) and not "\n".join(stamps).translate(NOT_STAMP)
+    `:`, `.`, `+`, `-`; not a newline), as `parse()` requires: one C-level pass for them all."""
+    return all(stamps) and not "".join(stamps).translate(NOT_STAMP)
 
 
 class Joiner:

@@ -2,7 +2,7 @@
 
 import json
 
-from containers.records import CriParser, DockerParser
+from containers.records import STREAMS, CriParser, DockerParser
 from tailf.follow import CUT_MARKER
 
 T = "2026-12-06T15:12:34.917598233+00:00"
@@ -115,9 +115,9 @@ def test_the_fast_path_gives_what_the_record_parser_gives_for_any_mix():
             batch = [rng.choice(pool) for _ in range(rng.randint(1, 12))]
             fast, slow = parser_class(), parser_class()
             got = [(run.stream, line, message) for run in fast.feed_runs(batch)
-                   for line, message in zip(run.lines, run.message_list())]
+                   for line, message in zip(run.lines, run.message_list(), strict=True)]
             want = [(run.stream, line, message) for run in runs_of(slow.feed(batch))
-                    for line, message in zip(run.lines, run.messages)]
+                    for line, message in zip(run.lines, run.messages, strict=True)]
             assert got == want, batch
             assert [j.parts for j in fast.joiners.values()] == \
                 [j.parts for j in slow.joiners.values()]
@@ -125,6 +125,7 @@ def test_the_fast_path_gives_what_the_record_parser_gives_for_any_mix():
 
 def test_the_fast_path_refuses_what_the_record_parser_shows_raw():
     for batch in ([docker_line("t\n", time="")], [docker_line("t\n", time="12 34")],
+                  [docker_line("t\n", time="12\n34")], ["2026\n12 stdout F x"],
                   [" stdout F x"], ["2026-12-06T15:12:34Z\tstdout F x"], ["yes stdout F x"]):
         parser = DockerParser() if batch[0].startswith("{") else CriParser()
         assert parser.fast_runs(batch) is None, batch
@@ -137,3 +138,29 @@ def test_the_fast_path_is_taken_for_whole_records_and_keeps_streams_apart():
         ("stdout", [f"{T} a", f"{T} b"], None), ("stderr", [f"{T} c"], None)]
     runs = DockerParser().feed_runs([docker_line("a\n"), docker_line("b\n", "stderr")])
     assert [(run.stream, run.messages) for run in runs] == [("stdout", None), ("stderr", None)]
+
+
+def test_the_fast_path_agrees_with_the_record_parser_on_mutated_heads():
+    import random
+
+    from containers.records import runs_of
+
+    rng = random.Random(23)
+    messages = ["m", "", " stdout F again", " stderr F again", "x stdout F", "\r", "é ü"]
+    swaps = list(" \nxoeurtdsFP0:T+-Z.\t") + ["oo", ""]
+    taken = 0
+    for _ in range(3000):
+        batch = []
+        for _ in range(rng.randint(1, 10)):
+            line = f"{T} {rng.choice(STREAMS)} F {rng.choice(messages)}"
+            if rng.random() < 0.1:  # one character of the head changed, added or dropped
+                place = rng.randrange(len(T) + 11)
+                line = line[:place] + rng.choice(swaps) + line[place + 1:]
+            batch.append(line)
+        taken += CriParser().fast_runs(batch) is not None
+        got = [(run.stream, line, message) for run in CriParser().feed_runs(batch)
+               for line, message in zip(run.lines, run.message_list(), strict=True)]
+        want = [(run.stream, line, message) for run in runs_of(CriParser().feed(batch))
+                for line, message in zip(run.lines, run.messages, strict=True)]
+        assert got == want, batch
+    assert taken > 500  # the fast path took many batches, mutated ones included
