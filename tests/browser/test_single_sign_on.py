@@ -1,7 +1,8 @@
 """Someone signs in with the company's OpenID Connect provider (npm's oidc-provider, a real
 node process) from Tailboard's login page, sees the sources of their groups, signs out (of
 the provider too), and after the provider moves them to another group, sees that group's
-sources at their next sign-in."""
+sources at their next sign-in; a group removed at the provider ends an open stream at the
+next session refresh, while they only watch it."""
 
 import re
 
@@ -9,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import oidcprovider
+from tests.browser.helpers import pane, start
 from tests.harness import started_installation
 
 if not oidcprovider.available():
@@ -21,10 +23,11 @@ if not oidcprovider.available():
 
 @pytest.fixture(scope="module")
 def sso(tmp_path_factory):
-    """An installation signing in with a real provider; yields (harness, provider)."""
+    """An installation signing in with a real provider, refreshing sessions with streams open
+    every 3 s (OIDC_REFRESH_SECONDS); yields (harness, provider)."""
     with oidcprovider.NodeProvider(tmp_path_factory.mktemp("sso-provider")) as provider:
         with started_installation(tmp_path_factory.mktemp("sso-site"),
-                                  **provider.env()) as harness:
+                                  **provider.env(OIDC_REFRESH_SECONDS="3")) as harness:
             provider.start([harness.web.base_url])
             yield harness, provider
 
@@ -70,6 +73,24 @@ def test_sign_in_with_the_provider_and_a_group_change_at_the_next_sign_in(sso, p
     sign_in_with_provider(page, base, "sam", "sam-provider-pw")
     expect(page.locator(".pane").first.locator(".source option")).to_have_count(1)
     assert source_names(page) == ["sso-dev-log"]
+
+
+def test_a_group_removed_at_the_provider_ends_the_open_stream_without_a_reload(sso, page,
+                                                                             tmp_path):
+    harness, provider = sso
+    (tmp_path / "watched.log").write_text("watched line\n")
+    source = harness.add_log("sso-watched-log", tmp_path / "watched.log", "--group", "ops")
+    provider.set_account("vera", "vera-provider-pw", groups=["ops"])
+    sign_in_with_provider(page, harness.web.base_url, "vera", "vera-provider-pw")
+    first = pane(page)
+    start(first, f"tailf:{source}", lines=1)
+    page.evaluate("window.notReloaded = true")
+
+    provider.set_account("vera", "vera-provider-pw", groups=[])
+    # OIDC_REFRESH_SECONDS (3) + a renewal round (1 s) + slack:
+    expect(first.locator(".status")).to_contain_text("you may no longer view sso-watched-log",
+                                                     timeout=8000)
+    assert page.evaluate("window.notReloaded") is True
 
 
 def test_the_login_page_in_chinese_names_the_provider(sso, browser):
