@@ -108,7 +108,7 @@ def test_rules_run_without_a_browser_and_survive_a_killed_worker(installation, r
     with log.open("a") as handle:
         handle.write("ERROR two: after the restart\n")
     bodies = hook.wait_for(2)
-    time.sleep(2)
+    time.sleep(2)  # the scenario: 2 s in which a repeated "one" would arrive
     messages = [body["message"] for body in hook.received]
     assert len(messages) == 2, messages  # "one" was not sent again
     assert "ERROR two" in messages[1] and "ERROR one" not in messages[1]
@@ -175,7 +175,7 @@ def test_a_rule_on_a_real_worker_follows_a_missing_file_rotation_and_truncation(
     with log.open("w") as handle:  # truncated in place, then written
         handle.write("ERROR three: after the truncation\n")
     assert "after the truncation" in hook.wait_for(3)[2]["message"]
-    time.sleep(2)
+    time.sleep(2)  # the scenario: 2 s in which a line read twice would arrive
     assert len(hook.received) == 3  # nothing read twice
     assert lease_holder(harness, rule_id)
 
