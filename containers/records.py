@@ -195,24 +195,29 @@ class CriParser(Parser):
         return hit.group(1), hit.group(2), hit.group(4) or "", tag == "F"
 
     def fast_runs(self, lines):
-        """Runs when every line is `TIME stdout|stderr F MESSAGE`, else None."""
+        """Runs when every line is `TIME stdout|stderr F MESSAGE`, else None.
+
+        Each line is cut at its first ` stdout F ` (or ` stderr F `); what comes before must be
+        a TIME (checked for the whole batch at the end), so a line whose head is another (a
+        stderr line with ` stdout F ` in its message) sends the batch to `feed()`.
+        """
         runs, shown, stamps, stream = [], [], [], None
         append, mark = shown.append, stamps.append
-        for line in lines:
-            stamp, _, rest = line.partition(" ")
-            head = rest[:9]
-            if head == "stdout F ":
+        for line in lines:  # a TIME holds no space: the first head found is the line's own
+            stamp, head, message = line.partition(" stdout F ")
+            if head:
                 kind = "stdout"
-            elif head == "stderr F ":
-                kind = "stderr"
             else:
-                return None
+                stamp, head, message = line.partition(" stderr F ")
+                if not head:
+                    return None
+                kind = "stderr"
             if kind != stream:
                 if shown:
                     runs.append(Run(stream, shown))
                 shown, stream = [], kind
                 append = shown.append
-            append(stamp + rest[8:])
+            append(f"{stamp} {message}")
             mark(stamp)
         if shown:
             runs.append(Run(stream, shown))
