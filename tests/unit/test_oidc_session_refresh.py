@@ -163,3 +163,16 @@ def test_a_session_without_a_refresh_token_is_left_alone_and_said_once(forging, 
     assert forging.token_requests == [] and groups() == ["dev"]
     assert "Forging SSO gave no refresh token at sign-in" in signin_log
     assert signin_log.count("gave no refresh token") == 1
+
+
+async def test_redis_down_at_the_claim_is_a_notice_and_retried_later(forging, signed_in,
+                                                                     settings, signin_log):
+    settings.REDIS_URL = f"redis://127.0.0.1:{embedded.free_port()}/0"
+    refresher = Refresher()
+    refresher.poke([SessionStore(session_key=signed_in)])
+    for _ in range(200):
+        if not refresher.running:
+            break
+        await asyncio.sleep(0.05)
+    assert not refresher.running and forging.token_requests == []
+    assert "an OIDC session refresh failed (tried again in 60 s)" in signin_log

@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from webapp.signin import refresh
-from webapp.streams import leases
+from webapp.streams import faults, leases
 
 log = logging.getLogger("tailboard.signin")
 
@@ -73,9 +73,11 @@ class Refresher:
                                              executor=THREADS)(store_class, key)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("an OIDC session refresh failed (tried again in %s s)",
-                          settings.OIDC_REFRESH_SECONDS)
+        except Exception as exc:
+            if not isinstance(exc, faults.OUTSIDE):
+                faults.contained(log, "an OIDC session refresh failed")
+            log.warning("an OIDC session refresh failed (tried again in %s s): %s",
+                        settings.OIDC_REFRESH_SECONDS, exc)
         finally:
             self.running.pop(key, None)
 
