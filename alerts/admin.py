@@ -6,8 +6,8 @@ from django.utils.text import Truncator
 
 from alerts import delivery
 from alerts.access import rules_visible_to
-from alerts.runner import send_test
 from alerts.models import AlertDestination, AlertEvent, AlertRule, validate_apprise_url
+from alerts.runner import send_test
 from webapp.streams.kinds import all_kinds
 
 

@@ -60,7 +60,7 @@ def holders(client, rule_ids):
         return {}
     values = client.mget([key(rule_id) for rule_id in rule_ids])
     return {rule_id: (value.decode() if isinstance(value, bytes) else value)
-            for rule_id, value in zip(rule_ids, values)}
+            for rule_id, value in zip(rule_ids, values, strict=False)}
 
 
 def release(client, rule_id, task_id):

@@ -129,7 +129,7 @@ class AlertRule(models.Model):
         """Check the source against the kind registry and the pattern with RE2."""
         super().clean()
         try:
-            self.kind_entry
+            self.kind_entry  # noqa: B018 - the lookup itself is the check
         except LookupError as exc:
             raise ValidationError({"kind": str(exc)}) from None
         if self.source_id is not None and self.load_source() is None:

@@ -27,9 +27,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (children, close_run, cpu_seconds, percentile,  # noqa: E402
-                    worker_child_of, write_results)
-
+from common import (  # noqa: E402
+    children,
+    close_run,
+    cpu_seconds,
+    percentile,
+    worker_child_of,
+    write_results,
+)
 from websockets.asyncio.client import connect  # noqa: E402
 
 from tests.harness import Harness  # noqa: E402

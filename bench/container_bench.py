@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import close_run, rss_kib, worker_child_of, write_results, Viewer  # noqa: E402
+from common import Viewer, close_run, rss_kib, worker_child_of, write_results  # noqa: E402
 from tail_bench import throughput  # noqa: E402
 
 from tests.harness import Harness  # noqa: E402

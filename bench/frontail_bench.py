@@ -41,7 +41,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import close_run, summary_ms, write_results  # noqa: E402
 from tail_bench import open_viewer, paced_writer, start_writer  # noqa: E402
-
 from websockets.asyncio.client import connect  # noqa: E402
 
 from tests.harness import Harness  # noqa: E402

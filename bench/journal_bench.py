@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import children, close_run, cpu_seconds, write_results, Viewer  # noqa: E402
+from common import Viewer, children, close_run, cpu_seconds, write_results  # noqa: E402
 from tail_bench import throughput  # noqa: E402
 
 from tests import journalfiles as jf  # noqa: E402

@@ -106,7 +106,7 @@ def poll_quiet(harness, cookie, workdir, viewers, seconds):
     used_web = cpu_seconds(harness.web.pid) - before_web
     used_redis = cpu_seconds(harness.redis_process.pid) - before_redis
     stop.set()
-    for client, thread, _ in open_:
+    for client, _thread, _ in open_:
         client.send({"action": "stop"})
     for client, thread, _ in open_:
         thread.join(30)

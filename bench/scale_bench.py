@@ -21,8 +21,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (close_run, write_results, Viewer, children, cpu_seconds, rss_kib,  # noqa: E402
-                    summary_ms)
+from common import (  # noqa: E402
+    Viewer,
+    children,
+    close_run,
+    cpu_seconds,
+    rss_kib,
+    summary_ms,
+    write_results,
+)
 
 from tests.harness import Harness  # noqa: E402
 
@@ -116,7 +123,7 @@ class Fleet:
             path.write_text("")
         ids = await asyncio.to_thread(self.harness.add_logs,
                                       [(path.stem, path) for path in paths])
-        for path, source in zip(paths, ids):
+        for path, source in zip(paths, ids, strict=False):
             viewer = Viewer(self.harness, f"/ws/tailf/{source}/?lines=0", self.cookie)
             viewer.on_lines = self.record
             self.files.append(path)
@@ -157,7 +164,7 @@ class Fleet:
         parts = {name: used - cpu_before[name]
                  for name, used in cpu_parts(self.harness).items()}
         busy, steal, ticks = (after - before for after, before
-                              in zip(machine_ticks(), machine_before))
+                              in zip(machine_ticks(), machine_before, strict=False))
         me = resource.getrusage(resource.RUSAGE_SELF)
         client = (me.ru_utime + me.ru_stime) - (me_before.ru_utime + me_before.ru_stime)
         # Memory is read once the latencies are taken, with every stream still open: reading

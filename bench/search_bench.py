@@ -234,7 +234,7 @@ def report(found, size, args, load_before, load_after):
         walls = [wall for wall, _ in runs]
         base = found.get(BASES.get(name, ""), (None, None))[1]
         ratio = min(walls) / min(wall for wall, _ in base) if base else None
-        paired = statistics.median(wall / other for (wall, _), (other, _) in zip(runs, base)) \
+        paired = statistics.median(wall / other for (wall, _), (other, _) in zip(runs, base, strict=False)) \
             if base else None
         rows[name] = {"matches": count, "wall": walls, "cpu": [cpu for _, cpu in runs],
                       "x_grep_best": ratio, "x_grep_median_of_pairs": paired}

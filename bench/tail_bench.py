@@ -18,8 +18,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (close_run, write_results, Viewer, cpu_seconds, rss_kib, summary_ms,  # noqa: E402
-                    worker_child_of)
+from common import (  # noqa: E402
+    Viewer,
+    close_run,
+    cpu_seconds,
+    rss_kib,
+    summary_ms,
+    worker_child_of,
+    write_results,
+)
 
 from tests.harness import Harness  # noqa: E402
 

@@ -13,8 +13,8 @@ import json
 import os
 import re
 
-from tailf.rotations import rotated_siblings
 from tailf.roots import OutsideRoots, open_confined
+from tailf.rotations import rotated_siblings
 
 RESTART_LOG = re.compile(r"[0-9]{1,9}\.log")
 CRI_ROTATED = r"\.([0-9]{8}-[0-9]{6})(\.gz)?"

@@ -1,6 +1,5 @@
 """Container sources: the logs a container runtime writes on the hosts of one Celery queue."""
 
-import os
 
 from django.conf import settings
 from django.core.exceptions import ValidationError

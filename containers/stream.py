@@ -89,7 +89,7 @@ async def emit(out, events, matcher, state):
             _, run, name = event
             batch = run.lines
             if matcher is not None:
-                batch = [line for line, message in zip(batch, run.message_list())
+                batch = [line for line, message in zip(batch, run.message_list(), strict=False)
                          if matcher(message)]
             fields = {"stream": run.stream}
             for start in range(0, len(batch), step):

@@ -42,7 +42,7 @@ class Seen:
         """Remember parsed items (oldest first); return the public form of the new or
         edited ones (edited ones with `"updated": True`), oldest first."""
         fresh = []
-        for item, key in zip(items, self._keys(items)):
+        for item, key in zip(items, self._keys(items), strict=False):
             public = {"id": public_id(key), "title": item["title"], "link": item["link"],
                       "published": item["published"], "summary": item["summary"],
                       "source": item["source"]}
@@ -75,7 +75,7 @@ class Seen:
         while True:
             keys = [self._key(*item["_k"]) for item in items]
             variants = collections.defaultdict(set)
-            for key, item in zip(keys, items):
+            for key, item in zip(keys, items, strict=False):
                 variants[key].add(tuple(item["_k"]))
             distrusted = False
             for key, parts in variants.items():

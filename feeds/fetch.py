@@ -14,8 +14,13 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from feeds.pinning import (AFTER_PUBLIC, REACHED_PUBLIC, AddressRefused, HostUnresolvable,
-                           PinnedTransport)
+from feeds.pinning import (
+    AFTER_PUBLIC,
+    REACHED_PUBLIC,
+    AddressRefused,
+    HostUnresolvable,
+    PinnedTransport,
+)
 
 USER_AGENT = ("Tailboard/1.0 feed watcher (polls only while someone has the feed open; "
               "honours ETag, Last-Modified, Cache-Control, ttl and Retry-After)")

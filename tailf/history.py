@@ -12,8 +12,8 @@ import os
 import stat
 
 from tailf.multi import is_glob
-from tailf.rotations import Listing
 from tailf.roots import open_confined
+from tailf.rotations import Listing
 from tailf.search import iter_lines_around, scan
 from webapp.streams import protocol
 from webapp.streams.options import OptionError

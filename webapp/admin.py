@@ -11,10 +11,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from webapp.models import Stream, may_change_location
 from webapp.streams import control, faults, records
 from webapp.streams.aio import duration_text
 from webapp.streams.kinds import on_register
-from webapp.models import Stream, may_change_location
 
 log = logging.getLogger("tailboard.streams")
 

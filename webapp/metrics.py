@@ -361,7 +361,7 @@ def parse_snapshot(raws):
     """
     parsers = {"counter": parse_counter, "histogram": parse_histogram}
     series = {}
-    for found, raw in zip(METRICS.values(), raws):
+    for found, raw in zip(METRICS.values(), raws, strict=False):
         if isinstance(raw, Exception):
             log.error("metrics: could not read %s: %s: %s", found.key, type(raw).__name__, raw)
             continue

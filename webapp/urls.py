@@ -5,8 +5,7 @@ from django.urls import include, path
 
 from webapp import views
 from webapp.metrics_view import metrics_view
-from webapp.signin.views import (CallbackView, LoginPage, SignInView, SignOutView,
-                                 admin_login)
+from webapp.signin.views import CallbackView, LoginPage, SignInView, SignOutView, admin_login
 from webapp.streams import httpviews
 
 urlpatterns = [

@@ -131,7 +131,7 @@ async def healthz(request):
     results = await asyncio.gather(
         run_check(database_sync_to_async(check_database)), run_check(check_redis),
         run_check(check_channel_layer))
-    checks = dict(zip(names, results))
+    checks = dict(zip(names, results, strict=False))
     healthy = all(result == "ok" for result in results)
     for name, result in checks.items():
         if result != "ok":

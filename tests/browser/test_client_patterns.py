@@ -227,7 +227,7 @@ def test_the_watchdog_turns_a_frozen_page_into_a_failure(system, browser):
     frozen = context.new_page()
     frozen.goto(system.web.base_url + "/accounts/login/")
     watchdog = RendererWatchdog(3)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever Playwright raises for a killed page
         with watchdog:
             frozen.evaluate("() => { while (true) {} }")
     assert watchdog.fired

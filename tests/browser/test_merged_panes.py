@@ -28,7 +28,7 @@ def sources(system, tmp_path_factory):
 def test_two_logs_and_a_feed_merge_into_one_pane_with_tags_toggles_and_a_link(
         system, sources, page, feed_server):
     feed_server.raw = FEED.encode()
-    feed = system.add_feed("deploys", feed_server.url, "--interval", "5", "--group", "mergers")
+    system.add_feed("deploys", feed_server.url, "--interval", "5", "--group", "mergers")
     api, worker = sources["logs"]
     api_src, worker_src = (f"tailf:{i}" for i in sources["ids"])
     login(page, system.web.base_url, "merger", sources["password"])

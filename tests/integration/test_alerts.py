@@ -107,7 +107,7 @@ def test_rules_run_without_a_browser_and_survive_a_killed_worker(installation, r
 
     with log.open("a") as handle:
         handle.write("ERROR two: after the restart\n")
-    bodies = hook.wait_for(2)
+    hook.wait_for(2)
     time.sleep(2)  # the scenario: 2 s in which a repeated "one" would arrive
     messages = [body["message"] for body in hook.received]
     assert len(messages) == 2, messages  # "one" was not sent again

@@ -201,7 +201,8 @@ async def test_stop_during_a_slow_scan_ends_the_task_within_two_seconds(system, 
             stopped_at = time.monotonic()
             await client.send({"action": "stop"})
             await client.status("stopped")
-            ended = system.wait_for(lambda: system.task_end(task_id), 5, interval=0.02)
+            ended = system.wait_for(lambda task_id=task_id: system.task_end(task_id), 5,
+                                    interval=0.02)
             took = time.monotonic() - stopped_at
             assert ended, "the task recorded no end"
             print(f"Stop to task end: {took:.2f} s (after progress: {wait_for_progress})")

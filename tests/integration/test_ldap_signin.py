@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests import directory
 from tests.harness import ROOT, started_installation
-from tests.integration.conftest import Client, open_stream, in_ci
+from tests.integration.conftest import Client, in_ci, open_stream
 
 pytestmark = pytest.mark.sqlite_only
 

@@ -41,7 +41,7 @@ def test_many_streams_are_judged_like_one_in_a_bounded_number_of_queries(
                   (12345, None, log_source)])
     with django_assert_max_num_queries(8):
         together = access.lost_many(entries)
-    for (user_id, session, source), lost in zip(entries, together):
+    for (user_id, session, source), lost in zip(entries, together, strict=False):
         user = User.objects.filter(pk=user_id).first()
         if user is not None and user.is_active and source.enabled and session is not logged_out:
             assert (lost is None) == source.allows(user)

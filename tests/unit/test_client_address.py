@@ -8,8 +8,11 @@ import pytest
 from axes.helpers import get_client_ip_address
 from django.test import RequestFactory
 
-from webapp.clientaddr import (client_address, scope_client_address,
-                                warn_if_daphne_believes_the_header)
+from webapp.clientaddr import (
+    client_address,
+    scope_client_address,
+    warn_if_daphne_believes_the_header,
+)
 from webapp.origins import SameOriginValidator
 
 PEER = "10.0.0.2"  # the proxy, as Daphne sees it

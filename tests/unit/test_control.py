@@ -9,8 +9,8 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.models import User
 
 from tests.unit.test_stream_consumer import connect, refused_with
-from webapp.streams import control, leases, protocol, records
 from webapp.models import Ending, Stream
+from webapp.streams import control, leases, protocol, records
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

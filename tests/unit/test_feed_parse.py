@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from feeds.parsing import http_url, parse_bytes, plain_text
 from feeds.fetch import FetchError
+from feeds.parsing import http_url, parse_bytes, plain_text
 from feeds.sandbox import PARSER, parse
 from tests.feedserver import fixture
 

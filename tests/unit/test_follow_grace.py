@@ -44,7 +44,7 @@ def test_lines_written_to_the_renamed_file_for_two_seconds_are_all_delivered(fol
         handle.write("before\n")
         os.rename(log, old)
         with open(log, "a", buffering=1) as new:
-            for late_line, new_line in zip(late, fresh):
+            for late_line, new_line in zip(late, fresh, strict=False):
                 handle.write(late_line + "\n")
                 new.write(new_line + "\n")
                 time.sleep(2.0 / 125)

@@ -3,8 +3,6 @@
 import os
 
 
-
-
 def lines_of(events):
     """All lines in a list of events."""
     return [line for kind, value in events if kind == "lines" for line in value]

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from webapp.streams import leases, stop, task as tasking
+from webapp.streams import leases, stop
+from webapp.streams import task as tasking
 from webapp.streams.stop import REVOKE_SIGNAL, ignore_late_revoke, revoke_signal_handled
 
 

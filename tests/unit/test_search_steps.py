@@ -56,7 +56,7 @@ def test_a_cheap_pattern_is_searched_in_growing_blocks(tmp_path):
     path = tmp_path / "big.log"
     path.write_bytes((b"x" * 99 + b"\n") * (300 * 1024))  # 30 MiB
     _, _, scanned = longest_step([path], "never here")
-    steps = [after - before for before, after in zip([0] + scanned, scanned)]
+    steps = [after - before for before, after in zip([0] + scanned, scanned, strict=False)]
     assert steps[0] <= MIN_BLOCK
     assert max(steps) > 4 * MIN_BLOCK
     assert scanned[-1] == path.stat().st_size

@@ -186,6 +186,7 @@ async def test_a_deep_or_oversized_client_message_ends_the_stream_with_4400(
 
 async def test_final_frame_from_the_task_is_relayed_then_closes(fakes, viewer, log_source):
     from channels.layers import get_channel_layer
+
     from webapp.streams import protocol
 
     communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
@@ -203,6 +204,7 @@ async def test_lines_relayed_are_counted_published_with_the_lease_and_recorded_a
     import asyncio
 
     from channels.layers import get_channel_layer
+
     from webapp.streams import leases, protocol
 
     settings.STREAM_LEASE_SECONDS = 3
@@ -228,7 +230,9 @@ async def test_a_viewer_gone_as_a_frame_is_sent_ends_the_stream_as_a_disconnect(
         fakes, viewer, log_source, monkeypatch):
     from autobahn.exception import Disconnected
     from channels.layers import get_channel_layer
-    from webapp.streams import consumer as streaming, leases, protocol
+
+    from webapp.streams import consumer as streaming
+    from webapp.streams import leases, protocol
 
     communicator, message = await connect(viewer, f"/ws/tailf/{log_source.pk}/")
     channel = await task_channel(fakes)
@@ -284,6 +288,7 @@ async def test_ids_int_would_accept_but_are_not_plain_digits_get_4404(fakes, vie
 async def test_a_failure_under_a_live_stream_says_honestly_what_failed(
         fakes, viewer, log_source, monkeypatch, error, text, retry, settings):
     from channels.layers import get_channel_layer
+
     from webapp.streams import protocol, records
 
     settings.RAISE_CONTAINED_ERRORS = False  # production's path; the suite raises a bug
@@ -320,6 +325,7 @@ async def test_a_failure_under_a_live_stream_says_honestly_what_failed(
 async def test_lines_sent_are_published_within_a_second_not_only_at_lease_renewal(
         fakes, viewer, log_source, settings):
     from channels.layers import get_channel_layer
+
     from webapp.streams import leases, protocol
 
     settings.STREAM_LEASE_SECONDS = 30  # renewal every 10 s: far later than this test

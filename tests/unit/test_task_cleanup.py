@@ -8,7 +8,8 @@ import signal
 
 import pytest
 
-from webapp.streams import leases, task as tasking
+from webapp.streams import leases
+from webapp.streams import task as tasking
 from webapp.streams.aio import close_loop
 from webapp.streams.stop import deferred_termination
 

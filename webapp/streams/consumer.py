@@ -17,18 +17,18 @@ import redis.exceptions
 from asgiref.sync import sync_to_async
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
-from channels.exceptions import ChannelFull, StopConsumer
-from channels.layers import get_channel_layer
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from webapp import metrics
+from webapp.models import Ending
 from webapp.streams import faults, leases, protocol, records, renewals, session
 from webapp.streams.aio import cancel_and_wait, dispatch_many
 from webapp.streams.backpressure import SendGauge
 from webapp.streams.text import from_fields, say
-from webapp.models import Ending
 
 log = logging.getLogger("tailboard.streams")
 

@@ -232,4 +232,4 @@ def lines_sent(client, task_ids):
     if not task_ids:
         return {}
     values = client.mget([sent_key(task_id) for task_id in task_ids])
-    return {task_id: int(value) for task_id, value in zip(task_ids, values) if value}
+    return {task_id: int(value) for task_id, value in zip(task_ids, values, strict=False) if value}

@@ -8,7 +8,6 @@ from webapp.models import Stream
 from webapp.reach import Reach
 
 
-
 def open_streams(user=None):
     """Return the streams not yet ended, optionally only this user's."""
     rows = Stream.objects.filter(ended__isnull=True)

@@ -91,7 +91,7 @@ class Rounds:
         verdicts = await database_sync_to_async(access.lost_many)(
             [(c.user.pk, c.scope.get("session"), c.source) for c in members])
         kept = []
-        for consumer, lost in zip(members, verdicts):
+        for consumer, lost in zip(members, verdicts, strict=False):
             if lost is not None:
                 self.leave(consumer)
                 ending = asyncio.ensure_future(consumer.end_access(lost))

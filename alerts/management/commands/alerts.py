@@ -63,7 +63,7 @@ class Command(BaseCommand):
                             for r in rules]
         widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
         for row in rows:
-            self.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            self.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
 
     def test(self, ref):
         rule = AlertRule.objects.filter(pk=int(ref)).first() if ref.isdigit() else None

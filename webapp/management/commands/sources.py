@@ -139,7 +139,7 @@ class Command(BaseCommand):
                           kind.describe(source)))
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
         for row in table:
-            cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
             self.stdout.write("  ".join(cells + [row[-1]]))
 
     def remove(self, kind, pk):

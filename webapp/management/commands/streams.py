@@ -63,8 +63,8 @@ def history_row(stream):
 
 def table(rows, header=COLUMNS):
     """Format rows as left-aligned columns under a header."""
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
                      for row in [header, *rows])
 
 
