@@ -7,11 +7,10 @@ matched one by one, as stored.
 """
 
 import asyncio
-import itertools
 import os
 
 from containers.records import PARSERS
-from tailf.history import confined_opener
+from tailf.history import confined_opener, send_scan
 from tailf.search import lines_around, scan
 from webapp.streams import protocol
 from webapp.streams.options import OptionError
@@ -61,26 +60,7 @@ async def search(out, layout, options, pattern, settings):
                   opener=confined_opener(settings.LOG_ROOTS), live=False,
                   view=parser.view, prefilter=layout.kind == "cri",
                   max_seconds=settings.SEARCH_MAX_SECONDS)
-    try:
-        first = await asyncio.to_thread(next, events, None)
-        for event in itertools.chain([first] if first else [], events):
-            kind = event[0]
-            if kind == "matches":
-                for message in protocol.matches_messages(event[1], event[2]):
-                    await out.send_frame(message)
-            elif kind == "progress":
-                await out.send(protocol.progress(*event[1:4]))
-            elif kind == "notice":
-                await out.notice(event[1])
-            elif kind == "done":
-                await out.send(protocol.progress(*event[1:4], done=True))
-                return
-            await asyncio.sleep(0)
-    finally:
-        try:
-            events.close()
-        except ValueError:  # cancelled while a thread runs it: it closes its files when collected
-            pass
+    await send_scan(out, events)
 
 
 async def around(out, layout, options, settings):

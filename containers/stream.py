@@ -11,7 +11,7 @@ from containers.follow import ContainerFollower
 from containers.layout import layout_of
 from tailf.options import compile_grep
 from tailf.roots import OutsideRoots
-from tailf.stream import StreamState, compile_filter
+from tailf.stream import StreamState, compile_filter, run_follower
 from webapp.models import Ending
 from webapp.streams import protocol
 from webapp.streams.options import OptionError
@@ -58,26 +58,10 @@ def open_follower(source, layout, backlog):
 
 async def tail(out, source, layout, options, state, backlog):
     """Send the backlog, report `running`, then send new records until cancelled."""
-    from django.conf import settings
-
     matcher = compile_filter(options.get("grep"))
     follower = open_follower(source, layout, backlog)
-    try:
-        log.info("following containers %s with %s wake-ups", layout.describe(),
-                 follower.waker.kind)
-        await emit(out, follower.start(), matcher, state)
-        await state.report(out, say("following", name=source.name))
-        while True:
-            await follower.aidle()
-            if not out.has_room():
-                await out.wait_room()
-            if follower.lag() > settings.STREAM_MAX_LAG_BYTES:
-                out.drop(follower.skip_ahead(settings.STREAM_MAX_LAG_BYTES // 2))
-            events = follower.poll()
-            if events:
-                await emit(out, events, matcher, state)
-    finally:
-        follower.close()
+    log.info("following containers %s with %s wake-ups", layout.describe(), follower.waker.kind)
+    await run_follower(out, follower, matcher, state, emit)
 
 
 async def emit(out, events, matcher, state):

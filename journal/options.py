@@ -6,10 +6,8 @@
 
 import re
 
-from django.conf import settings
-
-from tailf.options import compile_grep
-from webapp.streams.options import OptionError, int_option
+from tailf.options import tail_options
+from webapp.streams.options import OptionError
 
 MAX_CURSOR_LENGTH = 300
 # sd_journal_get_cursor(3): "s=…;i=…;b=…;m=…;t=…;x=…", each value hexadecimal.
@@ -18,11 +16,7 @@ CURSOR_RE = re.compile(r"[a-z]=[0-9a-f]{1,64}(?:;[a-z]=[0-9a-f]{1,64}){0,9}")
 
 def parse(query):
     """Return the journal options from a parsed query string, or raise OptionError."""
-    lines = int_option(query, "lines", settings.TAIL_DEFAULT_BACKLOG, 0, settings.TAIL_MAX_BACKLOG)
-    grep = query.get("grep", [""])[-1]
-    if grep:
-        compile_grep(grep)
-    options = {"lines": lines, "grep": grep}
+    options = tail_options(query)
     after = query.get("after", [""])[-1]
     if after:
         options["after"] = cursor(after)

@@ -77,6 +77,13 @@ async def search(out, source, options, pattern, settings):
                   opener=confined_opener(settings.LOG_ROOTS),
                   live=bool(options.get("follow")) and not is_glob(source.path),
                   max_seconds=settings.SEARCH_MAX_SECONDS)
+    return await send_scan(out, events)
+
+
+async def send_scan(out, events):
+    """Send a `scan`'s events as `matches` and `progress` frames and notices; return the
+    position the scan ended at (None when it ended early). The scan is closed however the
+    stream ends."""
     try:
         # The first step opens every file (up to search.MAX_FILES): off the loop, too.
         first = await asyncio.to_thread(next, events, None)
@@ -98,6 +105,7 @@ async def search(out, source, options, pattern, settings):
             events.close()
         except ValueError:  # cancelled while a thread runs it: it closes its files when collected
             pass
+    return None
     return None
 
 

@@ -43,13 +43,18 @@ MAX_LINE_NO = 10**12
 FILE_NAME_LENGTH = 255
 
 
-def parse(query):
-    """Return the tail options from a parsed query string, or raise OptionError."""
+def tail_options(query):
+    """Return `lines` (the backlog) and `grep`, the options of every kind that tails lines."""
     lines = int_option(query, "lines", settings.TAIL_DEFAULT_BACKLOG, 0, settings.TAIL_MAX_BACKLOG)
     grep = query.get("grep", [""])[-1]
     if grep:
         compile_grep(grep)
-    options = {"lines": lines, "grep": grep}
+    return {"lines": lines, "grep": grep}
+
+
+def parse(query):
+    """Return the tail options from a parsed query string, or raise OptionError."""
+    options = tail_options(query)
     search = query.get("search", [""])[-1]
     around = int_option(query, "around", 0, 1, MAX_LINE_NO)
     if search and around:

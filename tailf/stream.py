@@ -44,14 +44,27 @@ async def follow(out, source, options, worker):
 
 async def tail(out, source, options, state, start):
     """Send the backlog, report `running`, then send appended lines until cancelled."""
-    from django.conf import settings
 
     matcher = compile_filter(options.get("grep"))
     follower = open_follower(source, **({"backlog": options.get("lines", 50)} | start))
+    log.info("tailing %s with %s wake-ups", source.path, follower.waker.kind)
+    await run_follower(out, follower, matcher, state)
+
+
+async def run_follower(out, follower, matcher, state, send=None):
+    """Send a file engine's start, report `running`, then send its events until cancelled.
+
+    `send(out, events, matcher, state)` sends events (default: `emit`, lines of files). A
+    viewer who is behind stops the reading (the lag stays on disk) until it is more than
+    STREAM_MAX_LAG_BYTES behind; then the engine skips ahead and the skipped lines are counted.
+    The engine is closed however the stream ends.
+    """
+    from django.conf import settings
+
+    send = send or emit
     try:
-        log.info("tailing %s with %s wake-ups", source.path, follower.waker.kind)
-        await emit(out, follower.start(), matcher, state)
-        await state.report(out, say("following", name=source.name))
+        await send(out, follower.start(), matcher, state)
+        await state.report(out, say("following", name=state.name))
         while True:
             await follower.aidle()
             if not out.has_room():
@@ -60,7 +73,7 @@ async def tail(out, source, options, state, start):
                 out.drop(follower.skip_ahead(settings.STREAM_MAX_LAG_BYTES // 2))
             events = follower.poll()
             if events:
-                await emit(out, events, matcher, state)
+                await send(out, events, matcher, state)
     finally:
         follower.close()
 
