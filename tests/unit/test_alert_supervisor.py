@@ -20,9 +20,19 @@ def sent(monkeypatch, redis_client):
     from webapp.streams import control as stream_control
 
     record = {"started": [], "revoked": []}
-    monkeypatch.setattr(run_rule, "apply_async",
-                        lambda **kw: record["started"].append((kw["args"][0], kw["task_id"],
-                                                               kw["queue"], kw["expires"])))
+
+    class Recorded:
+        """The task with its sends recorded. It replaces the module's name rather than the
+        task's attribute: a thread may resolve the task proxy through another Celery app."""
+
+        def apply_async(self, **kw):
+            record["started"].append((kw["args"][0], kw["task_id"], kw["queue"],
+                                      kw["expires"]))
+
+        def __getattr__(self, name):
+            return getattr(run_rule, name)
+
+    monkeypatch.setattr("alerts.tasks.run_rule", Recorded())
     monkeypatch.setattr(stream_control, "revoke_task", record["revoked"].append)
     return record
 
