@@ -3,13 +3,38 @@
 Pure: the caller gives the lines and the time (`clock`), so it is tested with a fake clock.
 Memory is bounded whatever the rate: matches are counted in one-second buckets over the
 window (at most `window` buckets) and at most MAX_SAMPLES sample lines are kept.
+
+CPU is a C call per line: `line_search` tests a line against RE2 without the Python wrapper's
+match object, and lines read during a cooldown (a flood) are only counted.
 """
 
 import collections
 import dataclasses
+import itertools
 import time
 
+import re2
+
 MAX_SAMPLES = 5
+
+
+def line_search(regexp):
+    """Return a predicate true when an RE2 pattern (`re2.compile`) is found in a line.
+
+    The same test as `regexp.search(line)`, about six times faster: google-re2's `search`
+    builds a generator, a position table and a match object for every line, which at
+    100,000 lines/s costs a third of a core. Falls back to `search` if the binding changes.
+    """
+    try:
+        match, anchor, nothing = regexp._regexp.Match, re2._Anchor.UNANCHORED, re2._NULL_SPAN
+    except AttributeError:
+        return regexp.search
+
+    def found(line):
+        text = line.encode("utf-8") if isinstance(line, str) else line
+        return match(anchor, text, 0, len(text))[0] != nothing
+
+    return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,17 +107,17 @@ class Matcher:
         """
         now = self.clock()
         self._expire(now)
+        self.lines_seen += len(lines)
+        if self.cooling(now):
+            self._suppress(now, lines)
+            return []
         events = []
         search = self.search
-        self.lines_seen += len(lines)
-        for line in lines:
+        for index, line in enumerate(lines):
             if not search(line):
                 continue
             self.matches_seen += 1
             self._count(now, 1)
-            if events or self.cooling(now):
-                self.suppressed += 1
-                continue
             self.samples.append((int(now), line))
             if self.in_window >= self.threshold:
                 horizon = int(now) - self.window
@@ -102,7 +127,18 @@ class Matcher:
                 self.suppressed = 0
                 self.last_fired = now
                 self.firing = True
+                self._suppress(now, itertools.islice(lines, index + 1, None))
+                break
         return events
+
+    def _suppress(self, now, lines):
+        """Count the matching lines of a batch that cannot fire (cooldown, or already fired)."""
+        search = self.search
+        count = sum(1 for line in lines if search(line))
+        if count:
+            self.matches_seen += count
+            self._count(now, count)
+            self.suppressed += count
 
     def tick(self):
         """Return a Resolved when a thresholded rule has gone quiet, else None."""

@@ -16,7 +16,7 @@ from django.db import connections
 from django.utils import timezone
 
 from alerts import delivery, leases
-from alerts.matcher import Firing, Matcher, Resolved
+from alerts.matcher import Firing, Matcher, Resolved, line_search
 from alerts.models import AlertEvent, AlertRule, clip_samples
 from alerts.reader import RuleOutput, source_options
 from webapp.streams import faults
@@ -141,7 +141,7 @@ class RuleRun:
         self.redis = redis
         from tailf.options import compile_grep
 
-        self.matcher = Matcher(compile_grep(rule.pattern, "pattern").search, rule.threshold,
+        self.matcher = Matcher(line_search(compile_grep(rule.pattern, "pattern")), rule.threshold,
                                rule.window, rule.cooldown, bool(rule.resolved_message))
         self.events = asyncio.Queue(MAX_QUEUED)
         self.state = None
