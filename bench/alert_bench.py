@@ -4,8 +4,9 @@ Run: .venv/bin/python bench/alert_bench.py [--rate 100000] [--seconds 20] [--coo
 Starts Redis, a prefork worker on the alert queues with celery beat, a prefork worker for
 streams, Daphne, a JSON webhook receiver on loopback, one rule whose pattern matches every line
 and one real WebSocket viewer (acknowledging frames like the dashboard) on the same source; then
-appends lines at `--rate` lines/s. Prints, for the rule task's pool process and the stream's,
-the CPU seconds per second and the peak memory, with the rule / stream ratio; and for the rule
+a second viewer whose stream filters the same pattern (`grep`); then appends lines at `--rate`
+lines/s. Prints, for the rule task's pool process and each stream's, the CPU seconds per second
+and the peak memory, with the rule / stream ratio; and for the rule
 how many alerts arrived (one per cooldown is right) and what the last one said was suppressed.
 The figures go to bench/results/alerts.json.
 """
@@ -21,7 +22,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import close_run, cpu_seconds, rss_kib, worker_child_of, write_results  # noqa: E402
+from common import (  # noqa: E402
+    Viewer,
+    close_run,
+    cpu_seconds,
+    rss_kib,
+    worker_child_of,
+    write_results,
+)
 from tail_bench import open_viewer, start_writer  # noqa: E402
 
 from tests.alertreceivers import WebhookServer  # noqa: E402
@@ -56,7 +64,12 @@ async def measure(harness, args, workdir, hook):
     cookie = harness.login(harness.web.base_url, "bench", password)
     viewer, stop, task = await open_viewer(harness, source_id, cookie)
     stream_pid = await asyncio.to_thread(worker_child_of, harness, viewer.task_id)
-    pids = {"rule": rule_pid, "stream": stream_pid}
+    grep_viewer = Viewer(harness, f"/ws/tailf/{source_id}/?lines=0&grep=x", cookie)
+    grep_task = asyncio.ensure_future(grep_viewer.run(stop))
+    await asyncio.wait_for(grep_viewer.running.wait(), 30)
+    grep_pid = await asyncio.to_thread(worker_child_of, harness, grep_viewer.task_id)
+    assert len({rule_pid, stream_pid, grep_pid}) == 3, "two tasks share a pool process"
+    pids = {"rule": rule_pid, "stream": stream_pid, "grep_stream": grep_pid}
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     rss_before = {name: rss_kib(pid) for name, pid in pids.items()}
     started = time.monotonic()
@@ -72,12 +85,14 @@ async def measure(harness, args, workdir, hook):
     cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     stop.set()
     await task
+    await grep_task
     rows = {name: {"pid": pid, "cpu_s_per_s": round(cpu[name] / elapsed, 3),
                    "rss_before_mib": round(rss_before[name] / 1024, 1),
                    "rss_peak_sampled_mib": round(peak[name] / 1024, 1),
                    "rss_hwm_mib": round(rss_kib(pid, "VmHWM") / 1024, 1)}
             for name, pid in pids.items()}
     rows["stream"].update(delivered=viewer.delivered, dropped=viewer.dropped)
+    rows["grep_stream"].update(delivered=grep_viewer.delivered, dropped=grep_viewer.dropped)
     last = hook.received[-1]["message"].split("\n") if hook.received else []
     rows["rule"].update(alerts=len(hook.received),
                         alerts_expected_at_most=int(elapsed // args.cooldown) + 1,
@@ -86,8 +101,13 @@ async def measure(harness, args, workdir, hook):
                              "not alerted" in text), None))
     return {"rate_lines_per_s": args.rate, "lines": total, "seconds": round(elapsed, 1),
             "cooldown_s": args.cooldown, "rule": rows["rule"], "stream": rows["stream"],
+            "grep_stream": rows["grep_stream"],
             "ratio_cpu": round(cpu["rule"] / cpu["stream"], 2) if cpu["stream"] else None,
-            "ratio_rss_peak": round(peak["rule"] / peak["stream"], 2) if peak["stream"] else None}
+            "ratio_rss_peak": round(peak["rule"] / peak["stream"], 2) if peak["stream"] else None,
+            "ratio_cpu_to_grep_stream": round(cpu["rule"] / cpu["grep_stream"], 2)
+            if cpu["grep_stream"] else None,
+            "ratio_rss_peak_to_grep_stream": round(peak["rule"] / peak["grep_stream"], 2)
+            if peak["grep_stream"] else None}
 
 
 def main():
@@ -115,7 +135,7 @@ def main():
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "loadavg_after": os.getloadavg()}
     written = write_results("alerts.json", results)
-    rule, stream = results["rule"], results["stream"]
+    rule, stream, grep = results["rule"], results["stream"], results["grep_stream"]
     print(f"{results['lines']:,} lines at {results['rate_lines_per_s']:,.0f} lines/s, every line "
           f"matching, over {results['seconds']} s; cooldown {results['cooldown_s']} s")
     print(f"{'pool process':14} {'CPU s/s':>8} {'peak RSS MiB':>13} {'HWM MiB':>8}  details")
@@ -125,7 +145,12 @@ def main():
     print(f"{'viewer stream':14} {stream['cpu_s_per_s']:>8} {stream['rss_peak_sampled_mib']:>13} "
           f"{stream['rss_hwm_mib']:>8}  {stream['delivered']:,} delivered, "
           f"{stream['dropped']:,} dropped")
+    print(f"{'grep=x stream':14} {grep['cpu_s_per_s']:>8} {grep['rss_peak_sampled_mib']:>13} "
+          f"{grep['rss_hwm_mib']:>8}  {grep['delivered']:,} delivered, "
+          f"{grep['dropped']:,} dropped")
     print(f"{'rule / stream':14} {results['ratio_cpu']:>8} {results['ratio_rss_peak']:>13}")
+    print(f"{'rule / grep':14} {results['ratio_cpu_to_grep_stream']:>8} "
+          f"{results['ratio_rss_peak_to_grep_stream']:>13}")
     print(f"JSON: {written}")
 
 
