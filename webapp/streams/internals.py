@@ -29,6 +29,7 @@ WRITTEN_AGAINST = {
     "celery": "5.7.0",
     "billiard": "4.3.2",
     "kombu": "5.7.0",
+    "google-re2": "1.1.20251105",
 }
 
 
@@ -105,7 +106,36 @@ RELIANCES = (
              "brokerlink.RETRY_PAUSES: the pauses ensure_connection takes", in_source=True),
     Reliance("billiard", "billiard.common", "terminate_handler_fired",
              "stop.termination_lost: billiard's SIGTERM handler ran"),
+    Reliance("google-re2", "re2._Regexp", "_regexp",
+             "re2_line_search: the compiled pattern's C++ object"),
+    Reliance("google-re2", "re2", "_Anchor",
+             "re2_line_search: the unanchored search mode"),
+    Reliance("google-re2", "re2", "_NULL_SPAN",
+             "re2_line_search: what the C++ Match answers for no match"),
 )
+
+
+# google-re2 -------------------------------------------------------------------------------
+
+def re2_line_search(regexp):
+    """Return a predicate true when a compiled RE2 pattern is found in a line (str or bytes).
+
+    The same test as `regexp.search(line)` with one C++ call: google-re2's `search` builds a
+    generator, a position table and a match object for every line, which at 100,000 lines/s
+    costs a third of a core (alerts/matcher.py). Falls back to `search` if the binding changes.
+    """
+    import re2
+
+    try:
+        match, anchor, nothing = regexp._regexp.Match, re2._Anchor.UNANCHORED, re2._NULL_SPAN
+    except AttributeError:
+        return regexp.search
+
+    def found(line):
+        text = line.encode("utf-8") if isinstance(line, str) else line
+        return match(anchor, text, 0, len(text))[0] != nothing
+
+    return found
 
 
 # redis-py ---------------------------------------------------------------------------------
