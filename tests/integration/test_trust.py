@@ -89,21 +89,28 @@ async def test_fifty_simultaneous_connects_by_one_user_get_exactly_the_limit(ins
     log.write_text("x\n")
     source = harness.add_log("race", log)
 
+    sockets = []
+
     async def attempt():
         socket = await open_stream(harness, f"/ws/tailf/{source}/?lines=0")
-        first = Client(socket)
-        message = await first.next(15)
-        return socket, message
+        sockets.append(socket)
+        try:
+            return await Client(socket).next(15)
+        except ConnectionClosed:
+            # A refused socket whose client did not answer the close within autobahn's 1 s
+            # (a loaded machine) is dropped with a reset, losing its refusal message; an
+            # accepted one is never closed by the server.
+            return {"state": "closed by the server"}
 
-    results = await asyncio.gather(*(attempt() for _ in range(50)))
     try:
-        states = [message.get("state") for _, message in results]
-        refused = [message for _, message in results if message.get("code") == 4429]
+        results = await asyncio.gather(*(attempt() for _ in range(50)))
+        states = [message.get("state") for message in results]
+        refused = [message for message in results if message.get("code") == 4429]
         assert states.count("queued") == 8, states
-        assert len(refused) == 42
-        assert "limit is 8 per user" in refused[0]["message"]
+        assert len(refused) + states.count("closed by the server") == 42, states
+        assert refused and "limit is 8 per user" in refused[0]["message"]
     finally:
-        for socket, _ in results:
+        for socket in sockets:
             await socket.close()
     slots = await asyncio.to_thread(
         harness.wait_for, lambda: harness.redis.zcard("tailboard:slots:all") == 0, 10)
