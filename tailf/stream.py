@@ -9,6 +9,7 @@ from tailf.options import compile_grep
 from tailf.roots import OutsideRoots
 from webapp.models import Ending
 from webapp.streams import protocol
+from webapp.streams.internals import re2_line_search
 from webapp.streams.kinds import Pool
 from webapp.streams.options import OptionError
 from webapp.streams.task import StreamEnded
@@ -150,7 +151,8 @@ async def emit(out, events, matcher, state):
 
 
 def compile_filter(pattern):
-    """Return a predicate for the `grep` option, or None when there is none."""
+    """Return a predicate for the `grep` option (one RE2 call per line, no match object), or
+    None when there is none."""
     if not pattern:
         return None
-    return compile_grep(pattern).search
+    return re2_line_search(compile_grep(pattern))
