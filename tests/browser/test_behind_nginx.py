@@ -44,5 +44,7 @@ def test_the_dashboard_streams_and_stops_through_the_documented_nginx(
     expect(status).to_have_text(re.compile(r"^Stopped"), timeout=5000)
     assert system.wait_for(lambda: system.task_end(task_id), 2)
     assert system.wait_for(lambda: task_id not in system.active_task_ids(system.worker), 2)
-    upgrades = [line for line in proxy.access_log() if f"/ws/tailf/{source}/" in line]
+    # nginx logs the upgraded request once its connection ends, a moment after the client's.
+    upgrades = system.wait_for(lambda: [line for line in proxy.access_log()
+                                        if f"/ws/tailf/{source}/" in line], 5)
     assert upgrades and all('" 101 ' in line for line in upgrades)
