@@ -4,7 +4,7 @@ import time
 
 from tailf.follow import CUT_MARKER
 
-# SPEC: priority <= 3 is an error, 4 a warning; 5 and 6 are information, 7 debugging.
+# docs/protocol.md: priority <= 3 is an error, 4 a warning; 5 and 6 are information, 7 debugging.
 LEVELS = ("error", "error", "error", "error", "warn", "info", "info", "debug")
 
 

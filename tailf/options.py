@@ -1,6 +1,6 @@
 """Query options of a tail stream: `lines`, `grep`, history search and the view around a line.
 
-History search (SPEC): `search=RE`, `context=N` (0..20), `rotated=1`, `follow=1`. The view
+History search (docs/protocol.md): `search=RE`, `context=N` (0..20), `rotated=1`, `follow=1`. The view
 around a line: `around=LINE_NO` (with `lines=N` lines around it, and `file=NAME`, the name of
 one of the log's files: the live file or a rotated sibling, never a path).
 """

@@ -40,7 +40,7 @@ function csrfToken() {
 }
 
 /**
- * The stream protocol over plain HTTP (SPEC "Streams without WebSockets"), behind the part of
+ * The stream protocol over plain HTTP (docs/protocol.md, "Streams over plain HTTP"), behind the part of
  * the WebSocket interface `Stream` uses: readyState, send(), close(), and open, message and
  * close events. `POST url` starts the stream; each `GET /streams/poll/<token>/?after=N` brings
  * the messages after N (its `after` confirms what arrived, which is also the server's flow
