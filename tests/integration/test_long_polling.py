@@ -148,6 +148,29 @@ def test_no_poll_for_the_lease_ends_the_task(system, poller, tmp_path):
     assert body["closed"] == {"code": 4408}
 
 
+def test_with_no_web_process_left_the_task_ends_by_its_own_lease(system, poller, tmp_path):
+    log = tmp_path / "orphan.log"
+    log.write_text("")
+    source = system.add_log("poll-orphan", log)
+    # No other stream is being polled, so no other process's reaper is running.
+    assert system.wait_for(lambda: not system.redis.zcard("tailboard:poll:deadlines"), 10)
+    web = system.start_daphne("web-orphan")
+    try:
+        client = poller(base=web.base_url)
+        client.start(f"/streams/tailf/{source}/")
+        task_id = client.status("queued")["task_id"]
+        client.status("running")
+    finally:
+        web.kill()  # the only reaper that knows this stream goes with it
+        web.wait()
+    went = time.monotonic()  # lease 3 s + 2 s of grace past the last poll
+    ended = system.wait_for(lambda: system.task_end(task_id), 15)
+    assert ended and ended.endswith(" lease_lapsed: viewer gone"), ended
+    assert time.monotonic() - went < 5 + 4
+    system.manage("streams")  # listing closes records whose lease lapsed
+    assert stream_record(system, task_id) == ("lease_lapsed", True)
+
+
 def test_a_token_is_bound_to_its_session(system, poller, tmp_path):
     log = tmp_path / "bound.log"
     log.write_text("")

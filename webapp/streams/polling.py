@@ -8,7 +8,9 @@ stream), with the messages sent but not yet confirmed by the viewer (a list): th
 `after=N` confirms messages 1..N, which makes a repeated poll harmless and gives the task its
 credit (flow control: a viewer who polls slowly makes the task wait, buffer and drop, as on the
 WebSocket). Each poll renews the lease; no poll for STREAM_LEASE_SECONDS is a disconnect: a
-reaper in every Daphne process that serves polls ends such streams (revoke, record).
+reaper in every Daphne process that serves polls ends such streams (revoke, record). The
+lease itself lasts LEASE_GRACE_SECONDS longer, so the reaper ends the stream first, as a
+disconnect; the task's own lease check is the fallback when no web process is left.
 
 One poll reads the channel at a time (a lock in Redis; a newer poll of the same stream makes
 the older one answer within a second). Reading happens in a task of its own that a cancelled
@@ -45,6 +47,10 @@ READ_BATCH = 200
 RESPONSE_BYTES = 2 * 1024 * 1024  # a busy stream's answer stops here; the next poll goes on
 KEEP_SECONDS = 120  # an ended stream's state stays this long, for a repeated last poll
 LOCK_SECONDS = 3  # the reading poll extends it every slice; a dead process's lapses soon
+# A polled stream's lease outlives its lapse deadline by this much, so the reaper (which knows
+# the viewer stopped polling) ends it first, as a disconnect; the task's own lease check ends
+# it only when no web process is left to reap it.
+LEASE_GRACE_SECONDS = 2  # two reaper rounds (SLICE_SECONDS); whole seconds, for EX
 
 APPEND_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'closed') == 1 then
@@ -122,6 +128,16 @@ DEADLINE_SCRIPT = """
 local now = redis.call('TIME')
 redis.call('ZADD', KEYS[1], tonumber(now[1]) + tonumber(now[2]) / 1e6 + tonumber(ARGV[2]), ARGV[1])
 return 1
+"""
+
+# Take a token off the deadlines if its deadline has passed (a poll may have pushed it back
+# since DUE_SCRIPT listed it); 1 for the one caller that took it.
+TAKE_DUE_SCRIPT = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+local now = redis.call('TIME')
+if tonumber(score) > tonumber(now[1]) + tonumber(now[2]) / 1e6 then return 0 end
+return redis.call('ZREM', KEYS[1], ARGV[1])
 """
 
 DUE_SCRIPT = """
@@ -257,11 +273,13 @@ class PollStream:
 
     async def renew(self, gen=False):
         """Renew the lease (a poll is a sign of life) and push the lapse deadline back, in one
-        round trip; return whether the lease is held (and this poll's number, with `gen`)."""
+        round trip; return whether the lease is held (and this poll's number, with `gen`).
+        The lease is renewed for LEASE_GRACE_SECONDS past the deadline."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.eval(leases.RENEW_SCRIPT, 4, leases.user_slots_key(self.user_id),
                       leases.ALL_SLOTS, leases.lease_key(self.task_id),
-                      leases.sent_key(self.task_id), self.task_id, leases.ttl(),
+                      leases.sent_key(self.task_id), self.task_id,
+                      leases.ttl() + LEASE_GRACE_SECONDS,
                       self.channel_name, int(self.state.get("lines", 0)), leases.END_TTL)
             pipe.eval(DEADLINE_SCRIPT, 1, DEADLINES, self.token, leases.ttl())
             pipe.expire(state_key(self.token), ttl())
@@ -486,6 +504,7 @@ async def start(kind, user, session_key, raw_id, query_string, control):
         pipe.eval(DEADLINE_SCRIPT, 1, DEADLINES, token, leases.ttl())
         await pipe.execute()
     stream = PollStream(token, {k: str(v) for k, v in state.items()}, redis, control)
+    await stream.renew()  # the lease, with its grace past the deadline
     await stream.append([item(protocol.encode(opened.queued))])
     reaper().ensure()
     try:
@@ -588,18 +607,16 @@ class Reaper:
                 log.warning("long-poll reaper round failed (retried in a second): %s", exc)
 
     async def reap(self, redis, token):
-        """End one stream whose deadline passed, unless its lease was renewed meanwhile."""
+        """End one stream whose deadline passed, unless a poll pushed it back meanwhile."""
         from webapp.streams.consumer import TaskControl
 
+        if not await redis.eval(TAKE_DUE_SCRIPT, 1, DEADLINES, token):
+            return  # renewed as the deadline passed, or another process's reaper took it
         try:
             stream = await PollStream.load(redis, token, TaskControl())
         except (NotFound, KeyError, ValueError):
-            await redis.zrem(DEADLINES, token)
             return
-        if await leases.aheld(redis, stream.task_id):
-            return  # renewed as the deadline passed: its ZADD comes next
         await stream.lapse()
-        await redis.zrem(DEADLINES, token)
 
 
 _reapers = {}
