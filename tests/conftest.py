@@ -5,7 +5,7 @@ import os
 import pytest
 
 from tests.feedserver import LOCAL_FEEDS, FeedServer
-from tests.harness import started_installation
+from tests.harness import RERUN, started_installation
 
 # A bug that a last-resort guard would contain fails the test instead (webapp/streams/faults.py):
 # here through the settings, in the processes the tests start through their environment.
@@ -18,6 +18,14 @@ def raise_contained_errors():
     from django.conf import settings
 
     settings.RAISE_CONTAINED_ERRORS = True
+
+
+@pytest.fixture(autouse=True)
+def rerun_setup(request):
+    """Tell the harness when a test runs a second time (scripts/test's `--reruns 1`)."""
+    RERUN["active"] = getattr(request.node, "execution_count", 1) > 1
+    yield
+    RERUN["active"] = False
 
 
 @pytest.fixture

@@ -60,6 +60,12 @@ class Databases:
 databases = Databases()
 
 
+# Set for a test's second attempt (pytest-rerunfailures; tests/conftest.py): what a failed
+# first attempt left in a module's installation (a source, a user of the same name) is removed
+# before the helpers below make it again.
+RERUN = {"active": False}
+
+
 class Harness:
     """A Tailboard installation in a temp folder, with its processes.
 
@@ -162,6 +168,8 @@ class Harness:
         """Create a user (optionally superuser, in groups); return the password."""
         self.shell(
             "from django.contrib.auth.models import User, Group\n"
+            + (f"User.objects.filter(username={username!r}).delete()\n"
+               if RERUN["active"] else "") +
             f"u = User.objects.create_user({username!r}, password={password!r})\n"
             f"u.is_superuser = u.is_staff = {superuser!r}\nu.save()\n"
             f"for g in {list(groups)!r}:\n"
@@ -170,8 +178,15 @@ class Harness:
 
     def add_log(self, name, path, *extra):
         """Add a log source with the `sources` CLI; return its id."""
+        self._forget_on_rerun("tailf.models", "LogSource", name)
         return int(self.manage("sources", "add-log", name, str(path), *extra).strip()
                    .splitlines()[-1])
+
+    def _forget_on_rerun(self, module, model, name):
+        """On a test's second attempt, delete the source its first attempt made."""
+        if RERUN["active"]:
+            self.shell(f"from {module} import {model}\n"
+                       f"{model}.objects.filter(name={name!r}).delete()\n")
 
     def add_logs(self, pairs, queue="tailf"):
         """Add many log sources (name, path) in one go; return their ids in order."""
@@ -184,6 +199,7 @@ class Harness:
 
     def add_feed(self, name, url, *extra):
         """Add a feed source with the `sources` CLI; return its id."""
+        self._forget_on_rerun("feeds.models", "FeedSource", name)
         return int(self.manage("sources", "add-feed", name, url, *extra).strip()
                    .splitlines()[-1])
 

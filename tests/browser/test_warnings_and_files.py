@@ -75,8 +75,8 @@ def test_symlink_out_of_the_log_roots_warns_and_is_not_read(system, folder, page
 
 
 def test_glob_source_tags_lines_with_their_file_and_the_toggle_hides_one_file(
-        system, folder, page):
-    logs = folder / "multi"
+        system, tmp_path, page):
+    logs = tmp_path / "multi"
     logs.mkdir()
     one, two = logs / "one.log", logs / HOSTILE
     one.write_text("")
