@@ -48,5 +48,29 @@ def test_nothing_more_is_started_once_a_stop_was_requested(monkeypatch):
     monkeypatch.setattr(up.subprocess, "Popen", lambda *a, **k: started.append(a))
     up._stop_signal = signal.SIGINT
     with pytest.raises(up.StopRequested):
-        up.Command().spawn("web", ["true"])
+        up.Command().spawn({}, "web", ["true"])
     assert started == []
+
+
+def test_a_stop_while_a_child_starts_is_recorded_and_the_child_still_registered(monkeypatch):
+    """The signal lands in the fork (logging's fork hooks run there): no raise inside the
+    start; the child is in `children`, so it is stopped in order; the next wait stops."""
+
+    class Started:
+        pid = 4242
+
+        def poll(self):
+            return None
+
+    def popen(*args, **kwargs):
+        up.request_stop(signal.SIGTERM, None)  # would raise here if not deferred
+        return Started()
+
+    monkeypatch.setattr(up.subprocess, "Popen", popen)
+    children = {}
+    command = up.Command()
+    command.say = lambda *a, **k: None
+    command.spawn(children, "web", ["true"])
+    assert isinstance(children["web"], Started)
+    with pytest.raises(up.StopRequested):
+        command.wait(children)

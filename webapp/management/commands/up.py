@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -42,6 +43,7 @@ class StopRequested(BaseException):
 
 
 _stop_signal = None  # the stop signal received, if any
+_deferred = 0  # >0 while a child is being started: the signal is only recorded then
 
 
 def request_stop(signum, frame):
@@ -49,11 +51,28 @@ def request_stop(signum, frame):
 
     The signal is recorded too: Python swallows an exception raised while a finaliser or a
     GC callback runs, so a raise can be lost; `stop_if_requested` (before each start, and
-    twice a second while waiting) acts on the record then.
+    twice a second while waiting) acts on the record then. While a child is being started
+    (`Command.spawn`: fork, the fork hooks of logging and others, registering the child) the
+    handler only records: a raise there would be printed and swallowed by a fork hook, or
+    would leave a started child that nobody stops in order.
     """
     global _stop_signal
     _stop_signal = signum
-    raise StopRequested(signum)
+    if not _deferred:
+        raise StopRequested(signum)
+
+
+@contextmanager
+def starting():
+    """While a child is started and registered, a stop signal is only recorded; the next
+    `stop_if_requested` acts on it."""
+    global _deferred
+    stop_if_requested()
+    _deferred += 1
+    try:
+        yield
+    finally:
+        _deferred -= 1
 
 
 def stop_if_requested():
@@ -141,9 +160,7 @@ class Command(BaseCommand):
         var.mkdir(parents=True, exist_ok=True)
         children = {}
         try:
-            redis_process = self.ensure_redis(var)
-            if redis_process:
-                children["redis"] = redis_process
+            self.ensure_redis(var, children)
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
             python = sys.executable
@@ -152,25 +169,25 @@ class Command(BaseCommand):
                 log_path = var / "demo" / "app.log"
                 log_path.parent.mkdir(exist_ok=True)
                 self.create_demo(str(log_path), options["feed_port"], options["port"])
-                children["demo"] = self.spawn("demo", [
+                self.spawn(children, "demo", [
                     python, "manage.py", "demo", "--log", str(log_path),
                     "--feed-port", str(options["feed_port"])])
                 worker_env = allowing_demo_feed(os.environ)
                 self.say(f"demo feed: the worker's FEED_INTERNAL_ALLOW is "
                          f"{worker_env['FEED_INTERNAL_ALLOW']} (feeds may reach "
                          f"{DEMO_FEED_HOST})")
-            children["worker"] = self.spawn("worker", [
+            self.spawn(children, "worker", [
                 python, "-m", "celery", "-A", "celery_app", "worker", "-l", "info",
                 "-Q", "tailf,feeds", "--pool", "prefork"], env=worker_env)
             # Alert rules run with no browser open, in processes of their own (docs/alerts.md).
-            children["alerts"] = self.spawn("alerts", [
+            self.spawn(children, "alerts", [
                 python, "-m", "celery", "-A", "celery_app", "worker", "-l", "info",
                 "-n", "alerts@%h", "-Q", "tailf.alerts,feeds.alerts,alerts", "-c", "4",
                 "--pool", "prefork"], env=worker_env)
-            children["beat"] = self.spawn("beat", [
+            self.spawn(children, "beat", [
                 python, "-m", "celery", "-A", "celery_app", "beat", "-l", "info",
                 "-s", str(var / "celerybeat-schedule")])
-            children["web"] = self.spawn("web", [
+            self.spawn(children, "web", [
                 python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
                 "webapp.asgi:application"])
             self.announce(options)
@@ -212,8 +229,9 @@ class Command(BaseCommand):
             self.say("no demo login (--no-demo): create one with "
                      "`.venv/bin/python manage.py createsuperuser`")
 
-    def ensure_redis(self, var):
-        """Use the Redis at REDIS_URL if it answers; else start one on that port.
+    def ensure_redis(self, var, children):
+        """Use the Redis at REDIS_URL if it answers; else start one on that port (added to
+        `children` as "redis").
 
         With REDIS_SENTINELS, use the master they name; never start one.
         """
@@ -226,19 +244,19 @@ class Command(BaseCommand):
             except faults.OUTSIDE as exc:
                 raise CommandError(f"Redis ({place.describe()}) does not answer: {exc}") from None
             self.say(f"using the Redis {place.describe()}")
-            return None
+            return
         url = settings.REDIS_URL
         if embedded.redis_answers(url):
             self.say(f"using the Redis at {url}")
-            return None
+            return
         parts = urlsplit(url)
         if parts.hostname not in ("127.0.0.1", "localhost"):
             raise CommandError(f"REDIS_URL={url} does not answer and is not local: start it first")
         port = parts.port or 6379
-        process = embedded.start_redis(port, var / "redis")
+        with starting():
+            process = children["redis"] = embedded.start_redis(port, var / "redis")
         self.say(f"started redis (pid {process.pid}): {embedded.redis_server_binary()} on "
                  f"127.0.0.1:{port}")
-        return process
 
     def create_demo(self, log_path, feed_port, web_port):
         """Create (or refresh) the demo login and the demo sources; print the login."""
@@ -259,18 +277,18 @@ class Command(BaseCommand):
         self.say(f"demo login: user 'demo', password '{password}' at "
                  f"http://127.0.0.1:{web_port}/", self.style.SUCCESS)
 
-    def spawn(self, name, argv, env=None):
-        """Start a child in a process group of its own, so a terminal's Ctrl-C reaches only us.
-        `env` replaces the environment it inherits.
+    def spawn(self, children, name, argv, env=None):
+        """Start a child in a process group of its own, so a terminal's Ctrl-C reaches only us,
+        and add it to `children`. `env` replaces the environment it inherits.
 
-        We then stop the children one by one, in order, instead of all at once.
+        We then stop the children one by one, in order, instead of all at once. A stop signal
+        arriving meanwhile is acted on at the next start or wait (`request_stop`).
         """
-        stop_if_requested()
-        process = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, start_new_session=True,
-                                   preexec_fn=die_with_parent if sys.platform == "linux"
-                                   else None)
+        with starting():
+            process = children[name] = subprocess.Popen(
+                argv, cwd=settings.BASE_DIR, env=env, start_new_session=True,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None)
         self.say(f"started {name} (pid {process.pid})")
-        return process
 
     def wait(self, children):
         """Return when any child exits (then everything is stopped)."""
