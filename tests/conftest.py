@@ -76,8 +76,7 @@ def redis_server(tmp_path_factory):
     """One real redis-server for the session's unit tests; yields its URL."""
     from webapp import embedded
 
-    port = embedded.free_port()
-    process = embedded.start_redis(port, tmp_path_factory.mktemp("redis"))
+    port, process = embedded.start_free_redis(tmp_path_factory.mktemp("redis"))
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(10)

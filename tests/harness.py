@@ -92,8 +92,7 @@ class Harness:
             self.redis_process = self.sentinel.servers[self.redis_port]
             env = {**self.sentinel.env(), **env}
         else:
-            self.redis_port = embedded.free_port()
-            self.redis_process = embedded.start_redis(self.redis_port, self.workdir / "redis")
+            self.redis_port, self.redis_process = embedded.start_free_redis(self.workdir / "redis")
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.env = {
             **os.environ,

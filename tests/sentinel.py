@@ -53,9 +53,8 @@ class SentinelGroup:
         self.servers = {}  # port -> Popen of a redis-server (master or replica)
         self.sentinel_processes = []
         try:
-            self.first_master_port = embedded.free_port()
-            self.servers[self.first_master_port] = embedded.start_redis(
-                self.first_master_port, self.workdir / "master")
+            self.first_master_port, master = embedded.start_free_redis(self.workdir / "master")
+            self.servers[self.first_master_port] = master
             replica_port = embedded.free_port()
             self.servers[replica_port] = self._start_replica(replica_port)
             self.sentinel_ports = [embedded.free_port() for _ in range(sentinels)]

