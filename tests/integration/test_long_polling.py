@@ -152,8 +152,10 @@ def test_with_no_web_process_left_the_task_ends_by_its_own_lease(system, poller,
     log = tmp_path / "orphan.log"
     log.write_text("")
     source = system.add_log("poll-orphan", log)
-    # No other stream is being polled, so no other process's reaper is running.
+    # No other stream is being polled, so no other process's reaper is running: a reaper
+    # ends one second after it finds no deadline left.
     assert system.wait_for(lambda: not system.redis.zcard("tailboard:poll:deadlines"), 10)
+    time.sleep(2.5)
     web = system.start_daphne("web-orphan")
     try:
         client = poller(base=web.base_url)

@@ -176,7 +176,9 @@ def test_up_uses_the_master_the_sentinels_name_and_starts_no_redis(through_senti
     said = []
     command = Command()
     command.say = lambda text, style=None: said.append(text)
-    assert command.ensure_redis(tmp_path) is None  # nothing started
+    children = {}
+    command.ensure_redis(tmp_path, children)
+    assert children == {}  # nothing started
     assert said == [f"using the Redis master 'tailboard' through the sentinels "
                     f"{through_sentinel.sentinels}"]
 
@@ -191,7 +193,7 @@ def test_up_says_so_when_the_sentinels_name_no_master(settings, tmp_path):
     settings.REDIS_SENTINEL_MASTER = "nowhere"
     with pytest.raises(CommandError, match="master 'nowhere' through the sentinels .* does "
                                            "not answer"):
-        Command().ensure_redis(tmp_path)
+        Command().ensure_redis(tmp_path, {})
     assert not (tmp_path / "redis").exists()
 
 
