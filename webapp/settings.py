@@ -276,6 +276,10 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_SENTINELS = env_list("REDIS_SENTINELS")
 REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "")
 REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD", "")
+# The most connections one process opens to Redis per pool (the channel layer's, the leases').
+# Each long poll waiting for its stream holds one (a blocking pop), so this bounds the long-poll
+# viewers one Daphne process serves at once; redis-py's own default, 100, failed poll 101.
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 10000, minimum=10)
 try:
     from webapp import redisconf
 
@@ -299,7 +303,8 @@ CHANNEL_LAYERS = {
             # (channels_redis #422).
             # driver_info None: no CLIENT SETINFO (and no package metadata lookup) per new
             # connection; each stream task opens its own.
-            "hosts": [REDIS_PLACE.channel_host(socket_timeout=None, driver_info=None)],
+            "hosts": [REDIS_PLACE.channel_host(socket_timeout=None, driver_info=None,
+                                               max_connections=REDIS_MAX_CONNECTIONS)],
             "capacity": env_int("CHANNEL_CAPACITY", 5000, minimum=10),
             "expiry": 60,
             "prefix": "tailboard:asgi",

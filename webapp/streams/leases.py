@@ -41,8 +41,9 @@ def async_client():
     That is REDIS_URL, or the master the sentinels name (`redisconf`), found again at every
     reconnect.
     """
-    return redisconf.configured().async_client(socket_timeout=10, socket_connect_timeout=5,
-                                               health_check_interval=30, driver_info=None)
+    return redisconf.configured().async_client(
+        socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, driver_info=None,
+        max_connections=settings.REDIS_MAX_CONNECTIONS)
 
 
 _loop_clients = weakref.WeakKeyDictionary()
