@@ -6,8 +6,11 @@ refusal: an HTTP 4xx with `{"code": 44xx, "message": ...}`); `GET /streams/poll/
 `ack` as the WebSocket does. The work is `polling.py`'s; these only translate HTTP.
 """
 
+import logging
+
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods, require_POST
+from redis.exceptions import RedisError
 
 from webapp.streams import kinds, polling, protocol
 from webapp.streams.consumer import TaskControl
@@ -16,9 +19,10 @@ from webapp.streams.text import say
 
 HTTP_STATUS = {protocol.CLOSE_BAD_OPTION: 400, protocol.CLOSE_NOT_LOGGED_IN: 401,
                protocol.CLOSE_FORBIDDEN: 403, protocol.CLOSE_NO_SOURCE: 404,
-               protocol.CLOSE_TOO_MANY: 429}
+               protocol.CLOSE_TOO_MANY: 429, protocol.CLOSE_SERVER_ERROR: 503}
 HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 control_class = TaskControl
+log = logging.getLogger(__name__)
 
 
 def reply(body, status=200):
@@ -65,6 +69,8 @@ async def start(request, kind_url, source_id):
                                     request.META.get("QUERY_STRING", ""), control_class())
     except Refusal as refused:
         return refusal(refused.code, refused.message)
+    except RedisError as exc:
+        return redis_lost(request, exc)
     return reply({"stream": token}, 201)
 
 
@@ -83,6 +89,14 @@ async def stream(request, token):
         return refusal(protocol.CLOSE_BAD_OPTION, say("unknown_message"))
     except polling.NotFound:
         return refusal(protocol.CLOSE_NO_SOURCE, "no such stream")
+    except RedisError as exc:
+        return redis_lost(request, exc)
+
+
+def redis_lost(request, exc):
+    """Redis did not answer: 503 with the reason (the dashboard retries, then reconnects)."""
+    log.error("%s %s: lost contact with Redis: %s", request.method, request.path, exc)
+    return refusal(protocol.CLOSE_SERVER_ERROR, say("redis_lost", error=exc))
 
 
 async def poll(request, token, key):
@@ -98,3 +112,5 @@ async def poll(request, token, key):
         return reply(await polling.poll(token, key, request.session, after, control_class()))
     except polling.NotFound:
         return refusal(protocol.CLOSE_NO_SOURCE, "no such stream")
+    except RedisError as exc:
+        return redis_lost(request, exc)
