@@ -1,7 +1,7 @@
 """Long polling next to the WebSocket on the real system: latency at 100 lines/s, one viewer's
 throughput, and the CPU of quiet long-poll viewers.
 
-Run: .venv/bin/python bench/longpoll_bench.py [--quick] [--quiet N]
+Run: .venv/bin/python bench/longpoll_bench.py [--quick] [--quiet N (default 200)]
 Starts Redis, a prefork worker and Daphne on free 127.0.0.1 ports, logs in over HTTP, and runs
 each scenario once over a WebSocket (bench/tail_bench.py's viewer, which acks like the
 dashboard) and once over long polling (tests/polling.py's client, which polls like the
@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import close_run, cpu_seconds, summary_ms, write_results  # noqa: E402
+from common import close_run, summary_ms, write_results  # noqa: E402
+from scale_bench import cpu_parts  # noqa: E402
 from tail_bench import latency, paced_writer, start_writer, throughput  # noqa: E402
 
 from tests.harness import Harness  # noqa: E402
@@ -93,27 +94,30 @@ def poll_throughput(harness, cookie, workdir, total):
 
 
 def poll_quiet(harness, cookie, workdir, viewers, seconds):
-    """CPU of Daphne and Redis while `viewers` long-poll streams of a quiet file are open."""
-    log = workdir / "poll-quiet.log"
+    """CPU of the worker (main process and pool), Daphne and Redis while `viewers` long-poll
+    streams of a quiet file are open (each viewer's client idles in a 25 s poll)."""
+    # In a folder of its own: a stream watches its file's folder, and the installation's
+    # SQLite database (written as streams start and end) is in `workdir`.
+    (workdir / "quiet").mkdir(exist_ok=True)
+    log = workdir / "quiet" / "poll-quiet.log"
     log.write_text("quiet\n")
     source = harness.add_log("bench-poll-quiet", log)
     stop = threading.Event()
     open_ = [poll_viewer(harness, cookie, source, stop) for _ in range(viewers)]
     time.sleep(2)
-    before_web = cpu_seconds(harness.web.pid)
-    before_redis = cpu_seconds(harness.redis_process.pid)
+    before = cpu_parts(harness)
     time.sleep(seconds)
-    used_web = cpu_seconds(harness.web.pid) - before_web
-    used_redis = cpu_seconds(harness.redis_process.pid) - before_redis
+    used = {name: value - before[name] for name, value in cpu_parts(harness).items()}
     stop.set()
     for client, _thread, _ in open_:
         client.send({"action": "stop"})
     for client, thread, _ in open_:
         thread.join(30)
         client.close()
-    return {"viewers": viewers, "seconds": seconds,
-            "daphne_cpu_percent": round(100 * used_web / seconds, 2),
-            "redis_cpu_percent": round(100 * used_redis / seconds, 2)}
+    percent = {f"{name}_cpu_percent": round(100 * value / seconds, 2)
+               for name, value in used.items()}
+    return {"viewers": viewers, "seconds": seconds, **percent,
+            "total_cpu_percent": round(100 * sum(used.values()) / seconds, 2)}
 
 
 async def main(args):
@@ -155,8 +159,9 @@ async def main(args):
          f"{wt['delivered']:,} delivered, {wt['dropped']:,} dropped of {wt['lines']:,}"),
         ("throughput, long poll", f"{lt['delivered_lines_per_s']:,} lines/s",
          f"{lt['delivered']:,} delivered, {lt['dropped']:,} dropped of {lt['lines']:,}"),
-        (f"{q['viewers']} quiet long polls", f"Daphne {q['daphne_cpu_percent']} % core",
-         f"Redis {q['redis_cpu_percent']} % over {q['seconds']} s"),
+        (f"{q['viewers']} quiet long polls", f"{q['total_cpu_percent']} % of a core",
+         f"Daphne {q['daphne_cpu_percent']}, worker {q['worker_main_cpu_percent']} + pool "
+         f"{q['pool_cpu_percent']}, Redis {q['redis_cpu_percent']} % over {q['seconds']} s"),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'scenario'.ljust(width)}  figure  (details)")
@@ -168,6 +173,6 @@ async def main(args):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs for a smoke check")
-    parser.add_argument("--quiet", type=int, default=20,
+    parser.add_argument("--quiet", type=int, default=200,
                         help="quiet long-poll viewers (each holds a worker process)")
     asyncio.run(main(parser.parse_args()))
