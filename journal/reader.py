@@ -21,6 +21,7 @@ except ImportError:  # it builds against libsystemd (requirements-native.txt): a
 
 from journal.entries import ShortIso, level
 from tailf.roots import OutsideRoots, check_under_roots, is_confined, real_roots
+from webapp.streams import internals
 
 
 class BadCursor(ValueError):
@@ -62,13 +63,14 @@ class Journal:
         first entry of a file that appears later.
         """
         reader = self.reader
+        step, back, _, _, _ = internals.journal_steps(reader)
         reader.seek_head()
-        if not reader._next():
+        if not step():
             reader.seek_head()
             return
         reader.seek_tail()
         for _ in range(backlog + 1):  # onto the entry before the backlog (one step: the last)
-            if not reader._previous():
+            if not back():
                 reader.seek_head()  # fewer entries than asked: all of them
                 return
 
@@ -82,19 +84,16 @@ class Journal:
             self.reader.seek_cursor(cursor)
         except (ValueError, OSError) as exc:  # ValueError: EINVAL, a cursor it cannot parse
             raise BadCursor(f"the journal does not know cursor {cursor[:80]!r}: {exc}") from None
-        reader = self.reader
-        if not reader._next() or cursor_key(reader._get_cursor()) == cursor_key(cursor):
+        step, _, fields_of, realtime, cursor_of = internals.journal_steps(self.reader)
+        if not step() or cursor_key(cursor_of()) == cursor_key(cursor):
             return None
-        fields = reader._get_all()
-        return (self.format.line(fields, reader._get_realtime()), level(fields),
-                reader._get_cursor())
+        fields = fields_of()
+        return self.format.line(fields, realtime()), level(fields), cursor_of()
 
     def read(self, limit):
         """Return up to `limit` next entries as (lines, levels, cursors)."""
         lines, levels, cursors = [], [], []
-        reader = self.reader
-        step, fields_of, realtime, cursor = (reader._next, reader._get_all, reader._get_realtime,
-                                             reader._get_cursor)
+        step, _, fields_of, realtime, cursor = internals.journal_steps(self.reader)
         line = self.format.line
         for _ in range(limit):
             if not step():

@@ -20,9 +20,12 @@ def canonical(name):
 
 
 def requirement_pins():
-    """The `name==version` pins of requirements.txt, by canonical name."""
+    """The `name==version` pins of requirements.txt and requirements-native.txt, by canonical
+    name."""
     pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    text = "\n".join((ROOT / name).read_text()
+                     for name in ("requirements.txt", "requirements-native.txt"))
+    for line in text.splitlines():
         match = re.match(r"\s*([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;#]+)", line)
         if match:
             pins[canonical(match[1])] = match[2]
@@ -59,12 +62,12 @@ def missing(reliance):
         owner = resolve(reliance.owner)
     except (ImportError, AttributeError) as exc:
         return f"{where} is gone ({exc!r}); internals needs it for {reliance.used_by}"
-    texts = sources(owner)
     if reliance.in_source:
-        found = any(reliance.name in text for text in texts)
-    else:
+        found = any(reliance.name in text for text in sources(owner))
+    else:  # an attribute of a class in C (systemd-python's reader) has no source to look in
         found = hasattr(owner, reliance.name) or any(
-            re.search(rf"\bself\.{re.escape(reliance.name)}\b", text) for text in texts)
+            re.search(rf"\bself\.{re.escape(reliance.name)}\b", text)
+            for text in sources(owner))
     if found:
         return None
     return (f"{where} no longer has {reliance.name!r}; internals needs it for "

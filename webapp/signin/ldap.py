@@ -7,6 +7,7 @@ from django.dispatch import receiver
 from django_auth_ldap.backend import LDAPBackend, ldap_error
 
 from webapp.signin.groups import sync_groups
+from webapp.streams import internals
 
 log = logging.getLogger("tailboard.signin")
 
@@ -56,11 +57,10 @@ def recheck(username):
     every group. Raises DirectoryFailed when the directory did not answer.
     """
     from django.contrib.auth import get_user_model
-    from django_auth_ldap.backend import _LDAPUser
 
     backend = DirectoryBackend()
     before = len(failures)
-    ldap_user = _LDAPUser(backend, username=username)
+    ldap_user = internals.ldap_directory_user(backend, username)
     dn = ldap_user.dn
     if len(failures) > before:
         raise DirectoryFailed(failures[-1])
@@ -69,7 +69,7 @@ def recheck(username):
         sync_groups(user, [], "LDAP (gone from the directory)")
         return "gone", []
     try:
-        ldap_user._check_requirements()
+        internals.ldap_check_requirements(ldap_user)
         names = ldap_user.group_names
     except ldap_user.AuthenticationFailed:
         sync_groups(user, [], "LDAP (refused by LDAP_REQUIRE_GROUP/LDAP_DENY_GROUP)")

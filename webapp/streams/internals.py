@@ -2,7 +2,8 @@
 
 The stream transport leans on a few things no library promises: redis-py's connection
 stream, channels-redis' send rotation and receive buffers, the Twisted transport behind
-Daphne's ASGI `send`, and Celery's and billiard's bookkeeping of a revoked job. Each such
+Daphne's ASGI `send`, and Celery's and billiard's bookkeeping of a revoked job; outside it,
+the journal reader's C calls (systemd-python) and a directory user of django-auth-ldap. Each such
 access is one function here, written against the versions in `WRITTEN_AGAINST` (pinned in
 requirements.txt). `RELIANCES` lists what each function needs of its library;
 tests/unit/test_library_internals.py checks that the installed versions are the pinned ones
@@ -30,6 +31,9 @@ WRITTEN_AGAINST = {
     "billiard": "4.3.2",
     "kombu": "5.7.0",
     "google-re2": "1.1.20251105",
+    # requirements-native.txt: the journal kind's reader and LDAP sign-in
+    "systemd-python": "235",
+    "django-auth-ldap": "5.4.0",
 }
 
 
@@ -112,6 +116,13 @@ RELIANCES = (
              "re2_line_search: the unanchored search mode"),
     Reliance("google-re2", "re2", "_NULL_SPAN",
              "re2_line_search: what the C++ Match answers for no match"),
+    *(Reliance("systemd-python", "systemd._reader._Reader", name,
+               "journal_steps: the C reader's call, without Reader's per-field converters")
+      for name in ("_next", "_previous", "_get_all", "_get_realtime", "_get_cursor")),
+    Reliance("django-auth-ldap", "django_auth_ldap.backend", "_LDAPUser",
+             "ldap_directory_user: a directory user looked up without a login"),
+    Reliance("django-auth-ldap", "django_auth_ldap.backend._LDAPUser", "_check_requirements",
+             "ldap_check_requirements: LDAP_REQUIRE_GROUP / LDAP_DENY_GROUP outside a login"),
 )
 
 
@@ -136,6 +147,32 @@ def re2_line_search(regexp):
         return match(anchor, text, 0, len(text))[0] != nothing
 
     return found
+
+
+# systemd-python ---------------------------------------------------------------------------
+
+def journal_steps(reader):
+    """The calls of the C reader under a `systemd.journal.Reader` that skip Reader's per-field
+    converters (journal/reader.py reads fields as bytes): (next, previous, all fields, realtime
+    in µs, cursor)."""
+    return (reader._next, reader._previous, reader._get_all, reader._get_realtime,
+            reader._get_cursor)
+
+
+# django-auth-ldap -------------------------------------------------------------------------
+
+def ldap_directory_user(backend, username):
+    """A django-auth-ldap directory user for `username`, looked up without a login (what
+    `manage.py directory sync` checks)."""
+    from django_auth_ldap.backend import _LDAPUser
+
+    return _LDAPUser(backend, username=username)
+
+
+def ldap_check_requirements(directory_user):
+    """Apply LDAP_REQUIRE_GROUP / LDAP_DENY_GROUP to a directory user; raises its
+    `AuthenticationFailed` when they turn the user away."""
+    directory_user._check_requirements()
 
 
 # redis-py ---------------------------------------------------------------------------------
