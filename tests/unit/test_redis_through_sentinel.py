@@ -58,7 +58,8 @@ def test_settings_without_sentinels_keep_the_plain_url():
     url, broker, results, broker_options, result_options, hosts = probe_settings(REDIS_URL=URL)
     assert url == broker == results == URL
     assert broker_options == {"ack_emulation": False} and result_options == {}
-    assert hosts == [{"address": URL, "socket_timeout": None, "driver_info": None}]
+    assert hosts == [{"address": URL, "socket_timeout": None, "driver_info": None,
+                      "max_connections": 10000}]
 
 
 def test_settings_with_sentinels_route_broker_results_and_channel_layer_through_them():
