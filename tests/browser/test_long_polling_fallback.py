@@ -11,12 +11,25 @@ from tests.browser.helpers import RUNNING, append, login, pane, start
 from tests.polling import buffering, without_upgrade
 
 
-@pytest.fixture
-def blocking_proxy(system):
-    """Debian's nginx with docs/nginx/tailboard.conf minus the Upgrade/Connection headers."""
+def proxied(system, edit):
+    """Debian's nginx with docs/nginx/tailboard.conf edited so, in front of the system's web."""
     if not proxy.available():
         pytest.skip(f"{proxy.NGINX} is missing (apt-get install nginx)")
-    server = proxy.Nginx([system.web.base_url], edit=without_upgrade)
+    return proxy.Nginx([system.web.base_url], edit=edit)
+
+
+@pytest.fixture
+def blocking_proxy(system):
+    """nginx with docs/nginx/tailboard.conf minus the Upgrade/Connection headers (b)."""
+    server = proxied(system, without_upgrade)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def buffering_proxy(system):
+    """The same with `proxy_buffering on` as well (c, as corporate proxies run it)."""
+    server = proxied(system, lambda config: buffering(without_upgrade(config)))
     yield server
     server.close()
 
@@ -142,33 +155,24 @@ def test_a_working_websocket_is_used_and_named(system, page, tmp_path):
     expect(first.locator(".status")).to_have_attribute("data-state", "stopped", timeout=5000)
 
 
-def test_through_a_buffering_proxy_every_line_arrives_within_its_poll(system, page, tmp_path):
-    """Configuration (c), as corporate proxies run it: `proxy_buffering on` and no WebSocket
-    either. Each poll answer is one whole response, sent when there is something to say (and
-    says `X-Accel-Buffering: no`), so a buffering proxy holds nothing back."""
-    if not proxy.available():
-        pytest.skip(f"{proxy.NGINX} is missing (apt-get install nginx)")
-    server = proxy.Nginx([system.web.base_url],
-                         edit=lambda config: buffering(without_upgrade(config)))
-    try:
-        log = tmp_path / "buffered.log"
-        log.write_text("")
-        source = system.add_log("buffered-log", log)
-        login(page, server.url, "admin", system.admin_password)
-        first = pane(page)
-        start(first, f"tailf:{source}", lines=0)
-        expect(first.locator(".transport")).to_have_text("long polling")
-        lines = first.locator(".output .line")
-        for n in range(5):
-            append(log, f"buffered {n}")
-            # Within one poll cycle, not at the end of a 25 s idle poll.
-            expect(lines.last).to_have_text(f"buffered {n}", timeout=3000)
-        expect(lines).to_have_count(5)
-        status = first.locator(".status")
-        task_id = status.get_attribute("data-task-id")
-        first.locator(".stop").click()
-        expect(status).to_have_text(re.compile(r"^Stopped"), timeout=5000)
-        assert system.wait_for(lambda: system.task_end(task_id), 3)
-        assert any("/streams/poll/" in line for line in server.access_log())
-    finally:
-        server.close()
+def test_through_a_buffering_proxy_every_line_arrives_within_its_poll(system, page,
+                                                                       buffering_proxy,
+                                                                       tmp_path):
+    """Each poll answer is one whole response, sent when there is something to say (and says
+    `X-Accel-Buffering: no`), so a buffering proxy holds nothing back."""
+    log = tmp_path / "buffered.log"
+    log.write_text("")
+    source = system.add_log("buffered-log", log)
+    login(page, buffering_proxy.url, "admin", system.admin_password)
+    first = pane(page)
+    start(first, f"tailf:{source}", lines=0)
+    expect(first.locator(".transport")).to_have_text("long polling")
+    lines = first.locator(".output .line")
+    for n in range(5):
+        append(log, f"buffered {n}")
+        # Within one poll cycle, not at the end of a 25 s idle poll.
+        expect(lines.last).to_have_text(f"buffered {n}", timeout=3000)
+    expect(lines).to_have_count(5)
+    first.locator(".stop").click()
+    expect(first.locator(".status")).to_have_text(re.compile(r"^Stopped"), timeout=5000)
+    assert any("/streams/poll/" in line for line in buffering_proxy.access_log())
