@@ -223,10 +223,10 @@ export function compileHighlights(text, colours = 6) {
 /**
  * Split a line into [text, colour|null] segments for the highlight rules; an earlier rule wins
  * where matches overlap. Returns null when nothing matches (the common, cheap case). A line
- * stops looking for more marks once it has spent HIGHLIGHT_BUDGET_MS.
+ * stops looking for more marks once it has spent `budgetMs` (HIGHLIGHT_BUDGET_MS).
  */
-export function highlightSegments(line, rules) {
-  const deadline = performance.now() + HIGHLIGHT_BUDGET_MS;
+export function highlightSegments(line, rules, budgetMs = HIGHLIGHT_BUDGET_MS) {
+  const deadline = performance.now() + budgetMs;
   let marks = null;
   for (const rule of rules) {
     for (const [start, end] of rule.matcher.ranges(line, MAX_MARKS, deadline)) {
