@@ -39,6 +39,9 @@ function csrfToken() {
   return document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
 }
 
+/** A poll the server answered with an error (its message says why). */
+class PollFailed extends Error {}
+
 /**
  * The stream protocol over plain HTTP (docs/protocol.md, "Streams over plain HTTP"), behind the part of
  * the WebSocket interface `Stream` uses: readyState, send(), close(), and open, message and
@@ -93,13 +96,25 @@ export class PollSocket extends EventTarget {
           this.end(response.status === 401 ? 4401 : 1006);
           return;
         }
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        if (!response.ok) {
+          // The server's reason (a 503 says "lost contact with Redis: ...") or the status.
+          const failed = await response.json().catch(() => null);
+          throw new PollFailed(String(failed?.message || `HTTP ${response.status}`));
+        }
         body = await response.json();
         failures = 0;
       } catch (err) {
         if (this.readyState !== WebSocket.OPEN) return;
         failures += 1;
-        if (failures >= POLL_FAILURES) { this.end(1006); return; }
+        if (failures >= POLL_FAILURES) {
+          // Say why before the reconnect, as the WebSocket's last status does.
+          if (err instanceof PollFailed) {
+            this.emit({ type: "status", state: "error", code: 1011, retry: true,
+              message: err.message });
+          }
+          this.end(1006);
+          return;
+        }
         await new Promise((resolve) => setTimeout(resolve, 500 * failures));
         continue;
       }

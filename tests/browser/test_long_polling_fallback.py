@@ -1,6 +1,7 @@
 """Behind a proxy that lets no WebSocket through (nginx without the Upgrade headers), the
 dashboard streams by long polling by itself: it says so, Stop works, a reconnect loses nothing."""
 
+import json
 import re
 
 import pytest
@@ -83,6 +84,36 @@ def test_a_long_polling_reconnect_loses_nothing(system, page, blocking_proxy, tm
     append(log, "after the cut")
     expect(lines).to_have_text(["before the cut", "as the cut begins", "during the cut",
                                 "after the cut"], timeout=10000)
+    first.locator(".stop").click()
+    expect(status).to_have_attribute("data-state", "stopped", timeout=5000)
+
+
+def test_polls_that_fail_with_a_reason_show_it_then_reconnect(system, page, blocking_proxy,
+                                                             tmp_path):
+    """Polls answered 503 with the server's reason (what a poll says when Redis fails:
+    tests/unit/test_poll_views_redis_lost.py): the pane shows that reason, then reconnects."""
+    log = tmp_path / "reason.log"
+    log.write_text("")
+    source = system.add_log("reason-log", log)
+    login(page, blocking_proxy.url, "admin", system.admin_password)
+    first = pane(page)
+    start(first, f"tailf:{source}", lines=0)
+    status = first.locator(".status")
+    expect(first.locator(".transport")).to_have_text("long polling")
+    reason = json.dumps({"code": 4500, "message": "lost contact with Redis: Connection refused"})
+
+    def fail_polls(route):
+        if route.request.method == "GET":
+            route.fulfill(status=503, content_type="application/json", body=reason)
+        else:
+            route.continue_()
+
+    page.route("**/streams/poll/**", fail_polls)
+    append(log, "wakes the poll under way")  # the next polls fail
+    expect(first.locator(".status .message, .notice-error").first).to_contain_text(
+        "lost contact with Redis: Connection refused", timeout=20000)
+    page.unroute("**/streams/poll/**")
+    expect(status).to_have_text(RUNNING, timeout=45000)
     first.locator(".stop").click()
     expect(status).to_have_attribute("data-state", "stopped", timeout=5000)
 
