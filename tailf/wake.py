@@ -63,6 +63,22 @@ def _load_libc():
     return _libc
 
 
+def unavailable(exc, what="inotify is unavailable"):
+    """Why a stream polls instead of waiting on inotify, for its viewer and the worker's log.
+
+    EMFILE from `inotify_init1` is the per-user instance limit (one instance per stream),
+    which says what to raise."""
+    if exc.errno == errno.EMFILE and "inotify_init1" in str(exc):
+        try:
+            with open("/proc/sys/fs/inotify/max_user_instances") as handle:
+                limit = f"all {int(handle.read())}"
+        except (OSError, ValueError):
+            limit = "all its"
+        return (f"{what}: this user has {limit} inotify instances in use (one per stream); "
+                "raise fs.inotify.max_user_instances on the worker host")
+    return f"{what} ({exc.strerror or exc})"
+
+
 def _failed(call, path=None):
     code = ctypes.get_errno()
     return OSError(code, f"{call}: {os.strerror(code)}", path)
@@ -151,7 +167,7 @@ class Waker:
                 self.inotify = Inotify()
                 self._healthy()
             except OSError as exc:
-                self._degrade(f"inotify is unavailable ({exc.strerror or exc})")
+                self._degrade(unavailable(exc))
 
     def _healthy(self):
         self.kind, self.reason, self.interval = "inotify", "", INOTIFY_CHECK_SECONDS
@@ -269,7 +285,7 @@ class Waker:
                 self._add_file(key)
             self._sync_dirs()
         except OSError as exc:
-            self._degrade(f"inotify failed ({exc.strerror or exc})")
+            self._degrade(unavailable(exc, "inotify failed"))
             return False
         self._healthy()
         self.dirs_changed = True

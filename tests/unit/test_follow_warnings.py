@@ -3,9 +3,11 @@
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +138,44 @@ def test_a_missing_file_and_polling_are_both_named(follower, tmp_path, monkeypat
     monkeypatch.setattr(wake.Inotify, "__init__", unavailable)
     [warning] = warnings_of(follower(tmp_path / "none.log").start())
     assert "does not exist" in warning and "inotify is unavailable" in warning
+
+
+def test_a_user_out_of_inotify_instances_is_told_what_to_raise():
+    """Under a uid of its own (the limit is per user), the process takes every inotify instance
+    the user may have, then follows a file: it polls, and says which sysctl to raise."""
+    folder = Path(tempfile.mkdtemp(prefix="tailf-inotify-"))
+    os.chmod(folder, 0o755)
+    path = folder / "app.log"
+    path.write_text("")
+    os.chmod(path, 0o644)
+    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = ("import errno, json, sys; sys.path.insert(0, sys.argv[1])\n"
+            "from tailf import wake\n"
+            "from tailf.follow import Follower\n"
+            "held = []\n"
+            "while True:\n"
+            "    try:\n"
+            "        held.append(wake.Inotify())\n"
+            "    except OSError as exc:\n"
+            "        assert exc.errno == errno.EMFILE, exc\n"
+            "        break\n"
+            "tail = Follower(sys.argv[2], roots=[sys.argv[3]])\n"
+            "print(json.dumps([len(held), tail.start()]), flush=True)\n")
+    command = ["setpriv", "--reuid=43219", "--regid=43219", "--clear-groups",
+               sys.executable, "-c", code, project, str(path), str(folder)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (FileNotFoundError, PermissionError):
+        pytest.skip("cannot run code as another uid here")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    held, events = json.loads(result.stdout.strip().splitlines()[-1])
+    with open("/proc/sys/fs/inotify/max_user_instances") as handle:
+        limit = int(handle.read())
+    assert held == limit
+    assert "permission denied" not in json.dumps(events)  # it reads the file
+    notices = [value for kind, value in events if kind == "notice"]
+    assert any(f"this user has all {limit} inotify instances in use (one per stream); "
+               "raise fs.inotify.max_user_instances on the worker host" in str(text)
+               for text in notices), events
