@@ -35,6 +35,9 @@ def start(rule, client=None):
         leases.release(client, rule.pk, task_id)
         log.error("alert rule %s (%s) not started: %s", rule.pk, rule.name, exc)
         return None
+    # Before the task can say anything: what a task on a killed worker last said ("following
+    # ...") is no longer true.
+    note_state(rule, f"queued as task {task_id} on {queue}")
     try:
         # A message no worker took before its lease lapsed is dropped, not run late: the
         # next supervisor round has sent another by then.
@@ -45,11 +48,22 @@ def start(rule, client=None):
         leases.release(client, rule.pk, task_id)
         log.error("alert rule %s (%s) not started on queue %s: %s", rule.pk, rule.name,
                   queue, exc)
+        note_state(rule, f"error: not started on queue {queue}: {exc}")
         return None
     log.info("alert rule %s (%s) started as task %s on queue %s", rule.pk, rule.name,
              task_id, queue)
     note_missing_worker(rule, queue, client)
     return task_id
+
+
+def note_state(rule, text):
+    """Record the rule's state; a database that fails here is logged, and the start goes on."""
+    from alerts.runner import set_state
+
+    try:
+        set_state(rule.pk, text)
+    except faults.OUTSIDE as exc:
+        log.warning("alert rule %s: could not record its state %r: %s", rule.pk, text, exc)
 
 
 def note_missing_worker(rule, queue, client):

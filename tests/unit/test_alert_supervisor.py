@@ -19,7 +19,7 @@ def sent(monkeypatch, redis_client):
     from alerts.tasks import run_rule
     from webapp.streams import control as stream_control
 
-    record = {"started": [], "revoked": []}
+    record = {"started": [], "revoked": [], "state_at_send": []}
 
     class Recorded:
         """The task with its sends recorded. It replaces the module's name rather than the
@@ -28,6 +28,7 @@ def sent(monkeypatch, redis_client):
         def apply_async(self, **kw):
             record["started"].append((kw["args"][0], kw["task_id"], kw["queue"],
                                       kw["expires"]))
+            record["state_at_send"].append(AlertRule.objects.get(pk=kw["args"][0]).state)
 
         def __getattr__(self, name):
             return getattr(run_rule, name)
@@ -43,6 +44,7 @@ def rule(db, sent):
     made = AlertRule.objects.create(name="errors", kind="log", source_id=source.pk,
                                     pattern="ERROR")
     sent["started"].clear()  # the save's own start (after commit)
+    sent["state_at_send"].clear()
     leases.drop(control.redis_client(), made.pk)
     return made
 
@@ -54,6 +56,16 @@ def test_a_rule_without_a_lease_is_started_on_its_sources_alert_queue(rule, sent
     assert (rule_id, queue, expires) == (rule.pk, "tailf.web1.alerts",
                                          settings.ALERT_LEASE_SECONDS)
     assert leases.holder(control.redis_client(), rule.pk) == task_id
+
+
+def test_a_restarted_rule_no_longer_shows_what_its_lost_task_said(rule, sent):
+    """A worker killed while following leaves "following app" behind: the restart replaces it
+    before the new task is sent (so nothing reads the old state as the new task's)."""
+    AlertRule.objects.filter(pk=rule.pk).update(state="following app")
+    control.supervise_once()
+    (_, task_id, queue, _), = sent["started"]
+    assert sent["state_at_send"] == [f"queued as task {task_id} on {queue}"]
+    assert "following" not in AlertRule.objects.get(pk=rule.pk).state
 
 
 def test_a_rule_whose_task_holds_the_lease_is_left_alone(rule, sent):
