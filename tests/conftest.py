@@ -113,3 +113,21 @@ def podman():
     engine = runtime.Podman()
     yield engine
     engine.close()
+
+
+# A failed first attempt that its rerun then passed is shown at the end, with its traceback:
+# a flaky test is a bug to find, and its rerun's pass would otherwise hide why it failed.
+_first_attempts = []
+
+
+def pytest_runtest_logreport(report):
+    if report.outcome == "rerun":
+        _first_attempts.append((report.nodeid, report.longreprtext))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _first_attempts:
+        terminalreporter.section("first attempts of rerun tests")
+        for nodeid, text in _first_attempts:
+            terminalreporter.write_line(f"--- {nodeid}")
+            terminalreporter.write_line(text[-6000:])
