@@ -11,7 +11,7 @@ from tests import sentinel
 from tests.browser.helpers import append, login, pane, start
 from tests.harness import started_installation
 
-RESUME_MS = 10_000  # SPEC: pages resume within 10 s of the new master
+RESUME_MS = 10_000  # docs/reliability.md: pages resume within 10 s of the new master
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""Redis behind Sentinel, failing over under a running system (SPEC: "One Redis is not a single
-point of failure").
+"""Redis behind Sentinel, failing over under a running system (docs/reliability.md, "Redis
+failover through Sentinel").
 
 A master, a replica and three real sentinels (`tests/sentinel.py`); a prefork worker and Daphne
 that find Redis only through REDIS_SENTINELS. The master is SIGKILLed mid-stream: the viewer
@@ -21,8 +21,8 @@ from tests.integration.conftest import Client, in_ci, open_stream
 
 pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
 
-RESUME_SECONDS = 10  # SPEC: pages resume within 10 s of the new master
-TASK_GONE_SECONDS = 30  # SPEC: a task ends within 30 s of its viewer going
+RESUME_SECONDS = 10  # docs/reliability.md: pages resume within 10 s of the new master
+TASK_GONE_SECONDS = 30  # docs/reliability.md: a task ends within 30 s of its viewer going
 
 
 @pytest.fixture(scope="module")
