@@ -68,7 +68,6 @@ def note_state(rule, text):
 
 def note_missing_worker(rule, queue, client):
     """Say in the rule's state (and the log) when no worker consumes its queue."""
-    from alerts.runner import set_state
     from webapp.streams import workers
 
     try:
@@ -80,7 +79,7 @@ def note_missing_worker(rule, queue, client):
     text = (f"waiting for a worker on queue {queue} (none online: run "
             f"`celery -A celery_app worker -Q {queue}` where the source is)")
     log.warning("alert rule %s (%s): %s", rule.pk, rule.name, text)
-    set_state(rule.pk, text)
+    note_state(rule, text)
 
 
 def stop(rule_id, client=None):

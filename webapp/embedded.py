@@ -16,28 +16,26 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def redis_answers(url, timeout=0.5):
-    """Tell whether a Redis server answers PING at this URL."""
+def _ask(url, timeout, question):
+    """Put one question to the Redis server at this URL; None when it does not answer."""
     try:
         client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except (redis.RedisError, OSError, ValueError):
-        return False
-
-
-def redis_pid(url, timeout=0.5):
-    """Return the process id of the Redis server answering at this URL, or None."""
-    try:
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        try:
-            return int(client.info("server")["process_id"])
+            return question(client)
         finally:
             client.close()
     except (redis.RedisError, OSError, ValueError, KeyError):
         return None
+
+
+def redis_answers(url, timeout=0.5):
+    """Tell whether a Redis server answers PING at this URL."""
+    return bool(_ask(url, timeout, lambda client: client.ping()))
+
+
+def redis_pid(url, timeout=0.5):
+    """Return the process id of the Redis server answering at this URL, or None."""
+    return _ask(url, timeout, lambda client: int(client.info("server")["process_id"]))
 
 
 def redis_server_binary():
