@@ -289,8 +289,12 @@ def test_an_admin_stop_reaches_a_polled_stream(system, poller, tmp_path):
     client.start(f"/streams/tailf/{source}/")
     queued = client.status("queued")
     client.status("running")
-    system.manage("streams", "stop", str(queued["stream"]))
-    stopped = client.status("stopped")
+    # The viewer keeps polling while the admin's command runs (it may take longer than the
+    # 3 s lease on a loaded box, and a viewer that stopped polling would be gone by then).
+    with ThreadPoolExecutor(1) as pool:
+        command = pool.submit(system.manage, "streams", "stop", str(queued["stream"]))
+        stopped = client.status("stopped")
+        command.result()
     assert stopped["message"] == "stopped by an administrator"
     assert client.closed == {"code": 1000}
     assert system.wait_for(lambda: system.task_end(queued["task_id"]), 3)
