@@ -5,7 +5,7 @@ A ContainerFollower runs a MultiFollower over the live log files of the matching
 files) and parses each file's lines into records (CRI or Docker json-file, parts joined).
 
 Events: ("lines", Run, container) — lines of one container and one output stream, in the
-order written (`records.Run`; see `merge_streams` for a container that alternates fast) —
+order written (`records.Run`; see `records.merge_streams` for a container that alternates fast) —
 ("notice", str) and ("warning", str | None). A container that
 appears joins with a notice, a new restart log of a known one says it restarted, and a
 container whose logs are all gone leaves with one.
@@ -14,7 +14,7 @@ container whose logs are all gone leaves with one.
 import os
 import time
 
-from containers.records import PARSERS, Run, runs_of
+from containers.records import PARSERS, runs_of
 from tailf.multi import MultiFollower
 from webapp.streams.text import say
 
@@ -155,33 +155,8 @@ class ContainerFollower:
             parser = self.parsers.get(path)
             if parser is None:
                 parser = self.parsers[path] = PARSERS[self.layout.kind](self.max_line)
-            out += self._runs(merge_streams(parser.feed_runs(lines, now)), self._name(path))
+            out += self._runs(parser.feed_runs(lines, now, MAX_RUNS), self._name(path))
         return out
-
-
-def merge_streams(runs, limit=MAX_RUNS):
-    """At most one run per output stream when a read holds more than `limit` runs.
-
-    A container writing stdout and stderr lines in quick turns would otherwise give one tiny
-    frame per turn, and the frame window would hold the stream to a few thousand lines/s. So
-    when one read (a few milliseconds of output at that rate) alternates more than `limit`
-    times, its stdout lines and its stderr lines each go out together, the stream seen first
-    first; each stream keeps its own order (as the runtime reads them: from two pipes). A
-    container that alternates less keeps its exact order.
-    """
-    if len(runs) <= limit:
-        return runs
-    merged = {}
-    for run in runs:
-        merged.setdefault(run.stream, []).append(run)
-    out = []
-    for stream, parts in merged.items():
-        lines = [line for part in parts for line in part.lines]
-        if all(part.messages is None for part in parts):
-            out.append(Run(stream, lines))
-        else:
-            out.append(Run(stream, lines, [m for part in parts for m in part.message_list()]))
-    return out
 
 
 def _engine_join_notice(event, children):

@@ -16,6 +16,7 @@ message; `grep` and history search match the message alone. TIME is taken as the
 wrote it (RFC 3339: a token of digits, `T`, `Z`, `:`, `.`, `+`, `-`), not re-parsed.
 """
 
+import bisect
 import json
 import re
 from typing import NamedTuple
@@ -63,6 +64,61 @@ def runs_of(records):
             runs.append(Run(record.stream, [], []))
         runs[-1].lines.append(record.line)
         runs[-1].messages.append(record.message)
+    return runs
+
+
+def merge_streams(runs, limit=None):
+    """At most one run per output stream when there are more than `limit` runs (None: keep).
+
+    A container writing stdout and stderr lines in quick turns would otherwise give one tiny
+    frame per turn, and the frame window would hold the stream to a few thousand lines/s. So
+    when one read (a few milliseconds of output at that rate) alternates more than `limit`
+    times, its stdout lines and its stderr lines each go out together, the stream seen first
+    first; each stream keeps its own order (as the runtime reads them: from two pipes). A
+    container that alternates less keeps its exact order.
+    """
+    if limit is None or len(runs) <= limit:
+        return runs
+    merged = {}
+    for run in runs:
+        merged.setdefault(run.stream, []).append(run)
+    out = []
+    for stream, parts in merged.items():
+        lines = [line for part in parts for line in part.lines]
+        if all(part.messages is None for part in parts):
+            out.append(Run(stream, lines))
+        else:
+            out.append(Run(stream, lines, [m for part in parts for m in part.message_list()]))
+    return out
+
+
+def split_runs(out, err, err_at, limit=None):
+    """The Runs of a batch of whole `TIME MESSAGE` lines, given per output stream.
+
+    `out` and `err`: the stdout and the stderr lines, each in order; `err_at[k]`: how many
+    stdout lines came before the k-th stderr line (so the order is known without a run per
+    turn). The same as `merge_streams(runs, limit)` of the batch's runs in order.
+    """
+    if not err:
+        return [Run("stdout", out)] if out else []
+    if not out:
+        return [Run("stderr", err)]
+    groups = len(set(err_at))  # runs of stderr lines: err_at does not decrease
+    count = 2 * groups - 1 + (err_at[0] > 0) + (err_at[-1] < len(out))
+    if limit is not None and count > limit:
+        first = "stderr" if err_at[0] == 0 else "stdout"
+        both = {"stdout": Run("stdout", out), "stderr": Run("stderr", err)}
+        return [both[first], both["stderr" if first == "stdout" else "stdout"]]
+    runs, taken, start = [], 0, 0
+    while start < len(err_at):  # at most `limit` turns: one C-level search each
+        at = err_at[start]
+        end = bisect.bisect_right(err_at, at, start)
+        if at > taken:
+            runs.append(Run("stdout", out[taken:at]))
+        runs.append(Run("stderr", err[start:end]))
+        taken, start = at, end
+    if taken < len(out):
+        runs.append(Run("stdout", out[taken:]))
     return runs
 
 
@@ -132,21 +188,28 @@ class Parser:
             out.append(Record(stream, f"{stamp} {message}", message))
         return out
 
-    def feed_runs(self, lines, now=0.0):
-        """`feed()` grouped into Runs; whole single-part records take a fast path.
+    def feed_runs(self, lines, now=0.0, limit=None):
+        """`feed()` grouped into Runs (see `merge_streams` for `limit`); whole single-part
+        records take a fast path.
 
         The fast path handles a batch made only of whole records (no part held or coming, no
         malformed line) in one tight loop; any other batch goes through `feed()`, with the
         same result.
         """
         if lines and self.held_since() is None:
-            runs = self.fast_runs(lines)
-            if runs is not None:
-                return runs
-        return runs_of(self.feed(lines, now))
+            split = self.fast_split(lines)
+            if split is not None:
+                return split_runs(*split, limit=limit)
+        return merge_streams(runs_of(self.feed(lines, now)), limit)
 
     def fast_runs(self, lines):
-        """Runs of a batch of whole records, or None when it needs `feed()`."""
+        """The Runs of a batch of whole records, or None when it needs `feed()`."""
+        split = self.fast_split(lines)
+        return None if split is None else split_runs(*split)
+
+    def fast_split(self, lines):
+        """(stdout lines, stderr lines, err_at) of a batch of whole records (see `split_runs`),
+        or None when it needs `feed()`."""
         return None
 
     def held_since(self):
@@ -194,34 +257,27 @@ class CriParser(Parser):
             return None
         return hit.group(1), hit.group(2), hit.group(4) or "", tag == "F"
 
-    def fast_runs(self, lines):
-        """Runs when every line is `TIME stdout|stderr F MESSAGE`, else None.
+    def fast_split(self, lines):
+        """The split of a batch when every line is `TIME stdout|stderr F MESSAGE`, else None.
 
         Each line is cut at its first ` stdout F ` (or ` stderr F `); what comes before must be
         a TIME (checked for the whole batch at the end), so a line whose head is another (a
         stderr line with ` stdout F ` in its message) sends the batch to `feed()`.
         """
-        runs, shown, stamps, stream = [], [], [], None
-        append, mark = shown.append, stamps.append
+        out, err, err_at, stamps = [], [], [], []
+        add_out, add_err, mark = out.append, err.append, stamps.append
         for line in lines:  # a TIME holds no space: the first head found is the line's own
             stamp, head, message = line.partition(" stdout F ")
             if head:
-                kind = "stdout"
+                add_out(f"{stamp} {message}")
             else:
                 stamp, head, message = line.partition(" stderr F ")
                 if not head:
                     return None
-                kind = "stderr"
-            if kind != stream:
-                if shown:
-                    runs.append(Run(stream, shown))
-                shown, stream = [], kind
-                append = shown.append
-            append(f"{stamp} {message}")
+                add_err(f"{stamp} {message}")
+                err_at.append(len(out))
             mark(stamp)
-        if shown:
-            runs.append(Run(stream, shown))
-        return runs if stamps_valid(stamps) else None
+        return (out, err, err_at) if stamps_valid(stamps) else None
 
 
 class DockerParser(Parser):
@@ -246,8 +302,9 @@ class DockerParser(Parser):
             text = text[:-2] if text.endswith("\r\n") else text[:-1]
         return stamp, stream, text, last
 
-    def fast_runs(self, lines):
-        """Runs when every line is a whole record (`log` ending in a newline), else None.
+    def fast_split(self, lines):
+        """The split of a batch when every line is a whole record (`log` ending in a newline),
+        else None.
 
         The batch is decoded in one call; a file not written by dockerd (records spread over
         several lines) could only mislabel its own text here, as `feed()` shows it raw.
@@ -258,7 +315,7 @@ class DockerParser(Parser):
             return None
         if len(records) != len(lines):
             return None
-        runs, shown, stamps, stream = [], [], [], None
+        out, err, err_at, stamps = [], [], [], []
         for record in records:
             if type(record) is not dict:
                 return None
@@ -266,15 +323,13 @@ class DockerParser(Parser):
             if type(text) is not str or text[-1:] != "\n" or text[-2:] == "\r\n" \
                     or kind not in STREAMS or type(stamp) is not str:
                 return None
-            if kind != stream:
-                if shown:
-                    runs.append(Run(stream, shown))
-                shown, stream = [], kind
-            shown.append(stamp + " " + text[:-1])
+            if kind == "stdout":
+                out.append(stamp + " " + text[:-1])
+            else:
+                err.append(stamp + " " + text[:-1])
+                err_at.append(len(out))
             stamps.append(stamp)
-        if shown:
-            runs.append(Run(stream, shown))
-        return runs if stamps_valid(stamps) else None
+        return (out, err, err_at) if stamps_valid(stamps) else None
 
 
 PARSERS = {"cri": CriParser, "docker": DockerParser}

@@ -175,14 +175,29 @@ def test_a_symlinked_pod_folder_outside_the_roots_is_not_read(tmp_path, follower
 
 
 def test_fast_alternation_goes_out_one_run_per_stream_and_slow_keeps_its_order():
-    from containers.follow import merge_streams
+    from containers.follow import MAX_RUNS
     from containers.records import CriParser
 
     few = [f"{T} stdout F a", f"{T} stderr F b", f"{T} stdout F c"]
-    assert [(r.stream, r.lines) for r in merge_streams(CriParser().feed_runs(few))] == [
+    assert [(r.stream, r.lines) for r in CriParser().feed_runs(few, limit=MAX_RUNS)] == [
         ("stdout", [f"{T} a"]), ("stderr", [f"{T} b"]), ("stdout", [f"{T} c"])]
     many = [f"{T} {'stderr' if n % 3 == 1 else 'stdout'} F {n}" for n in range(30)]
-    runs = merge_streams(CriParser().feed_runs(many))
+    runs = CriParser().feed_runs(many, limit=MAX_RUNS)
     assert [r.stream for r in runs] == ["stdout", "stderr"]
     assert runs[0].message_list() == [str(n) for n in range(30) if n % 3 != 1]
     assert runs[1].message_list() == [str(n) for n in range(30) if n % 3 == 1]
+    runs = CriParser().feed_runs(many[1:], limit=MAX_RUNS)  # stderr first: it goes first
+    assert [r.stream for r in runs] == ["stderr", "stdout"]
+
+
+def test_a_follower_sends_a_fast_alternating_container_as_one_run_per_stream(tmp_path, followers):
+    log = tmp_path / "pods" / "ns_p_u1" / "app" / "0.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("")
+    follower = followers(CriLayout(str(tmp_path / "pods"), "ns", "*"), backlog=0)
+    follower.start()
+    with open(log, "a") as handle:
+        handle.write("".join(f"{T} {'stderr' if n % 3 == 1 else 'stdout'} F {n}\n"
+                             for n in range(30)))
+    runs = [event[1] for event in follower.poll() if event[0] == "lines"]
+    assert [(r.stream, len(r.lines)) for r in runs] == [("stdout", 20), ("stderr", 10)]

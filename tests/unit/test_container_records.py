@@ -123,6 +123,24 @@ def test_the_fast_path_gives_what_the_record_parser_gives_for_any_mix():
                 [j.parts for j in slow.joiners.values()]
 
 
+def test_the_fast_path_merges_fast_turns_as_the_record_parser_does_for_any_limit():
+    import random
+
+    from containers.records import merge_streams, runs_of
+
+    rng = random.Random(11)
+    for parser_class, line in ((CriParser, lambda s, n: f"{T} {s} F {n}"),
+                               (DockerParser, lambda s, n: docker_line(f"{n}\n", s))):
+        for _ in range(500):
+            batch = [line(rng.choice(STREAMS) if rng.random() < 0.5 else "stdout", n)
+                     for n in range(rng.randint(1, 40))]
+            limit = rng.choice([None, 1, 2, 3, 4, 8])
+            got = parser_class().feed_runs(batch, limit=limit)
+            want = merge_streams(runs_of(parser_class().feed(batch)), limit)
+            assert [(r.stream, r.lines, r.message_list()) for r in got] == \
+                [(r.stream, r.lines, r.message_list()) for r in want], (batch, limit)
+
+
 def test_the_fast_path_refuses_what_the_record_parser_shows_raw():
     for batch in ([docker_line("t\n", time="")], [docker_line("t\n", time="12 34")],
                   [docker_line("t\n", time="12\n34")], ["2026\n12 stdout F x"],
