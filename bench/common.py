@@ -88,6 +88,7 @@ class Viewer:
         self.cookie = cookie
         self.ack = ack
         self.delivered = 0
+        self.frames = 0  # `lines` frames received
         self.last_at = None  # wall-clock time the last lines arrived
         self.dropped = 0
         self.task_id = None
@@ -113,6 +114,7 @@ class Viewer:
                 kind = message["type"]
                 if kind == "lines":
                     self.delivered += len(message["lines"])
+                    self.frames += 1
                     self.last_at = received
                     if self.on_lines:
                         self.on_lines(message["lines"], received)

@@ -4,11 +4,14 @@ with the file kind's lines/s in the same run.
 Run: .venv/bin/python bench/container_bench.py [--lines N] [--stderr-every K]
 Starts Redis, a prefork worker and Daphne on free 127.0.0.1 ports and logs in over HTTP. One
 real WebSocket viewer (acknowledging frames like the dashboard) follows, in turn: a log file
-while a separate process appends N lines (~100 bytes) as fast as it can (tail_bench's
-throughput scenario), and a container source (Kubernetes/CRI layout) while the same kind of
-process appends N records in the CRI format conmon writes (`TIME stdout F MESSAGE`, the same
-~100-byte messages; every K-th on stderr, 0: none), so the container figure counts parsing,
-per-stream frames and the rest of the path. Prints one table; figures also in
+while a separate process appends N lines as fast as it can, and a container source
+(Kubernetes/CRI layout) while the same writer appends N records in the CRI format conmon
+writes. Both writers run the same code: each line is `TIME NNN... PAD` (~130 bytes, TIME in
+RFC 3339 with nanoseconds, taken per line), and a container record differs only by its head
+(`TIME stdout F NNN... PAD`; with K > 0, every K-th on stderr), so the two writers cost the same
+CPU per line (printed), which the 2 cores share with the stream. The container figure counts
+parsing, the rebuilt lines (`TIME MESSAGE`, the file kind's lines), per-stream frames and the
+rest of the path. Prints one table, with each kind's CPU per line by process; figures also in
 bench/results/container.json.
 """
 
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,29 +27,86 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Viewer, close_run, rss_kib, worker_child_of, write_results  # noqa: E402
-from tail_bench import throughput  # noqa: E402
+from common import (  # noqa: E402
+    Viewer,
+    close_run,
+    cpu_seconds,
+    rss_kib,
+    worker_child_of,
+    write_results,
+)
 
 from tests.harness import Harness  # noqa: E402
 
 WRITER = """
 import sys, time
-path, total, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+path, total, cri, every = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "cri", int(sys.argv[4])
 pad = "x" * 80
 chunk = 5000
-def record(n):
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".%09d+00:00" % (n % 10**9)
-    stream = "stderr" if every and n % every == 0 else "stdout"
-    return "%s %s F %012d %s\\n" % (stamp, stream, n, pad)
+heads = (" stdout F ", " stderr F ") if cri else (" ", " ")
+second, prefix = None, ""
 with open(path, "a", buffering=1 << 20) as f:
     for base in range(0, total, chunk):
-        f.write("".join(record(n) for n in range(base, min(total, base + chunk))))
+        out = []
+        for n in range(base, min(total, base + chunk)):
+            now, nanos = divmod(time.time_ns(), 1000000000)
+            if now != second:
+                second, prefix = now, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            out.append("%s.%09d+00:00%s%012d %s\\n"
+                       % (prefix, nanos, heads[every > 0 and n % every == 0], n, pad))
+        f.write("".join(out))
         f.flush()
 """
 
 
+def children_cpu():
+    """CPU seconds of this process's reaped children (the writer, once waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def stream_throughput(harness, cookie, path, log, total, cri, every=0):
+    """N lines (records) appended as fast as possible while one viewer follows: lines/s."""
+    stop = asyncio.Event()
+    viewer = Viewer(harness, path, cookie)
+    task = asyncio.ensure_future(viewer.run(stop))
+    await asyncio.wait_for(viewer.running.wait(), 30)
+    child = worker_child_of(harness, viewer.task_id)
+    daphne = harness.web.pid
+    cpu_before = {"worker child": cpu_seconds(child), "daphne": cpu_seconds(daphne),
+                  "writer": children_cpu(), "bench viewer": time.process_time()}
+    start = time.monotonic()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(log), str(total),
+                               "cri" if cri else "plain", str(every)])
+    peak_child = 0
+    while viewer.delivered + viewer.dropped < total and time.monotonic() - start < 300:
+        await asyncio.sleep(0.05)
+        peak_child = max(peak_child, rss_kib(child))
+    elapsed = time.monotonic() - start
+    await asyncio.to_thread(writer.wait)
+    cpu_after = {"worker child": cpu_seconds(child), "daphne": cpu_seconds(daphne),
+                 "writer": children_cpu(), "bench viewer": time.process_time()}
+    stop.set()
+    await task
+    return {"lines": total, "stderr_every": every, "seconds": round(elapsed, 3),
+            "delivered": viewer.delivered, "dropped": viewer.dropped, "frames": viewer.frames,
+            "delivered_lines_per_s": round(viewer.delivered / elapsed),
+            "cpu_us_per_line": {name: round((cpu_after[name] - cpu_before[name]) / total * 1e6, 2)
+                                for name in cpu_before},
+            "worker_child_peak_rss_mib": round(peak_child / 1024, 1)}
+
+
+async def file_throughput(harness, cookie, workdir, total):
+    """The file kind: a log file and the writer's plain lines."""
+    log = workdir / "throughput.log"
+    log.write_text("")
+    source = harness.add_log("bench-throughput", log)
+    return await stream_throughput(harness, cookie, f"/ws/tailf/{source}/?lines=0", log, total,
+                                   cri=False)
+
+
 async def container_throughput(harness, cookie, workdir, total, every):
-    """N CRI records appended as fast as possible to one container's log: delivered lines/s."""
+    """The container kind: one container's CRI log and the writer's records."""
     pods = workdir / "pods"
     log = pods / "bench_writer-1_u1" / "app" / "0.log"
     log.parent.mkdir(parents=True)
@@ -53,25 +114,8 @@ async def container_throughput(harness, cookie, workdir, total, every):
     out = harness.manage("sources", "add-container", "bench-container", "--pods-dir", str(pods),
                          "--namespace", "bench", "--pod", "*")
     source = int(out.strip().splitlines()[-1])
-    stop = asyncio.Event()
-    viewer = Viewer(harness, f"/ws/container/{source}/?lines=0", cookie)
-    task = asyncio.ensure_future(viewer.run(stop))
-    await asyncio.wait_for(viewer.running.wait(), 30)
-    child = worker_child_of(harness, viewer.task_id)
-    start = time.monotonic()
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(log), str(total), str(every)])
-    peak_child = 0
-    while viewer.delivered + viewer.dropped < total and time.monotonic() - start < 300:
-        await asyncio.sleep(0.05)
-        peak_child = max(peak_child, rss_kib(child))
-    elapsed = time.monotonic() - start
-    await asyncio.to_thread(writer.wait)
-    stop.set()
-    await task
-    return {"lines": total, "stderr_every": every, "seconds": round(elapsed, 3),
-            "delivered": viewer.delivered, "dropped": viewer.dropped,
-            "delivered_lines_per_s": round(viewer.delivered / elapsed),
-            "worker_child_peak_rss_mib": round(peak_child / 1024, 1)}
+    return await stream_throughput(harness, cookie, f"/ws/container/{source}/?lines=0", log,
+                                   total, cri=True, every=every)
 
 
 async def main(args):
@@ -88,7 +132,7 @@ async def main(args):
                         "platform": platform.platform(),
                         "load_average_at_start": os.getloadavg()},
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "file": await throughput(harness, cookie, workdir, args.lines),
+            "file": await file_throughput(harness, cookie, workdir, args.lines),
             "container": await container_throughput(harness, cookie, workdir, args.lines,
                                                     args.stderr_every),
         }
@@ -98,11 +142,14 @@ async def main(args):
     results["container_to_file"] = round(c["delivered_lines_per_s"]
                                          / max(1, f["delivered_lines_per_s"]), 3)
     written = write_results("container.json", results)
-    rows = [("file", f), ("container", c)]
-    print(f"{'kind':9}  delivered lines/s  (details)")
-    for name, r in rows:
-        print(f"{name:9}  {r['delivered_lines_per_s']:>17,}  ({r['delivered']:,} of "
-              f"{r['lines']:,} in {r['seconds']} s; {r['dropped']:,} dropped)")
+    names = list(f["cpu_us_per_line"])
+    print(f"{'kind':9}  delivered lines/s  CPU µs per line: "
+          + ", ".join(names) + "  (details)")
+    for name, r in (("file", f), ("container", c)):
+        cpu = "  ".join(f"{r['cpu_us_per_line'][each]:>5.2f}" for each in names)
+        print(f"{name:9}  {r['delivered_lines_per_s']:>17,}  {cpu}  ({r['delivered']:,} of "
+              f"{r['lines']:,} in {r['seconds']} s, {r['frames']:,} frames; "
+              f"{r['dropped']:,} dropped)")
     print(f"container / file: {results['container_to_file']:.0%}"
           f" (stderr every {c['stderr_every'] or 'never'})")
     print(f"load average at start: {results['machine']['load_average_at_start']}")
