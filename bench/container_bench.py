@@ -1,7 +1,7 @@
 """Container benchmark on the real system: container lines/s streamed end to end, side by side
 with the file kind's lines/s in the same run.
 
-Run: .venv/bin/python bench/container_bench.py [--lines N] [--stderr-every K]
+Run: .venv/bin/python bench/container_bench.py [--lines N] [--stderr-every K] [--prepared]
 Starts Redis, a prefork worker and Daphne on free 127.0.0.1 ports and logs in over HTTP. One
 real WebSocket viewer (acknowledging frames like the dashboard) follows, in turn: a log file
 while a separate process appends N lines as fast as it can, and a container source
@@ -11,15 +11,15 @@ RFC 3339 with nanoseconds, taken per line), and a container record differs only 
 (`TIME stdout F NNN... PAD`; with K > 0, every K-th on stderr), so the two writers cost the same
 CPU per line (printed), which the 2 cores share with the stream. The container figure counts
 parsing, the rebuilt lines (`TIME MESSAGE`, the file kind's lines), per-stream frames and the
-rest of the path. Prints one table, with each kind's CPU per line by process; figures also in
-bench/results/container.json.
+rest of the path. With --prepared, each writer makes its lines before the clock starts and then
+only writes them (5,000 a write), so the stream has the 2 cores to itself. Prints one table,
+with each kind's CPU per line by process; figures also in bench/results/container.json.
 """
 
 import argparse
 import asyncio
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,51 +41,65 @@ from tests.harness import Harness  # noqa: E402
 WRITER = """
 import sys, time
 path, total, cri, every = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "cri", int(sys.argv[4])
+prepared = sys.argv[5] == "prepared"
 pad = "x" * 80
 chunk = 5000
 heads = (" stdout F ", " stderr F ") if cri else (" ", " ")
 second, prefix = None, ""
+
+def lines(base):
+    global second, prefix
+    out = []
+    for n in range(base, min(total, base + chunk)):
+        now, nanos = divmod(time.time_ns(), 1000000000)
+        if now != second:
+            second, prefix = now, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        out.append("%s.%09d+00:00%s%012d %s\\n"
+                   % (prefix, nanos, heads[every > 0 and n % every == 0], n, pad))
+    return "".join(out)
+
+chunks = [lines(base) for base in range(0, total, chunk)] if prepared else None
+print("ready", flush=True)
+sys.stdin.readline()
 with open(path, "a", buffering=1 << 20) as f:
-    for base in range(0, total, chunk):
-        out = []
-        for n in range(base, min(total, base + chunk)):
-            now, nanos = divmod(time.time_ns(), 1000000000)
-            if now != second:
-                second, prefix = now, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-            out.append("%s.%09d+00:00%s%012d %s\\n"
-                       % (prefix, nanos, heads[every > 0 and n % every == 0], n, pad))
-        f.write("".join(out))
+    for index, base in enumerate(range(0, total, chunk)):
+        f.write(chunks[index] if prepared else lines(base))
         f.flush()
 """
 
 
-def children_cpu():
-    """CPU seconds of this process's reaped children (the writer, once waited for)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+async def stream_throughput(harness, cookie, path, log, total, cri, every=0, prepared=False):
+    """N lines (records) appended as fast as possible while one viewer follows: lines/s.
 
-
-async def stream_throughput(harness, cookie, path, log, total, cri, every=0):
-    """N lines (records) appended as fast as possible while one viewer follows: lines/s."""
+    `prepared`: the writer makes its lines before the clock starts and then only writes them,
+    so it takes next to no CPU from the stream while it is measured.
+    """
     stop = asyncio.Event()
     viewer = Viewer(harness, path, cookie)
     task = asyncio.ensure_future(viewer.run(stop))
     await asyncio.wait_for(viewer.running.wait(), 30)
     child = worker_child_of(harness, viewer.task_id)
     daphne = harness.web.pid
-    cpu_before = {"worker child": cpu_seconds(child), "daphne": cpu_seconds(daphne),
-                  "writer": children_cpu(), "bench viewer": time.process_time()}
-    start = time.monotonic()
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(log), str(total),
-                               "cri" if cri else "plain", str(every)])
+                               "cri" if cri else "plain", str(every),
+                               "prepared" if prepared else "live"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    await asyncio.to_thread(writer.stdout.readline)  # started (and its lines made, if prepared)
+    cpu_before = {"worker child": cpu_seconds(child), "daphne": cpu_seconds(daphne),
+                  "writer": cpu_seconds(writer.pid), "bench viewer": time.process_time()}
+    start = time.monotonic()
+    writer.stdin.write("go\n")
+    writer.stdin.close()
     peak_child = 0
     while viewer.delivered + viewer.dropped < total and time.monotonic() - start < 300:
         await asyncio.sleep(0.05)
         peak_child = max(peak_child, rss_kib(child))
     elapsed = time.monotonic() - start
+    writer_cpu = cpu_seconds(writer.pid)  # an exited writer keeps its figures until reaped
     await asyncio.to_thread(writer.wait)
+    writer.stdout.close()
     cpu_after = {"worker child": cpu_seconds(child), "daphne": cpu_seconds(daphne),
-                 "writer": children_cpu(), "bench viewer": time.process_time()}
+                 "writer": writer_cpu, "bench viewer": time.process_time()}
     stop.set()
     await task
     return {"lines": total, "stderr_every": every, "seconds": round(elapsed, 3),
@@ -96,16 +110,16 @@ async def stream_throughput(harness, cookie, path, log, total, cri, every=0):
             "worker_child_peak_rss_mib": round(peak_child / 1024, 1)}
 
 
-async def file_throughput(harness, cookie, workdir, total):
+async def file_throughput(harness, cookie, workdir, total, prepared):
     """The file kind: a log file and the writer's plain lines."""
     log = workdir / "throughput.log"
     log.write_text("")
     source = harness.add_log("bench-throughput", log)
     return await stream_throughput(harness, cookie, f"/ws/tailf/{source}/?lines=0", log, total,
-                                   cri=False)
+                                   cri=False, prepared=prepared)
 
 
-async def container_throughput(harness, cookie, workdir, total, every):
+async def container_throughput(harness, cookie, workdir, total, every, prepared):
     """The container kind: one container's CRI log and the writer's records."""
     pods = workdir / "pods"
     log = pods / "bench_writer-1_u1" / "app" / "0.log"
@@ -115,7 +129,7 @@ async def container_throughput(harness, cookie, workdir, total, every):
                          "--namespace", "bench", "--pod", "*")
     source = int(out.strip().splitlines()[-1])
     return await stream_throughput(harness, cookie, f"/ws/container/{source}/?lines=0", log,
-                                   total, cri=True, every=every)
+                                   total, cri=True, every=every, prepared=prepared)
 
 
 async def main(args):
@@ -132,9 +146,10 @@ async def main(args):
                         "platform": platform.platform(),
                         "load_average_at_start": os.getloadavg()},
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "file": await file_throughput(harness, cookie, workdir, args.lines),
+            "writer": "prepared" if args.prepared else "live",
+            "file": await file_throughput(harness, cookie, workdir, args.lines, args.prepared),
             "container": await container_throughput(harness, cookie, workdir, args.lines,
-                                                    args.stderr_every),
+                                                    args.stderr_every, args.prepared),
         }
     finally:
         close_run(harness, workdir)
@@ -151,7 +166,7 @@ async def main(args):
               f"{r['lines']:,} in {r['seconds']} s, {r['frames']:,} frames; "
               f"{r['dropped']:,} dropped)")
     print(f"container / file: {results['container_to_file']:.0%}"
-          f" (stderr every {c['stderr_every'] or 'never'})")
+          f" (stderr every {c['stderr_every'] or 'never'}; writers {results['writer']})")
     print(f"load average at start: {results['machine']['load_average_at_start']}")
     print(f"JSON: {written}")
 
@@ -162,4 +177,6 @@ if __name__ == "__main__":
                         help="lines to stream per kind (default 300000)")
     parser.add_argument("--stderr-every", type=int, default=0,
                         help="every K-th container line on stderr (default 0: none)")
+    parser.add_argument("--prepared", action="store_true",
+                        help="writers make their lines before the clock starts")
     asyncio.run(main(parser.parse_args()))
