@@ -8,20 +8,20 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from webapp.clientaddr import warn_if_daphne_believes_the_header  # noqa: E402
 from webapp.origins import SameOriginValidator  # noqa: E402
 from webapp.routing import StreamRouter  # noqa: E402
+from webapp.wsauth import AuthStack  # noqa: E402
 
 warn_if_daphne_believes_the_header(sys.argv)
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,
     "websocket": AllowedHostsOriginValidator(SameOriginValidator(
-        AuthMiddlewareStack(StreamRouter()))),
+        AuthStack(StreamRouter()))),
 })
 
 

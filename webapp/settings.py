@@ -18,6 +18,9 @@ PRODUCTION = TAILBOARD_ENV == "production"
 
 INSECURE_SECRET_KEY = "django-insecure-tailboard-development-only"
 SECRET_KEY = env_str("SECRET_KEY", "" if PRODUCTION else INSECURE_SECRET_KEY)
+# Earlier keys, newest first: sessions and signatures made with them stay valid while they are
+# listed (a rotation without signing everyone out); comma-separated.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 DEBUG = env_bool("DEBUG", not PRODUCTION)
 # Raise again what a last-resort guard contains (webapp/streams/faults.py); on in the tests.
 RAISE_CONTAINED_ERRORS = env_bool("RAISE_CONTAINED_ERRORS", False)
