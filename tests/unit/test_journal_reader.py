@@ -222,6 +222,28 @@ def test_the_old_file_vacuumed_while_following_keeps_the_stream_going(folder):
     assert messages(wait_for_entries(journal, 1)) == ["after-vacuum"]
 
 
+@pytest.mark.parametrize("damage", ["garbled", "truncated", "header"])
+def test_a_damaged_journal_file_beside_a_good_one_is_skipped_and_following_goes_on(folder,
+                                                                                   damage):
+    # journald leaves such files after a crash (`*.journal~`); journalctl reads past them.
+    written = folder / "damaged.journal"
+    jf.write(str(written), [jf.entry(f"d{n}", usec=BASE + 500 + n * 1000) for n in range(200)])
+    damaged = written.rename(folder / "system@0000-damaged.journal~")
+    size = damaged.stat().st_size
+    with open(damaged, "r+b") as handle:
+        if damage == "truncated":
+            handle.truncate(size // 3)
+        else:
+            handle.seek(0 if damage == "header" else size // 2)
+            handle.write(b"\xff" * (64 if damage == "header" else 4096))
+    journal = Journal(str(folder))
+    journal.start(10_000)
+    got = messages(read_all(journal)[0])
+    assert [m for m in got if m.startswith("m")] == [f"m{n}" for n in range(20)]
+    jf.write(str(folder / "x.journal"), [jf.entry("after", usec=BASE + 10**8)])
+    assert messages(wait_for_entries(journal, 1)) == ["after"]
+
+
 def test_a_folder_outside_the_roots_or_missing_is_not_opened(tmp_path, folder):
     with pytest.raises(OutsideRoots):
         Journal(str(folder), roots=[str(tmp_path / "elsewhere")])
