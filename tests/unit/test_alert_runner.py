@@ -238,3 +238,35 @@ async def test_a_rule_whose_source_is_disabled_stops_and_says_so(setup, redis_cl
     again = Running(rule, redis_client, task_id="task-2", claim=False)
     assert (await asyncio.wait_for(again.task, 5)).startswith("not started")
     assert "is disabled" in await sync_to_async(state_of)(rule)
+
+
+async def test_a_rule_on_a_container_fires_on_new_records_with_parts_joined(tmp_path, settings,
+                                                                           redis_client,
+                                                                           webhook):
+    from containers.models import ContainerSource
+
+    settings.LOG_ROOTS = [str(tmp_path)]
+    settings.ALERT_LEASE_SECONDS = 3
+    log = tmp_path / "pods" / "shop_web-1_u1" / "app" / "0.log"
+    log.parent.mkdir(parents=True)
+    stamp = "2026-12-06T15:12:34.917598233+00:00"
+    log.write_text(f"{stamp} stderr F panic before the rule\n")
+
+    def make():
+        source = ContainerSource.objects.create(name="shop", pods_dir=str(tmp_path / "pods"),
+                                                namespace="shop", pod="web-*")
+        rule = AlertRule.objects.create(name="panics", kind="container", source_id=source.pk,
+                                        pattern="panic: .* lost", cooldown=0)
+        rule.destinations.add(AlertDestination.objects.create(name="hook", url=webhook.url))
+        return rule
+
+    rule = await sync_to_async(make)()
+    running = Running(rule, redis_client)
+    await wait_until(lambda: AlertRule.objects.get(pk=rule.pk).state.startswith("following"))
+    with log.open("a") as handle:  # one line in two parts (the runtime split it), on stderr
+        handle.write(f"{stamp} stdout F all fine\n{stamp} stderr P panic: connection \n"
+                     f"{stamp} stderr F lost\n")
+    body = (await asyncio.to_thread(webhook.wait_for, 1, 20))[0]
+    assert "panic: connection lost" in body["message"]
+    assert "before the rule" not in body["message"]
+    await running.stop()
