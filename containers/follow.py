@@ -107,9 +107,12 @@ class ContainerFollower:
     def _sync_children(self, announce):
         """Notices for containers that joined, restarted or left (by their followed files)."""
         notices = []
-        current = {path: self.layout.name_of(path) for path in self.files.children}
-        for path, name in current.items():
-            if path in self.names or name is None:
+        current = self.files.children
+        for path in current:
+            if path in self.names:
+                continue  # known: named once (every poll would cost a name per container)
+            name = self.layout.name_of(path)
+            if name is None:
                 continue
             known = name in self.names.values()
             self.names[path] = name

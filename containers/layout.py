@@ -50,16 +50,22 @@ class CriLayout:
         return f"{self.root}: {self.namespace}/{self.pod}/{self.container}"
 
     def candidates(self):
-        """The live restart logs of the matching containers."""
-        base = os.path.join(glob.escape(self.root), glob.escape(self.namespace) + "_*_*",
-                            "*", "*.log")
+        """The live restart logs of the matching containers.
+
+        The pod and container globs narrow the listing itself (a node may hold hundreds of
+        pods; a stream rescans every second); `name_of` then checks each path exactly.
+        """
+        base = os.path.join(self._pod_dirs(), self.container, "*.log")
         return [path for path in glob.glob(base) if self.name_of(path) is not None]
+
+    def _pod_dirs(self):
+        """The glob of the matching pod folders (`namespace_pod_uid`)."""
+        return os.path.join(glob.escape(self.root), f"{glob.escape(self.namespace)}_{self.pod}_*")
 
     def folders(self):
         """The pods folder, the matching pod folders and their container folders."""
         found = {self.root} if os.path.isdir(self.root) else set()
-        for pod_dir in glob.glob(os.path.join(glob.escape(self.root),
-                                              glob.escape(self.namespace) + "_*_*")):
+        for pod_dir in glob.glob(self._pod_dirs()):
             if self._pod_of(os.path.basename(pod_dir)) is None:
                 continue
             found.add(pod_dir)
@@ -77,7 +83,9 @@ class CriLayout:
 
     def name_of(self, path):
         """`namespace/pod/container` of a live log path that matches, else None."""
-        rest = os.path.relpath(path, self.root).split(os.sep)
+        prefix = os.path.join(self.root, "")
+        rest = (path[len(prefix):] if path.startswith(prefix)
+                else os.path.relpath(path, self.root)).split(os.sep)
         if len(rest) != 3 or not RESTART_LOG.fullmatch(rest[2]):
             return None
         pod = self._pod_of(rest[0])

@@ -85,3 +85,29 @@ def test_layouts_name_containers_and_ignore_foreign_files(tmp_path):
     (docker / "not-an-id").mkdir()
     found = DockerLayout(str(docker), "*").candidates()
     assert [os.path.basename(path) for path in found] == [f"{'a' * 64}-json.log"]
+
+
+def test_a_source_for_some_pods_lists_only_their_folders(tmp_path, monkeypatch):
+    # A node holds many pods and a stream rescans every second: the listing must follow the
+    # source's globs, not every pod of the namespace.
+    import glob
+
+    pods = tmp_path / "pods"
+    for n in range(40):
+        for container in ("app", "proxy"):
+            (pods / f"shop_web-{n}_u{n}" / container).mkdir(parents=True)
+            (pods / f"shop_web-{n}_u{n}" / container / "0.log").write_text("")
+    (pods / "shop_web-1_x_u9" / "app").mkdir(parents=True)  # four parts: not a pod folder
+    (pods / "shop_web-1_x_u9" / "app" / "0.log").write_text("")
+    listed = []
+    real = glob._listdir
+    monkeypatch.setattr(glob, "_listdir", lambda folder, *rest: listed.append(folder)
+                        or real(folder, *rest))
+    layout = CriLayout(str(pods), "shop", "web-1*", "app")
+    names = sorted(layout.name_of(path) for path in layout.candidates())
+    assert names == ["shop/web-1/app"] + [f"shop/web-1{n}/app" for n in range(10)]
+    assert not [folder for folder in listed if "proxy" in os.fsdecode(folder)]
+    assert len(listed) <= 1 + 2 * 12  # the pods folder, then the matching pods' folders
+    assert sorted(os.path.basename(folder) for folder in layout.folders()
+                  if os.path.basename(os.path.dirname(folder)) == "pods") == sorted(
+        f"shop_web-{n}_u{n}" for n in [1] + list(range(10, 20)))
