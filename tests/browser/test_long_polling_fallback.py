@@ -130,17 +130,58 @@ def test_a_stream_the_server_forgot_is_started_again(system, page, blocking_prox
     append(log, "before")
     expect(lines).to_have_text(["before"])
     task_id = status.get_attribute("data-task-id")
-    # Its state is gone (it expired while the laptop slept): the next poll gets 404.
-    states = [key for key in system.redis.scan_iter("tailboard:poll:*")
-              if key.count(b":") == 2 and not key.endswith(b"deadlines")
-              and not system.redis.hexists(key, "closed")]  # ended ones stay a while
-    assert len(states) == 1
-    system.redis.delete(*states)
+    forget_poll_stream(system)  # its state expired while the laptop slept: the next poll 404s
     append(log, "wakes the poll")
     expect(status).to_have_text(RUNNING, timeout=30000)
     expect(status).not_to_have_attribute("data-task-id", task_id, timeout=30000)
     append(log, "after")
     expect(lines).to_have_text(["before", "wakes the poll", "after"], timeout=10000)
+    first.locator(".stop").click()
+    expect(status).to_have_attribute("data-state", "stopped", timeout=5000)
+
+
+def forget_poll_stream(system):
+    """Delete the one live long-poll stream's state: its next poll gets 404 and the page
+    starts it again (a reconnect)."""
+    states = [key for key in system.redis.scan_iter("tailboard:poll:*")
+              if key.count(b":") == 2 and not key.endswith(b"deadlines")
+              and not system.redis.hexists(key, "closed")]  # ended ones stay a while
+    assert len(states) == 1
+    system.redis.delete(*states)
+
+
+def test_after_five_minutes_on_long_polling_a_reconnect_tries_the_websocket_again(
+        system, page, blocking_proxy, tmp_path):
+    log = tmp_path / "retry.log"
+    log.write_text("")
+    source = system.add_log("retry-log", log)
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    page.clock.install()  # Date.now and timers under the test's hand; time flows meanwhile
+    login(page, blocking_proxy.url, "admin", system.admin_password)
+    first = pane(page)
+    start(first, f"tailf:{source}", lines=0)
+    status, lines = first.locator(".status"), first.locator(".output .line")
+    expect(first.locator(".transport")).to_have_text("long polling")
+    assert len(sockets) == 1  # the WebSocket the proxy did not let through
+
+    def reconnect(line):
+        task_id = status.get_attribute("data-task-id")
+        forget_poll_stream(system)
+        append(log, line)
+        expect(status).not_to_have_attribute("data-task-id", task_id, timeout=30000)
+        expect(status).to_have_text(RUNNING, timeout=30000)
+
+    append(log, "first")
+    expect(lines).to_have_text(["first"])
+    reconnect("within five minutes")
+    assert len(sockets) == 1  # the reconnect polled: no new WebSocket
+    page.clock.fast_forward("05:01")
+    reconnect("after five minutes")
+    assert len(sockets) == 2  # it tried the WebSocket again, then fell back
+    expect(first.locator(".transport")).to_have_text("long polling")
+    append(log, "still streaming")
+    expect(lines.last).to_have_text("still streaming", timeout=10000)
     first.locator(".stop").click()
     expect(status).to_have_attribute("data-state", "stopped", timeout=5000)
 
