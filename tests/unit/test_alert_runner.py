@@ -54,6 +54,14 @@ def setup(tmp_path, settings, redis_client, webhook):
     return make
 
 
+def rule_on(kind, source, name, pattern, webhook):
+    """A rule (no cooldown) on a source of this kind, sending to the webhook."""
+    rule = AlertRule.objects.create(name=name, kind=kind, source_id=source.pk, pattern=pattern,
+                                    cooldown=0)
+    rule.destinations.add(AlertDestination.objects.create(name="hook", url=webhook.url))
+    return rule
+
+
 async def wait_until(predicate, timeout=15):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -176,10 +184,7 @@ async def test_a_rule_on_a_feed_fires_on_new_matching_entries_only(settings, red
 
     def make():
         source = FeedSource.objects.create(name="status", url=feed_server.url, interval=5)
-        rule = AlertRule.objects.create(name="outages", kind="feed", source_id=source.pk,
-                                        pattern="(?i)outage", cooldown=0)
-        rule.destinations.add(AlertDestination.objects.create(name="hook", url=webhook.url))
-        return rule
+        return rule_on("feed", source, "outages", "(?i)outage", webhook)
 
     rule = await sync_to_async(make)()
     running = Running(rule, redis_client)
@@ -207,10 +212,7 @@ async def test_a_rule_on_a_journal_fires_on_new_entries_only(tmp_path, settings,
 
     def make():
         source = JournalSource.objects.create(name="journal", directory=str(tmp_path))
-        rule = AlertRule.objects.create(name="segfaults", kind="journal", source_id=source.pk,
-                                        pattern="segfault", cooldown=0)
-        rule.destinations.add(AlertDestination.objects.create(name="hook", url=webhook.url))
-        return rule
+        return rule_on("journal", source, "segfaults", "segfault", webhook)
 
     rule = await sync_to_async(make)()
     running = Running(rule, redis_client)
@@ -255,10 +257,7 @@ async def test_a_rule_on_a_container_fires_on_new_records_with_parts_joined(tmp_
     def make():
         source = ContainerSource.objects.create(name="shop", pods_dir=str(tmp_path / "pods"),
                                                 namespace="shop", pod="web-*")
-        rule = AlertRule.objects.create(name="panics", kind="container", source_id=source.pk,
-                                        pattern="panic: .* lost", cooldown=0)
-        rule.destinations.add(AlertDestination.objects.create(name="hook", url=webhook.url))
-        return rule
+        return rule_on("container", source, "panics", "panic: .* lost", webhook)
 
     rule = await sync_to_async(make)()
     running = Running(rule, redis_client)
