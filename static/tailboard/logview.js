@@ -168,6 +168,24 @@ export class LogView {
     return this.take(records, records.length);
   }
 
+  /**
+   * Cut the after-context of the last match of `file` before line `lineNo` short of that line
+   * (a match that came in a later frame shows it); its row is rebuilt if it is shown.
+   */
+  cutContext(file, lineNo) {
+    for (let i = this.held.length - 1; i >= 0; i -= 1) {
+      const record = this.held.at(i);
+      if (record.kind !== "match" || record.file !== file || record.lineNo >= lineNo) continue;
+      const keep = Math.max(0, lineNo - record.lineNo - 1);
+      if (record.after.length <= keep) return;
+      record.after = record.after.slice(0, keep);
+      const shown = [...this.output.querySelectorAll(".match")].findLast(
+        (node) => node.tbN === record.n);
+      shown?.replaceWith(this.row(record));
+      return;
+    }
+  }
+
   /** Take feed entries (oldest first). */
   addEntries(entries, src) {
     const at = Date.now();

@@ -25,7 +25,8 @@ export function saveBlob(blob, filename) {
  * Matches of one file (in file order) with overlapping context merged, as grep -C shows them:
  * a context line already shown (as context or as a match) is not shown again, and a match's
  * lines after stop before the next match, which is never shown as context. `shownTo` keeps,
- * per file, the last line number shown, across frames.
+ * per file, the last line number shown, across frames (a match that an earlier frame showed as
+ * context is cut out of that context first: `SearchPanel.matches`).
  */
 export function mergeContext(file, items, shownTo) {
   const sorted = items.map((item) => ({ line_no: Number(item.line_no) || 0,
@@ -188,6 +189,16 @@ export class SearchPanel {
       this.seen.add(key);
       return true;
     });
+    const first = Math.min(...fresh.map((item) => Number(item.line_no) || 0));
+    if (fresh.length && first <= (this.shownTo.get(file) ?? 0)) {
+      // The last match of an earlier frame showed this match's line as context: cut that
+      // context back, so that each line is shown once (as grep -C does).
+      view.cutContext(file, first);
+      const earlier = this.results.findLast((result) => result.file === file
+        && result.line_no < first);
+      if (earlier) earlier.after = earlier.after.slice(0, first - earlier.line_no - 1);
+      this.shownTo.set(file, first - 1);
+    }
     const merged = mergeContext(file, fresh, this.shownTo);
     for (const item of merged) {
       this.results.push({ file, line_no: item.line_no, line: item.line, before: item.before,

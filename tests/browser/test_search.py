@@ -146,3 +146,18 @@ def test_a_bad_search_pattern_is_refused_with_the_reason(system, app_log, page):
     expect(first.locator(".status")).to_have_attribute("data-state", "error", timeout=15000)
     expect(first.locator(".status .message")).to_contain_text("search is not a valid regular")
     expect(first.locator(".search-bar")).to_have_attribute("data-done", "false")
+
+
+def test_close_matches_show_each_line_once_across_frames(system, page, tmp_path):
+    # 700 matches go out in two frames (500 a frame): the last match of the first frame has
+    # the first match of the second in its after-context.
+    log = tmp_path / "dense.log"
+    log.write_text(numbered("dense", 1400, set(range(2, 1401, 2))))
+    source = system.add_log("dense", log)
+    login(page, system.web.base_url, "admin", system.admin_password)
+    first = pane(page)
+    run_search(page, first, f"tailf:{source}", "needle$", context="2", rotated=False)
+    expect(first.locator(".search-bar")).to_have_attribute("data-done", "true", timeout=15000)
+    expect(first.locator(".match-line")).to_have_count(700)
+    shown = [int(n) for n in first.locator(".match .ln").all_text_contents()]
+    assert shown == list(range(1, 1401)), [n for i, n in enumerate(shown) if n != i + 1][:5]
