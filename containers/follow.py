@@ -49,12 +49,13 @@ class ContainerFollower:
     """Follows the containers of a layout; events carry records (see the module docstring)."""
 
     def __init__(self, layout, backlog=50, max_line=64 * 1024, *, roots, rotate_wait=5.0,
-                 max_files=64, waker=None):
+                 max_files=64, waker=None, positions=None):
         self.layout = layout
         self.max_line = max_line
         self.files = ContainerFiles(layout, backlog=backlog, max_line=max_line, roots=roots,
                                     rotate_wait=rotate_wait, max_files=max_files,
-                                    partial_timeout=PARTIAL_TIMEOUT, waker=waker)
+                                    partial_timeout=PARTIAL_TIMEOUT, waker=waker,
+                                    positions=positions)
         self.parsers = {}
         self.names = {}
         self.waker = self.files.waker
@@ -91,6 +92,11 @@ class ContainerFollower:
     def idle(self, now=None):
         """`aidle()` for blocking code."""
         self.files.idle(now)
+
+    def position(self):
+        """Where each log's records handed over so far end (`MultiFollower.position`; parts
+        of a line still held count as handed over)."""
+        return self.files.position()
 
     def lag(self):
         """Bytes of the open files not read yet."""

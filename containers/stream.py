@@ -11,7 +11,7 @@ from containers.follow import ContainerFollower
 from containers.layout import layout_of
 from tailf.options import compile_grep
 from tailf.roots import OutsideRoots
-from tailf.stream import StreamState, compile_filter, run_follower
+from tailf.stream import StreamState, compile_filter, file_places, run_follower
 from webapp.models import Ending
 from webapp.streams import protocol
 from webapp.streams.options import OptionError
@@ -47,19 +47,20 @@ async def follow(out, source, options, worker):
     await tail(out, source, layout, options, state, backlog)
 
 
-def open_follower(source, layout, backlog):
-    """Return the engine for a container source."""
+def open_follower(source, layout, backlog, positions=None):
+    """Return the engine for a container source (`positions`: where each log goes on, from
+    an earlier reading's `position()`)."""
     from django.conf import settings
 
     return ContainerFollower(layout, backlog=backlog, max_line=settings.TAIL_MAX_LINE_BYTES,
                              roots=settings.LOG_ROOTS, rotate_wait=settings.TAILF_ROTATE_WAIT,
-                             max_files=settings.TAILF_MAX_FILES)
+                             max_files=settings.TAILF_MAX_FILES, positions=positions)
 
 
 async def tail(out, source, layout, options, state, backlog):
     """Send the backlog, report `running`, then send new records until cancelled."""
     matcher = compile_filter(options.get("grep"))
-    follower = open_follower(source, layout, backlog)
+    follower = open_follower(source, layout, backlog, file_places(options.get("resume")))
     log.info("following containers %s with %s wake-ups", layout.describe(), follower.waker.kind)
     await run_follower(out, follower, matcher, state, emit)
 

@@ -106,11 +106,12 @@ async def place(out, journal, options, matcher):
 
     A cursor whose entry is gone (vacuumed) goes on with the next entry there, saying so.
     """
-    if not options.get("after"):
+    after = options.get("after") or (options.get("resume") or {}).get("cursor")
+    if not after:
         journal.start(options.get("lines", 50))
         return
     try:
-        first = journal.resume(options["after"])
+        first = journal.resume(after)
     except BadCursor as exc:
         raise StreamEnded("error", say("bad_option", error=str(exc)),
                           code=protocol.CLOSE_BAD_OPTION, ending=Ending.ERROR) from None
@@ -140,7 +141,9 @@ async def drain(out, journal, matcher):
 
 
 async def send(out, lines, levels, cursors, matcher=None):
-    """Send entries (those the grep keeps) as lines with their levels and cursors."""
+    """Send entries (those the grep keeps) as lines with their levels and cursors; an `out`
+    that `wants_position` is told the cursor of the last entry read ({"cursor": ...})."""
+    read_to = cursors[-1] if cursors else None
     if matcher:
         kept = [n for n, line in enumerate(lines) if matcher(line)]
         lines = [lines[n] for n in kept]
@@ -153,3 +156,5 @@ async def send(out, lines, levels, cursors, matcher=None):
         end = start + step
         await out.send_lines(lines[start:end], levels=levels[start:end],
                              cursors=cursors[start:end])
+    if read_to and out.wants_position:
+        out.note_position({"cursor": read_to})

@@ -107,14 +107,15 @@ class Follower:
 
     `roots` (required): the log roots; nothing outside them is opened. `rotate_wait`:
     seconds a rotated file keeps being read. `start_at=(dev, ino, offset)`: no backlog, start
-    exactly at `offset` if the file is still that file, else at its start with a notice.
+    exactly at `offset` if the file is still that file, else at its start with the notice
+    `start_note` (a message code). `position()` gives such a place for the lines read so far.
     `from_start`: no backlog, read the file from its start. `waker`: a shared waker (the
     caller closes it); by default the follower opens and closes its own.
     """
 
     def __init__(self, path, backlog=50, encoding="utf-8", max_line=64 * 1024,
                  partial_timeout=0.5, waker=None, *, roots, rotate_wait=5.0, start_at=None,
-                 from_start=False):
+                 from_start=False, start_note="file_not_searched"):
         check_encoding(encoding)
         self.path = os.fspath(path)
         self.roots = list(roots) if not isinstance(roots, (str, os.PathLike)) else [roots]
@@ -125,6 +126,7 @@ class Follower:
         self.partial_timeout = partial_timeout
         self.rotate_wait = rotate_wait
         self.start_at = start_at
+        self.start_note = start_note
         self.from_start = from_start
         self.whole_decode = codecs.lookup(encoding).name in WHOLE_DECODE
         self.current = None
@@ -155,6 +157,15 @@ class Follower:
         """How far the file followed by name has been read (0 when none is open)."""
         return self.current.offset if self.current is not None else 0
 
+    def position(self):
+        """{path: [st_dev, st_ino, offset]}: where the lines handed over so far end in the file
+        followed by name (its unfinished last line not counted), for `start_at` later; {}
+        while no file is open."""
+        current = self.current
+        if current is None:
+            return {}
+        return {self.path: [*current.identity, current.offset - len(current.pending)]}
+
     @property
     def behind(self):
         """Whether a read stopped at the per-poll limit: poll again at once."""
@@ -176,7 +187,7 @@ class Follower:
             if current.identity == (dev, ino) and size >= offset:
                 current.offset = offset
             else:
-                events.append(("notice", say("file_not_searched", path=self.path)))
+                events.append(("notice", say(self.start_note, path=self.path)))
         elif self.from_start:
             current.offset = 0
         else:

@@ -9,7 +9,8 @@ Follower ("notice", str), ("warning", str | None).
 At start at most `max_files` files are followed, the most recently modified; `backlog` is the
 last N lines of the most recently written files together, oldest file first. Files that match
 later join (while there is room) and are read from their start; files gone leave with a
-notice; each file has its own rotation grace. A pattern matching nothing yet is waited for
+notice; each file has its own rotation grace. `positions` ({path: [dev, ino, offset]}, from
+`position()`): the files named there start at their place instead (`Follower`'s `start_at`). A pattern matching nothing yet is waited for
 with a warning. Only the last component may hold glob characters.
 """
 
@@ -46,7 +47,7 @@ class MultiFollower:
 
     def __init__(self, pattern, backlog=50, encoding="utf-8", max_line=64 * 1024,
                  partial_timeout=0.5, waker=None, *, roots, rotate_wait=5.0,
-                 max_files=MAX_FILES):
+                 max_files=MAX_FILES, positions=None):
         pattern = os.fspath(pattern)
         check_glob(pattern)
         self.pattern = pattern
@@ -55,6 +56,7 @@ class MultiFollower:
         self.glob = os.path.join(glob.escape(self.directory), os.path.basename(pattern))
         self.backlog = backlog
         self.max_files = max_files
+        self.positions = dict(positions or {})
         self.roots = list(roots) if not isinstance(roots, (str, os.PathLike)) else [roots]
         self.options = {"encoding": encoding, "max_line": max_line,
                         "partial_timeout": partial_timeout, "rotate_wait": rotate_wait,
@@ -87,7 +89,9 @@ class MultiFollower:
             self.skipped.update(path for _, path in found[self.max_files:])
         remaining, started = self.backlog, []
         for _, path in found[: self.max_files]:
-            child = self._child(path, backlog=remaining)
+            at = self.positions.get(path)
+            child = self._child(path, start_at=tuple(at), start_note="file_replaced") if at \
+                else self._child(path, backlog=remaining)
             events = child.start(now)
             started.append(self._tag(path, events))
             if remaining:
@@ -134,6 +138,14 @@ class MultiFollower:
     async def aidle(self, now=None):
         """`idle()` for an asyncio loop."""
         await self.waker.aidle(self.timeout(now))
+
+    def position(self):
+        """{path: [st_dev, st_ino, offset]} of every file followed (see `Follower.position`);
+        given back as `positions`, each file goes on from there."""
+        found = {}
+        for child in self.children.values():
+            found.update(child.position())
+        return found
 
     def lag(self):
         """Return how many bytes of all open files are not read yet."""

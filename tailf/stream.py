@@ -31,7 +31,7 @@ async def follow(out, source, options, worker):
             raise StreamEnded("error", f"cannot read around line {options['around']}: {exc}",
                               code=protocol.CLOSE_BAD_OPTION, ending=Ending.ERROR) from None
         raise StreamEnded("stopped", f"{count} lines of {path}")
-    start = {}
+    start = resume_at(source, options.get("resume"))
     if options.get("search"):
         await state.report(out, say("searching", name=source.name))
         position = await history.search(out, source, options,
@@ -41,6 +41,26 @@ async def follow(out, source, options, worker):
         start = {"start_at": position} if position else {"backlog": 0}
         options = {**options, "grep": options.get("grep") or options["search"]}
     await tail(out, source, options, state, start)
+
+
+def resume_at(source, position):
+    """The engine's start for a `resume` option (a position noted by an earlier reading,
+    `Follower.position`): each file goes on where it was, or from its start if it is another
+    file now. None: {} (the backlog)."""
+    places = file_places(position)
+    if is_glob(source.path):
+        return {"positions": places} if places else {}
+    at = places.get(source.path)
+    return {"start_at": at, "start_note": "file_replaced"} if at else {}
+
+
+def file_places(position):
+    """{path: (dev, ino, offset)} of a `resume` option made by a file engine's `position()`
+    (anything else in it is left out)."""
+    if not isinstance(position, dict):
+        return {}
+    return {path: tuple(at) for path, at in position.items()
+            if isinstance(at, list) and len(at) == 3 and all(type(n) is int for n in at)}
 
 
 async def tail(out, source, options, state, start):
@@ -58,13 +78,20 @@ async def run_follower(out, follower, matcher, state, send=None):
     `send(out, events, matcher, state)` sends events (default: `emit`, lines of files). A
     viewer who is behind stops the reading (the lag stays on disk) until it is more than
     STREAM_MAX_LAG_BYTES behind; then the engine skips ahead and the skipped lines are counted.
-    The engine is closed however the stream ends.
+    An `out` that `wants_position` is told the engine's `position()` after each send. The
+    engine is closed however the stream ends.
     """
     from django.conf import settings
 
     send = send or emit
+
+    async def send_and_note(events):
+        await send(out, events, matcher, state)
+        if out.wants_position:
+            out.note_position(follower.position())
+
     try:
-        await send(out, follower.start(), matcher, state)
+        await send_and_note(follower.start())
         await state.report(out, say("following", name=state.name))
         while True:
             await follower.aidle()
@@ -74,7 +101,7 @@ async def run_follower(out, follower, matcher, state, send=None):
                 out.drop(follower.skip_ahead(settings.STREAM_MAX_LAG_BYTES // 2))
             events = follower.poll()
             if events:
-                await send(out, events, matcher, state)
+                await send_and_note(events)
     finally:
         follower.close()
 
@@ -94,6 +121,7 @@ def open_follower(source, **extra):
 
     if is_glob(source.path):
         extra.pop("start_at", None)
+        extra.pop("start_note", None)
         extra.setdefault("backlog", 0)
     common = {"encoding": source.encoding,
               "max_line": settings.TAIL_MAX_LINE_BYTES, "roots": settings.LOG_ROOTS,

@@ -206,3 +206,28 @@ def test_a_glob_matching_rotated_names_reads_each_line_once(multi, tmp_path):
     assert sorted(line for _, line in seen) == ["after the grace", "late", "later", "one",
                                                 "two"]
     assert (str(tmp_path / "app.log.1"), "after the grace") in seen
+
+
+def test_positions_let_a_later_follower_go_on_where_each_file_was(multi, tmp_path):
+    a, b, c = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "c.log"
+    write(a, "a1\n")
+    write(b, "b1\n")
+    write(c, "c1\n")
+    first = multi(tmp_path / "*.log", backlog=0)
+    first.start()
+    write(a, "a2\npartial")
+    write(b, "b2\n")
+    assert sorted(line for _, line in lines_by_file(first.poll())) == ["a2", "b2"]
+    place = first.position()
+    assert set(place) == {str(a), str(b), str(c)}
+    assert place[str(a)][2] == len("a1\na2\n")  # the unfinished line is not handed over yet
+    first.close()
+    write(a, " line\na3\n")
+    write(b, "b3\n")
+    os.rename(c, tmp_path / "c.log.1")  # replaced while nobody followed it
+    write(c, "new c1\n")
+    later = multi(tmp_path / "*.log", backlog=0, positions=place)
+    events = later.start()
+    assert sorted(lines_by_file(events)) == [(str(a), "a3"), (str(a), "partial line"),
+                                             (str(b), "b3"), (str(c), "new c1")]
+    assert any("is no longer the file read before" in text for text in of_kind(events, "notice"))

@@ -109,6 +109,14 @@ class Output:
         """Count lines the producer skipped for this viewer; reported before the next lines."""
         self.dropped += count
 
+    # A viewer's stream does not resume from where its reading was (its reconnects resume
+    # from what the page holds); an alert rule's reader does (`alerts.reader.RuleOutput`).
+    wants_position = False
+
+    def note_position(self, position):
+        """Where the lines sent so far end in the source (a kind's own JSON-able value, given
+        back as the `resume` option): nothing to keep for a viewer."""
+
     async def send_lines(self, batch, file=None, fields=None, levels=None, cursors=None):
         """Queue lines (of one file, for multi-file streams) and send what the window allows.
 

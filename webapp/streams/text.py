@@ -49,6 +49,7 @@ CATALOGUE = {
     "file_denied": "{path} cannot be read (permission denied); waiting for it",
     "file_not_regular": "{path} is not a regular file; waiting for it",
     "file_not_searched": "{path} is no longer the file that was searched; reading it from its start",
+    "file_replaced": "{path} is no longer the file read before; reading it from its start",
     "file_appeared": "{path} appeared; following it",
     "file_appeared_start": "{path} appeared; following it from its start",
     "file_appeared_rotated": "{path} appeared (a rotated file read up to here); following it",
