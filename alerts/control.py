@@ -5,7 +5,7 @@ import uuid
 
 from django.conf import settings
 
-from alerts import leases
+from alerts import leases, positions
 from alerts.models import AlertRule
 from webapp.streams import faults
 from webapp.streams import leases as stream_leases
@@ -82,12 +82,18 @@ def note_missing_worker(rule, queue, client):
     note_state(rule, text)
 
 
-def stop(rule_id, client=None):
-    """Drop the rule's lease and revoke its task (terminate=True); return the task id."""
+def stop(rule_id, client=None, forget=True):
+    """Drop the rule's lease and revoke its task (terminate=True); return the task id.
+
+    With `forget` (a rule disabled or deleted) its saved position goes too; the lease goes
+    first, so the revoked task, which saves only while it holds it, cannot save it again.
+    """
     from webapp.streams.control import revoke_task
 
     client = client or redis_client()
     task_id = leases.drop(client, rule_id)
+    if forget:
+        positions.forget(client, rule_id)
     if task_id:
         revoke_task(task_id)
         log.info("alert rule %s: task %s revoked", rule_id, task_id)
@@ -97,7 +103,7 @@ def stop(rule_id, client=None):
 def restart(rule):
     """Stop the rule's task and start a new one if it is enabled (after a save)."""
     client = redis_client()
-    stop(rule.pk, client)
+    stop(rule.pk, client, forget=not rule.enabled)
     return start(rule, client) if rule.enabled else None
 
 

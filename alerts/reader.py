@@ -7,8 +7,10 @@ become the rule's state. It always has room, so the body never waits for a viewe
 that falls behind its source (a log written faster than it is read) skips ahead and
 counts, as a stream does for a slow viewer.
 
-The rule starts at the end of its source, as a stream with no backlog: `ALERT_QUERY` asks
-every kind for none (`lines=0` for logs, journals and containers, `entries=0` for feeds).
+A rule new to its source starts at its end, as a stream with no backlog: `ALERT_QUERY` asks
+every kind for none (`lines=0` for logs, journals and containers, `entries=0` for feeds). A
+rule started again goes on where its last task's reading got to (`alerts.positions`), for the
+kinds whose body notes positions (logs, containers, journals).
 """
 
 import time
@@ -37,7 +39,11 @@ class RuleOutput:
     source's reading says (running, a warning such as a missing file, a notice).
     """
 
-    def __init__(self, on_lines, on_state, buffer_lines=20000):
+    wants_position = True
+
+    def __init__(self, on_lines, on_state, buffer_lines=20000, position=None):
+        self.position = position  # where the lines handed to the rule end (see note_position)
+        self.noted = False
         self.on_lines = on_lines
         self.on_state = on_state
         self.buffer_lines = buffer_lines
@@ -58,6 +64,12 @@ class RuleOutput:
     def drop(self, count):
         """Count lines the body skipped to catch up with its source."""
         self.dropped += int(count)
+
+    def note_position(self, position):
+        """Keep where the lines handed over so far end (the kind's value, given back to it as
+        the `resume` option when the rule starts again: `alerts.positions`)."""
+        self.position = position
+        self.noted = True
 
     async def send_lines(self, batch, file=None, fields=None, levels=None, cursors=None):
         """Hand the lines to the rule."""

@@ -1,11 +1,13 @@
 """One rule's task body: read the source as a viewer would, match, fire, keep the lease.
 
-Four coroutines on the task's loop: the kind's body reading the source through a
-`RuleOutput` (restarted after a pause if it ends, say a feed that went away); a ticker that
-lets the matcher notice a rule gone quiet; the keeper that renews the lease (and ends the
-task when the lease is lost or the rule was disabled or deleted); and the sender, which
-records and delivers firings one after the other, so reading never waits for a delivery.
-A firing is recorded and sent only while this task holds the rule's lease.
+Five coroutines on the task's loop: the kind's body reading the source through a
+`RuleOutput` (restarted after a pause if it ends, say a feed that went away), from where the
+rule's last task got to when it read this source (`alerts.positions`); a ticker that lets the
+matcher notice a rule gone quiet; the keeper that renews the lease (and ends the task when the
+lease is lost or the rule was disabled or deleted); the sender, which records and delivers
+firings one after the other, so reading never waits for a delivery; and the rememberer, which
+saves where the reading got to once the firings before it are recorded. A firing is recorded
+and sent only while this task holds the rule's lease.
 """
 
 import asyncio
@@ -15,7 +17,7 @@ import logging
 from django.db import connections
 from django.utils import timezone
 
-from alerts import delivery, leases
+from alerts import delivery, leases, positions
 from alerts.matcher import Firing, Matcher, Resolved, line_search
 from alerts.models import AlertEvent, AlertRule, clip_samples
 from alerts.reader import RuleOutput, source_options
@@ -146,6 +148,10 @@ class RuleRun:
         self.events = asyncio.Queue(MAX_QUEUED)
         self.state = None
         self.lost = 0
+        self.out = None  # the RuleOutput of the body reading now
+        self.sending = False
+        self.saved = None
+        self.forget = False  # stopped on purpose: the position goes (alerts.positions)
 
     async def on_lines(self, lines):
         """Match a batch; queue what fires (a full queue counts the event as lost)."""
@@ -170,12 +176,28 @@ class RuleRun:
             await self.threads.run(self.threads.db, set_state, self.rule.pk, text)
 
     async def read(self, kind, source):
-        """Run the kind's body on a RuleOutput; after it ends, say why and start it again."""
+        """Run the kind's body on a RuleOutput; after it ends, say why and start it again.
+
+        It goes on from the position the rule's last task saved for this source, then from
+        where this reading got to; a reading that fails before it reads anything starts the
+        next one at the source's end (a position the kind no longer takes is not tried twice).
+        """
         options = source_options(kind)
+        try:
+            resume = await positions.load(self.redis, self.rule.pk, self.rule.kind, source.pk)
+        except faults.OUTSIDE as exc:
+            log.warning("alert rule %s: could not read where its last task's reading got to "
+                        "(reading from the source's end): %s", self.rule.pk, exc)
+            resume = None
+        if resume:
+            log.info("alert rule %s: going on where its last task's reading got to",
+                     self.rule.pk)
+        self.saved = resume
         while True:
-            out = RuleOutput(self.on_lines, self.on_state)
+            out = self.out = RuleOutput(self.on_lines, self.on_state, position=resume)
             try:
-                await kind.run(out, source, options, self.worker)
+                await kind.run(out, source, {**options, "resume": resume} if resume else options,
+                               self.worker)
                 why = "the source ended"
             except StreamEnded as end:
                 why = end.message
@@ -186,8 +208,31 @@ class RuleRun:
                     faults.contained(log, "alert rule %s: reading %s failed", self.rule.pk, source)
                 log.warning("alert rule %s: reading %s failed: %r", self.rule.pk, source, exc)
                 why = f"reading failed: {type(exc).__name__}: {exc}"
+            if resume and not out.noted:
+                log.warning("alert rule %s: reading from its saved position failed; reading "
+                            "from the source's end next", self.rule.pk)
+            resume = out.position if out.noted else None
             await self.on_state(f"error: {why}; reading again in {RESTART_PAUSE:.0f} s")
             await asyncio.sleep(RESTART_PAUSE)
+
+    async def remember(self):
+        """Save where the reading got to, every SAVE_SECONDS (see `save_position`)."""
+        while True:
+            await asyncio.sleep(positions.SAVE_SECONDS)
+            await self.save_position()
+
+    async def save_position(self):
+        """Save the reading's position once every firing of the lines before it is recorded
+        (nothing queued, nothing being sent) and while this task holds the lease."""
+        out = self.out
+        if out is None or not out.noted or out.position == self.saved:
+            return
+        if self.sending or not self.events.empty():
+            return
+        position = out.position
+        if await positions.save(self.redis, self.rule.pk, self.task_id, self.rule.kind,
+                                self.rule.source_id, position):
+            self.saved = position
 
     async def tick(self):
         """Let the matcher notice a rule gone quiet."""
@@ -205,16 +250,21 @@ class RuleRun:
                 return "its lease is held by another task or lapsed"
             enabled = await self.threads.run(self.threads.db, rule_enabled, self.rule.pk)
             if not enabled:
+                self.forget = True
                 return "the rule or its source was disabled or deleted"
 
     async def send(self):
         """Record and deliver queued events one by one, only while the lease is held."""
         while True:
             event = await self.events.get()
-            if not await leases.arenew(self.redis, self.rule.pk, self.task_id):
-                raise LeaseLost("lease lost before a firing: not sent (another task owns it)")
-            await self.threads.run(self.threads.send, record_and_send, self.rule.pk, event,
-                                   self.worker)
+            self.sending = True
+            try:
+                if not await leases.arenew(self.redis, self.rule.pk, self.task_id):
+                    raise LeaseLost("lease lost before a firing: not sent (another task owns it)")
+                await self.threads.run(self.threads.send, record_and_send, self.rule.pk, event,
+                                       self.worker)
+            finally:
+                self.sending = False
 
 
 def rule_enabled(rule_id):
@@ -246,6 +296,7 @@ async def run(rule_id, task_id, worker, stopped):
     redis = stream_leases.async_client()
     threads = Threads()
     parts = []
+    running = None
     try:
         if not await leases.arenew(redis, rule_id, task_id):
             return "not started: another task holds the rule's lease, or it lapsed"
@@ -253,12 +304,13 @@ async def run(rule_id, task_id, worker, stopped):
             rule, kind, source = await threads.run(threads.db, load, rule_id)
         except LookupError as exc:
             await threads.run(threads.db, set_state, rule_id, f"error: {exc}")
+            await positions.aforget(redis, rule_id)
             return f"not started: {exc}"
         running = RuleRun(rule, task_id, worker, redis, threads)
         await running.on_state(f"starting on {worker}")
         parts = [asyncio.ensure_future(coro) for coro in (
             running.read(kind, source), running.tick(), running.keep(), running.send(),
-            stopped.wait())]
+            running.remember(), stopped.wait())]
         done, _ = await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
         finished = done.pop()
         if finished is parts[-1]:
@@ -271,6 +323,15 @@ async def run(rule_id, task_id, worker, stopped):
     finally:
         for part in parts:
             await cancel_and_wait(part)
+        if running is not None:
+            try:
+                if running.forget:
+                    await positions.aforget(redis, rule_id)
+                else:
+                    await running.save_position()  # what was read since the last save
+            except faults.OUTSIDE as exc:
+                log.warning("alert rule %s: could not save where its reading got to: %s",
+                            rule_id, exc)
         try:
             await leases.arelease(redis, rule_id, task_id)
         except faults.OUTSIDE as exc:

@@ -58,6 +58,13 @@ def make_rule(harness, log, hook, smtp):
     return int(out.strip().splitlines()[-1])
 
 
+def saved_offset(harness, rule_id, log):
+    """The offset in `log` where the rule's saved position says its reading got to, or None."""
+    raw = harness.redis.get(f"tailboard:alert:position:{rule_id}")
+    place = json.loads(raw)["position"].get(str(log)) if raw else None
+    return place[2] if place else None
+
+
 def running_on(harness, rule_id, workers, timeout=60):
     """Wait until a task holds the rule and reports `following`; return (task id, worker)."""
     def found():
@@ -94,25 +101,30 @@ def test_rules_run_without_a_browser_and_survive_a_killed_worker(installation, r
     mail = smtp.wait_for(1)[0][2]
     assert "ERROR one: disk full" in mail
 
-    # Once the firing is recorded and counted, kill the worker running the rule: the other
-    # one runs it within 60 s.
+    # Once the firing is recorded and counted, and where the reading got to is saved, kill
+    # the worker running the rule: the other one runs it within 60 s, from there on.
     assert harness.wait_for(lambda: harness.redis.hget("tailboard:metrics:alert_events",
                                                        '["errors","firing"]') == b"1", 10)
+    assert harness.wait_for(lambda: saved_offset(harness, rule_id, log) == log.stat().st_size, 10)
     killed_at = time.monotonic()
     harness.stop(first_worker, sig=signal.SIGKILL)
+    with log.open("a") as handle:
+        handle.write("ERROR gap: written while no task ran\n")
     survivors = [worker for worker in workers if worker is not first_worker]
     second_task, second_worker = running_on(harness, rule_id, survivors, timeout=60)
     assert time.monotonic() - killed_at < 60
     assert second_task != first_task and second_worker is survivors[0]
 
+    hook.wait_for(2)
     with log.open("a") as handle:
         handle.write("ERROR two: after the restart\n")
-    hook.wait_for(2)
+    hook.wait_for(3)
     time.sleep(2)  # the scenario: 2 s in which a repeated "one" would arrive
     messages = [body["message"] for body in hook.received]
-    assert len(messages) == 2, messages  # "one" was not sent again
-    assert "ERROR two" in messages[1] and "ERROR one" not in messages[1]
-    assert len(smtp.wait_for(2)) == 2
+    assert len(messages) == 3, messages  # "one" was not sent again
+    assert "ERROR gap" in messages[1] and "ERROR one" not in messages[1]
+    assert "ERROR two" in messages[2] and "ERROR gap" not in messages[2]
+    assert len(smtp.wait_for(3)) == 3
 
     # A second task racing for the same rule does not start, and never fires.
     from celery import Celery
@@ -129,10 +141,12 @@ def test_rules_run_without_a_browser_and_survive_a_killed_worker(installation, r
         "print(json.dumps([[e.event, e.samples, e.results] for e in "
         "AlertEvent.objects.order_by('time')]))\n").strip().splitlines()[-1])
     assert events == [["firing", ["ERROR one: disk full"], {"hook": "sent", "mail": "sent"}],
+                      ["firing", ["ERROR gap: written while no task ran"],
+                       {"hook": "sent", "mail": "sent"}],
                       ["firing", ["ERROR two: after the restart"],
                        {"hook": "sent", "mail": "sent"}]]
     counted = harness.wait_for(lambda: harness.redis.hget("tailboard:metrics:alert_events",
-                                                          '["errors","firing"]') == b"2", 10)
+                                                          '["errors","firing"]') == b"3", 10)
     assert counted, harness.redis.hgetall("tailboard:metrics:alert_events")
 
     # Disabling the rule revokes its task; nothing more fires.
@@ -140,10 +154,11 @@ def test_rules_run_without_a_browser_and_survive_a_killed_worker(installation, r
                   f"rule = AlertRule.objects.get(pk={rule_id})\nrule.enabled = False\nrule.save()\n")
     assert harness.wait_for(lambda: harness.task_end(second_task), 20)
     assert lease_holder(harness, rule_id) is None
+    assert saved_offset(harness, rule_id, log) is None  # enabled again, it starts at the end
     with log.open("a") as handle:
         handle.write("ERROR three: the rule is off\n")
     time.sleep(SUPERVISE + 2)  # a supervisor round passes: it does not start a disabled rule
-    assert len(hook.received) == 2
+    assert len(hook.received) == 3
     assert lease_holder(harness, rule_id) is None
 
 

@@ -269,3 +269,106 @@ async def test_a_rule_on_a_container_fires_on_new_records_with_parts_joined(tmp_
     assert "panic: connection lost" in body["message"]
     assert "before the rule" not in body["message"]
     await running.stop()
+
+
+async def saved_offset(redis_client, rule, path):
+    """The offset the rule's saved position holds for `path` (None while there is none)."""
+    import json
+
+    from alerts import positions
+
+    raw = redis_client.get(positions.key(rule.pk))
+    place = json.loads(raw)["position"].get(str(path)) if raw else None
+    return place[2] if place else None
+
+
+async def test_a_rule_started_again_alerts_on_what_was_written_while_no_task_ran(
+        setup, webhook, redis_client, monkeypatch):
+    from alerts import positions
+
+    rule, path = await sync_to_async(setup)()
+    path.write_text("ERROR before the rule\n")
+    running = Running(rule, redis_client)
+    await wait_until(lambda: "following" in state_of(rule))
+    with path.open("a") as handle:
+        handle.write("ERROR first\n")
+    assert "ERROR first" in (await asyncio.to_thread(webhook.wait_for, 1))[0]["message"]
+    size = path.stat().st_size
+    deadline = time.monotonic() + 10
+    while await saved_offset(redis_client, rule, path) != size:  # saved once it was sent
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    real_save = positions.save
+
+    async def not_saved(*args):  # the worker dies: nothing after this is saved
+        return False
+
+    monkeypatch.setattr(positions, "save", not_saved)
+    await running.stop()
+    with path.open("a") as handle:
+        handle.write("fine\nERROR while no task ran\n")
+    monkeypatch.setattr(positions, "save", real_save)
+    again = Running(rule, redis_client, task_id="task-2")
+    bodies = await asyncio.to_thread(webhook.wait_for, 2, 20)
+    assert "ERROR while no task ran" in bodies[1]["message"]
+    assert "first" not in bodies[1]["message"] and "before the rule" not in bodies[1]["message"]
+    await again.stop()
+    assert await saved_offset(redis_client, rule, path) == path.stat().st_size
+
+
+async def test_a_rule_whose_file_was_replaced_while_no_task_ran_reads_the_new_one_whole(
+        setup, webhook, redis_client):
+    rule, path = await sync_to_async(setup)()
+    path.write_text("start\n")
+    running = Running(rule, redis_client)
+    await wait_until(lambda: "following" in state_of(rule))
+    await running.stop()  # an orderly stop saves where the reading got to
+    assert await saved_offset(redis_client, rule, path) == len("start\n")
+    os.rename(path, str(path) + ".1")  # rotated while no task ran
+    path.write_text("ERROR in the new file\n")
+    again = Running(rule, redis_client, task_id="task-2")
+    body = (await asyncio.to_thread(webhook.wait_for, 1, 20))[0]
+    assert "ERROR in the new file" in body["message"]
+    await again.stop()
+
+
+@pytest.mark.skipif(not __import__("tests.journalfiles").journalfiles.available(),
+                    reason="systemd-journal-remote is missing")
+async def test_a_journal_rule_started_again_goes_on_after_its_last_cursor(
+        tmp_path, settings, redis_client, webhook, monkeypatch):
+    import json
+
+    from alerts import positions
+    from journal.models import JournalSource
+    from tests import journalfiles as jf
+
+    settings.LOG_ROOTS = [str(tmp_path)]
+    settings.ALERT_LEASE_SECONDS = 3
+    monkeypatch.setattr(runner, "RESTART_PAUSE", 0.2)
+    base = 1765033445_000000
+    journal = str(tmp_path / "x.journal")
+    jf.write(journal, [jf.entry("segfault before the rule", usec=base)])
+
+    def make():
+        source = JournalSource.objects.create(name="journal", directory=str(tmp_path))
+        return rule_on("journal", source, "segfaults", "segfault", webhook)
+
+    rule = await sync_to_async(make)()
+    # A position the journal does not take (from another journal): the reading fails once,
+    # then starts at the end instead of failing for ever.
+    redis_client.set(positions.key(rule.pk), json.dumps(
+        {"kind": "journal", "source": rule.source_id, "position": {"cursor": "not a cursor"}}))
+    running = Running(rule, redis_client)
+    await wait_until(lambda: AlertRule.objects.get(pk=rule.pk).state.startswith("following"),
+                     timeout=20)
+    jf.write(journal, [jf.entry("app[1]: segfault one", usec=base + 10**6)])
+    assert "segfault one" in (await asyncio.to_thread(webhook.wait_for, 1, 20))[0]["message"]
+    await running.stop()
+    saved = json.loads(redis_client.get(positions.key(rule.pk)))["position"]["cursor"]
+    jf.write(journal, [jf.entry("app[1]: segfault while no task ran", usec=base + 2 * 10**6)])
+    again = Running(rule, redis_client, task_id="task-2")
+    bodies = await asyncio.to_thread(webhook.wait_for, 2, 20)
+    assert "segfault while no task ran" in bodies[1]["message"]
+    assert "segfault one" not in bodies[1]["message"]
+    await again.stop()
+    assert json.loads(redis_client.get(positions.key(rule.pk)))["position"]["cursor"] != saved

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from alerts import control, leases
+from alerts import control, leases, positions
 from alerts.models import AlertRule
 from tailf.models import LogSource
 
@@ -115,3 +115,18 @@ def test_a_queue_with_no_worker_is_said_in_the_rules_state(rule, sent):
     control.supervise_once()
     rule.refresh_from_db()
     assert "waiting for a worker on queue tailf.web1.alerts" in rule.state
+
+
+def test_an_edited_rule_keeps_where_its_reading_got_to_and_a_disabled_one_forgets(rule, sent):
+    client = control.redis_client()
+    control.supervise_once()
+    client.set(positions.key(rule.pk), '{"kind": "log", "source": 1, "position": {}}')
+    rule.pattern = "FATAL"
+    rule.save()  # restarted: its new task goes on from there
+    assert client.exists(positions.key(rule.pk))
+    rule.enabled = False
+    rule.save()  # enabled again later, it starts at the source's end, as a new rule
+    assert not client.exists(positions.key(rule.pk))
+    client.set(positions.key(rule.pk), "{}")
+    rule.delete()
+    assert not client.exists(positions.key(rule.pk))
