@@ -10,6 +10,8 @@ import hashlib
 
 SEEN_WINDOW = 5000
 PUBLIC_ID_LIMIT = 200
+SNAPSHOT_ENTRIES = 500
+SHORT = 16  # hex digits kept of a key's and a content's hash in a snapshot
 
 
 def content_hash(item):
@@ -33,6 +35,7 @@ class Seen:
         self.seen = collections.OrderedDict()
         self.shared_ids = {}
         self.shared_links = {}
+        self.remembered = {}  # short key hash -> short content hash, from `restore`
 
     def __len__(self):
         """Return how many entries are remembered."""
@@ -48,6 +51,9 @@ class Seen:
                       "source": item["source"]}
             digest = content_hash(public)
             previous = self.seen.get(key)
+            if previous is None and self.remembered:
+                known = self.remembered.pop(short_hash(key), None)
+                previous = digest if known == digest[:SHORT] else known
             self.seen[key] = digest
             self.seen.move_to_end(key)
             if previous == digest:
@@ -58,6 +64,18 @@ class Seen:
         while len(self.seen) > max(self.window, 2 * len(items)):
             self.seen.popitem(last=False)
         return fresh
+
+    def snapshot(self, limit=SNAPSHOT_ENTRIES):
+        """The last `limit` entries remembered, small enough to keep elsewhere: pairs of
+        short hashes of their key and of their content (see `restore`)."""
+        entries = list(self.seen.items())[-limit:]
+        return [[short_hash(key), digest[:SHORT]] for key, digest in entries]
+
+    def restore(self, snapshot):
+        """Remember the entries of a `snapshot` (another reading's): they are not new, and
+        are edited only if their content changed."""
+        self.remembered = {str(key): str(digest) for key, digest in snapshot
+                           if isinstance(key, str) and isinstance(digest, str)}
 
     def _key(self, guid, link, digest):
         if guid and guid not in self.shared_ids:
@@ -88,3 +106,8 @@ class Seen:
                     distrusted = True
             if not distrusted:
                 return keys
+
+
+def short_hash(key):
+    """A short hash of an entry's dedupe key (for a snapshot)."""
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:SHORT]

@@ -32,7 +32,8 @@ async def watch(out, source, options, worker):
     from django.conf import settings
 
     interval = max(MIN_INTERVAL, source.interval)
-    viewer = FeedWatcher(source.url, first_entries=options.get("entries", 10))
+    viewer = FeedWatcher(source.url, first_entries=options.get("entries", 10),
+                         resume=options.get("resume"))
     redis = leases.async_client()
     running = False
     try:
@@ -51,6 +52,8 @@ async def watch(out, source, options, worker):
                     await out.send(protocol.entries([]))
                 for message in entry_messages(result.entries):
                     await out.send(message)
+                if out.wants_position and viewer.position() is not None:
+                    out.note_position(viewer.position())
                 watching = say("watching", name=source.name, interval=interval)
                 if not running:
                     running = True

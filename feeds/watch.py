@@ -65,11 +65,15 @@ class FeedWatcher:
     `WARN_AFTER_FAILURES` in a row, set when the feed is gone, cleared by the next good
     fetch)."""
 
-    def __init__(self, url, first_entries=10, window=SEEN_WINDOW):
+    def __init__(self, url, first_entries=10, window=SEEN_WINDOW, resume=None):
         self.url = url
         self.first_entries = first_entries
         self.seen = Seen(window)
         self.baselined = False
+        snapshot = resume.get("seen") if isinstance(resume, dict) else None
+        if isinstance(snapshot, list) and snapshot:  # another reading's (`position`): no baseline,
+            self.seen.restore(snapshot)  # what it had not seen comes as new
+            self.baselined = True
         self.last = None
         self.failing = 0
         self.bozo = ""
@@ -129,6 +133,11 @@ class FeedWatcher:
             fresh = fresh[-self.first_entries:] if self.first_entries else []
             return PollResult(fresh, notices, baseline=True)
         return PollResult(fresh, notices)
+
+    def position(self):
+        """The entries seen so far, as a `resume` for a later watcher of this feed; None
+        before any was."""
+        return {"seen": self.seen.snapshot()} if len(self.seen) else None
 
     def wait_seconds(self, state, interval, now=None):
         """Return how long to sleep before this viewer's next look at the shared state."""

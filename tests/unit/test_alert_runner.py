@@ -372,3 +372,34 @@ async def test_a_journal_rule_started_again_goes_on_after_its_last_cursor(
     assert "segfault one" not in bodies[1]["message"]
     await again.stop()
     assert json.loads(redis_client.get(positions.key(rule.pk)))["position"]["cursor"] != saved
+
+
+async def test_a_feed_rule_started_again_alerts_on_entries_published_while_no_task_ran(
+        settings, redis_client, webhook, feed_server):
+    from alerts import positions
+    from feeds.models import FeedSource
+
+    settings.FEED_INTERNAL_ALLOW = ["127.0.0.1"]
+    settings.ALERT_LEASE_SECONDS = 3
+    feed_server.items = [("old", "Outage last week")]
+
+    def make():
+        source = FeedSource.objects.create(name="status", url=feed_server.url, interval=5)
+        return rule_on("feed", source, "outages", "(?i)outage", webhook)
+
+    rule = await sync_to_async(make)()
+    running = Running(rule, redis_client)
+    await wait_until(lambda: "watching" in state_of(rule))
+    deadline = time.monotonic() + 10
+    while not redis_client.exists(positions.key(rule.pk)):  # the entries seen are saved
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await running.stop()
+    feed_server.items.insert(0, ("gap", "Outage: published while no task ran"))
+    for key in redis_client.scan_iter("tailboard:feed:*"):  # the gap outlasted the cached copy
+        redis_client.delete(key)
+    again = Running(rule, redis_client, task_id="task-2")
+    body = (await asyncio.to_thread(webhook.wait_for, 1, 20))[0]
+    assert "published while no task ran" in body["message"]
+    assert "last week" not in body["message"]
+    await again.stop()

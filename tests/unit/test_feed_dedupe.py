@@ -173,3 +173,21 @@ def test_long_ids_are_sent_hashed():
     long_guid = "urn:" + "x" * 400
     entry = viewer.accept(state(rss(item(1, guid=long_guid)))).entries[0]
     assert entry["id"].startswith("sha256:") and len(entry["id"]) == 7 + 64
+
+
+def test_a_watcher_resumed_from_another_ones_position_sends_only_what_it_had_not_seen():
+    first = FeedWatcher(URL, first_entries=0)
+    assert first.position() is None  # nothing seen yet: nothing to go on from
+    first.accept(state(rss(item(2), item(1, summary="old text"))))
+    position = first.position()
+    # Meanwhile item 3 came and item 1 was edited; item 2 is as it was.
+    later = FeedWatcher(URL, first_entries=0, resume=position)
+    result = later.accept(state(rss(item(3), item(2), item(1, summary="new text"))))
+    assert not result.baseline
+    assert [(entry["title"], entry.get("updated", False)) for entry in result.entries] == [
+        ("item 1", True), ("item 3", False)]
+    assert titles(later.accept(state(rss(item(4), item(3), item(2))))) == ["item 4"]
+    # An empty or malformed position is no position: the first look is a baseline.
+    for nothing in ({"seen": []}, {"seen": "x"}, "x", None):
+        fresh = FeedWatcher(URL, first_entries=0, resume=nothing)
+        assert fresh.accept(state(rss(item(2), item(1)))).baseline
