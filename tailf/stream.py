@@ -88,7 +88,9 @@ async def run_follower(out, follower, matcher, state, send=None):
     async def send_and_note(events):
         await send(out, events, matcher, state)
         if out.wants_position:
-            out.note_position(follower.position())
+            position = follower.position()
+            if position:  # no file open (missing for now): the last place noted still holds
+                out.note_position(position)
 
     try:
         await send_and_note(follower.start())

@@ -403,3 +403,25 @@ async def test_a_feed_rule_started_again_alerts_on_entries_published_while_no_ta
     assert "published while no task ran" in body["message"]
     assert "last week" not in body["message"]
     await again.stop()
+
+
+async def test_a_file_missing_for_a_while_keeps_the_saved_position(setup, webhook,
+                                                                   redis_client, settings):
+    settings.TAILF_ROTATE_WAIT = 0
+    rule, path = await sync_to_async(setup)()
+    path.write_text("start\n")
+    running = Running(rule, redis_client)
+    await wait_until(lambda: "following" in state_of(rule))
+    with path.open("a") as handle:
+        handle.write("ERROR one\n")
+    await asyncio.to_thread(webhook.wait_for, 1)
+    size = path.stat().st_size
+    deadline = time.monotonic() + 10
+    while await saved_offset(redis_client, rule, path) != size:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    path.unlink()  # gone for now (a rotation that has not made the new file yet)
+    await wait_until(lambda: "does not exist" in state_of(rule))
+    await asyncio.sleep(1.5)  # a save or two pass
+    assert await saved_offset(redis_client, rule, path) == size
+    await running.stop()
