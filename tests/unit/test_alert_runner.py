@@ -90,11 +90,18 @@ class Running:
         return await asyncio.wait_for(self.task, 10)
 
 
-async def test_old_lines_never_fire_and_new_matches_do(setup, webhook, redis_client):
-    rule, path = await sync_to_async(setup)()
-    path.write_text("ERROR old one\nERROR old two\n")
+async def following(setup, redis_client, text="", **options):
+    """A log rule (setup's) on a file holding `text`, its task running and following it:
+    (rule, path, running)."""
+    rule, path = await sync_to_async(setup)(**options)
+    path.write_text(text)
     running = Running(rule, redis_client)
     await wait_until(lambda: "following" in state_of(rule))
+    return rule, path, running
+
+
+async def test_old_lines_never_fire_and_new_matches_do(setup, webhook, redis_client):
+    rule, path, running = await following(setup, redis_client, "ERROR old one\nERROR old two\n")
     with path.open("a") as handle:
         handle.write("fine\nERROR new disk full\n")
     body = await asyncio.to_thread(webhook.wait_for, 1)
@@ -108,10 +115,7 @@ async def test_old_lines_never_fire_and_new_matches_do(setup, webhook, redis_cli
 
 
 async def test_rotation_and_truncation_fire_for_new_lines_only(setup, webhook, redis_client):
-    rule, path = await sync_to_async(setup)()
-    path.write_text("start\n")
-    running = Running(rule, redis_client)
-    await wait_until(lambda: "following" in state_of(rule))
+    rule, path, running = await following(setup, redis_client, "start\n")
     os.rename(path, str(path) + ".1")
     path.write_text("ERROR after rotation\n")
     await asyncio.to_thread(webhook.wait_for, 1)
@@ -144,10 +148,7 @@ async def test_a_task_without_the_lease_does_not_start(setup, redis_client):
 
 
 async def test_a_task_that_lost_its_lease_never_fires(setup, webhook, redis_client):
-    rule, path = await sync_to_async(setup)()
-    path.write_text("")
-    running = Running(rule, redis_client)
-    await wait_until(lambda: "following" in state_of(rule))
+    rule, path, running = await following(setup, redis_client)
     redis_client.set(leases.key(rule.pk), "another-task")  # another worker took the rule
     with path.open("a") as handle:
         handle.write("ERROR seen by the wrong task\n")
@@ -160,11 +161,8 @@ async def test_a_task_that_lost_its_lease_never_fires(setup, webhook, redis_clie
 
 async def test_a_threshold_rule_sends_its_resolved_message(setup, webhook, redis_client,
                                                           monkeypatch):
-    rule, path = await sync_to_async(setup)(threshold=2, window=1, cooldown=0,
-                                            resolved_message="disk errors stopped")
-    path.write_text("")
-    running = Running(rule, redis_client)
-    await wait_until(lambda: "following" in state_of(rule))
+    rule, path, running = await following(setup, redis_client, threshold=2, window=1,
+                                          cooldown=0, resolved_message="disk errors stopped")
     with path.open("a") as handle:
         handle.write("ERROR a\nERROR b\n")
     bodies = await asyncio.to_thread(webhook.wait_for, 2, 20)
@@ -174,8 +172,8 @@ async def test_a_threshold_rule_sends_its_resolved_message(setup, webhook, redis
     await running.stop()
 
 
-async def test_a_rule_on_a_feed_fires_on_new_matching_entries_only(settings, redis_client,
-                                                                   webhook, feed_server):
+async def outage_rule(settings, feed_server, webhook):
+    """A rule on a local feed whose one entry is an old outage."""
     from feeds.models import FeedSource
 
     settings.FEED_INTERNAL_ALLOW = ["127.0.0.1"]
@@ -186,7 +184,12 @@ async def test_a_rule_on_a_feed_fires_on_new_matching_entries_only(settings, red
         source = FeedSource.objects.create(name="status", url=feed_server.url, interval=5)
         return rule_on("feed", source, "outages", "(?i)outage", webhook)
 
-    rule = await sync_to_async(make)()
+    return await sync_to_async(make)()
+
+
+async def test_a_rule_on_a_feed_fires_on_new_matching_entries_only(settings, redis_client,
+                                                                   webhook, feed_server):
+    rule = await outage_rule(settings, feed_server, webhook)
     running = Running(rule, redis_client)
     await wait_until(lambda: "watching" in state_of(rule))
     feed_server.items.insert(0, ("new", "Outage: database down"))
@@ -229,10 +232,7 @@ async def test_a_rule_on_a_journal_fires_on_new_entries_only(tmp_path, settings,
 
 
 async def test_a_rule_whose_source_is_disabled_stops_and_says_so(setup, redis_client):
-    rule, path = await sync_to_async(setup)()
-    path.write_text("")
-    running = Running(rule, redis_client)
-    await wait_until(lambda: "following" in state_of(rule))
+    rule, path, running = await following(setup, redis_client)
     await sync_to_async(LogSource.objects.filter(pk=rule.source_id).update)(enabled=False)
     reason = await asyncio.wait_for(running.task, 10)
     assert "disabled" in reason
@@ -271,7 +271,7 @@ async def test_a_rule_on_a_container_fires_on_new_records_with_parts_joined(tmp_
     await running.stop()
 
 
-async def saved_offset(redis_client, rule, path):
+def saved_offset(redis_client, rule, path):
     """The offset the rule's saved position holds for `path` (None while there is none)."""
     import json
 
@@ -286,18 +286,12 @@ async def test_a_rule_started_again_alerts_on_what_was_written_while_no_task_ran
         setup, webhook, redis_client, monkeypatch):
     from alerts import positions
 
-    rule, path = await sync_to_async(setup)()
-    path.write_text("ERROR before the rule\n")
-    running = Running(rule, redis_client)
-    await wait_until(lambda: "following" in state_of(rule))
+    rule, path, running = await following(setup, redis_client, "ERROR before the rule\n")
     with path.open("a") as handle:
         handle.write("ERROR first\n")
     assert "ERROR first" in (await asyncio.to_thread(webhook.wait_for, 1))[0]["message"]
     size = path.stat().st_size
-    deadline = time.monotonic() + 10
-    while await saved_offset(redis_client, rule, path) != size:  # saved once it was sent
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: saved_offset(redis_client, rule, path) == size)  # once it was sent
     real_save = positions.save
 
     async def not_saved(*args):  # the worker dies: nothing after this is saved
@@ -313,17 +307,14 @@ async def test_a_rule_started_again_alerts_on_what_was_written_while_no_task_ran
     assert "ERROR while no task ran" in bodies[1]["message"]
     assert "first" not in bodies[1]["message"] and "before the rule" not in bodies[1]["message"]
     await again.stop()
-    assert await saved_offset(redis_client, rule, path) == path.stat().st_size
+    assert saved_offset(redis_client, rule, path) == path.stat().st_size
 
 
 async def test_a_rule_whose_file_was_replaced_while_no_task_ran_reads_the_new_one_whole(
         setup, webhook, redis_client):
-    rule, path = await sync_to_async(setup)()
-    path.write_text("start\n")
-    running = Running(rule, redis_client)
-    await wait_until(lambda: "following" in state_of(rule))
+    rule, path, running = await following(setup, redis_client, "start\n")
     await running.stop()  # an orderly stop saves where the reading got to
-    assert await saved_offset(redis_client, rule, path) == len("start\n")
+    assert saved_offset(redis_client, rule, path) == len("start\n")
     os.rename(path, str(path) + ".1")  # rotated while no task ran
     path.write_text("ERROR in the new file\n")
     again = Running(rule, redis_client, task_id="task-2")
@@ -377,23 +368,11 @@ async def test_a_journal_rule_started_again_goes_on_after_its_last_cursor(
 async def test_a_feed_rule_started_again_alerts_on_entries_published_while_no_task_ran(
         settings, redis_client, webhook, feed_server):
     from alerts import positions
-    from feeds.models import FeedSource
 
-    settings.FEED_INTERNAL_ALLOW = ["127.0.0.1"]
-    settings.ALERT_LEASE_SECONDS = 3
-    feed_server.items = [("old", "Outage last week")]
-
-    def make():
-        source = FeedSource.objects.create(name="status", url=feed_server.url, interval=5)
-        return rule_on("feed", source, "outages", "(?i)outage", webhook)
-
-    rule = await sync_to_async(make)()
+    rule = await outage_rule(settings, feed_server, webhook)
     running = Running(rule, redis_client)
     await wait_until(lambda: "watching" in state_of(rule))
-    deadline = time.monotonic() + 10
-    while not redis_client.exists(positions.key(rule.pk)):  # the entries seen are saved
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: redis_client.exists(positions.key(rule.pk)))  # entries seen saved
     await running.stop()
     feed_server.items.insert(0, ("gap", "Outage: published while no task ran"))
     for key in redis_client.scan_iter("tailboard:feed:*"):  # the gap outlasted the cached copy
@@ -408,20 +387,14 @@ async def test_a_feed_rule_started_again_alerts_on_entries_published_while_no_ta
 async def test_a_file_missing_for_a_while_keeps_the_saved_position(setup, webhook,
                                                                    redis_client, settings):
     settings.TAILF_ROTATE_WAIT = 0
-    rule, path = await sync_to_async(setup)()
-    path.write_text("start\n")
-    running = Running(rule, redis_client)
-    await wait_until(lambda: "following" in state_of(rule))
+    rule, path, running = await following(setup, redis_client, "start\n")
     with path.open("a") as handle:
         handle.write("ERROR one\n")
     await asyncio.to_thread(webhook.wait_for, 1)
     size = path.stat().st_size
-    deadline = time.monotonic() + 10
-    while await saved_offset(redis_client, rule, path) != size:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: saved_offset(redis_client, rule, path) == size)
     path.unlink()  # gone for now (a rotation that has not made the new file yet)
     await wait_until(lambda: "does not exist" in state_of(rule))
     await asyncio.sleep(1.5)  # a save or two pass
-    assert await saved_offset(redis_client, rule, path) == size
+    assert saved_offset(redis_client, rule, path) == size
     await running.stop()
