@@ -202,6 +202,18 @@ class Harness:
         return int(self.manage("sources", "add-feed", name, url, *extra).strip()
                    .splitlines()[-1])
 
+    def add_container(self, name, *extra):
+        """Add a container source with the `sources` CLI; return its id."""
+        self._forget_on_rerun("containers.models", "ContainerSource", name)
+        return int(self.manage("sources", "add-container", name, *extra).strip()
+                   .splitlines()[-1])
+
+    def add_journal(self, name, *extra):
+        """Add a journal source with the `sources` CLI; return its id."""
+        self._forget_on_rerun("journal.models", "JournalSource", name)
+        return int(self.manage("sources", "add-journal", name, *extra).strip()
+                   .splitlines()[-1])
+
     def spawn(self, name, argv, **env):
         """Start a process with this environment, its output in a log file."""
         log = open(self.workdir / f"{name}.log", "ab")

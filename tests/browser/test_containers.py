@@ -21,9 +21,8 @@ def test_two_pods_with_stderr_apart_and_a_reconnect_that_resumes_each(lossy, pag
     pods = tmp_path / "pods"
     podman.run(str(pods / "shop_web-1_u1/app/0.log"), "echo web hello; echo web oops >&2")
     podman.run(str(pods / "shop_db-1_u2/pg/0.log"), "echo db ready")
-    out = lossy.manage("sources", "add-container", "shop", "--pods-dir", str(pods),
-                       "--namespace", "shop", "--pod", "*")
-    source = int(out.strip().splitlines()[-1])
+    source = lossy.add_container("shop", "--pods-dir", str(pods), "--namespace", "shop",
+                                 "--pod", "*")
     login(page, lossy.web.base_url, "admin", lossy.admin_password)
     first = pane(page)
     picker = first.locator(".picker-input")

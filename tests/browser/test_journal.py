@@ -22,9 +22,8 @@ def test_a_journal_pane_shows_levels_and_resumes_after_its_cursor(lossy, page, t
                     jf.entry("disk almost full", usec=BASE + 1, unit="web.service", priority=4),
                     jf.entry("cannot bind", usec=BASE + 2, unit="web.service", priority=3),
                     jf.entry("not mine", usec=BASE + 3, unit="db.service", priority=3)])
-    out = lossy.manage("sources", "add-journal", "web-journal", "--directory", str(folder),
-                       "--unit", "web.service")
-    source = int(out.strip().splitlines()[-1])
+    source = lossy.add_journal("web-journal", "--directory", str(folder), "--unit",
+                               "web.service")
     login(page, lossy.web.base_url, "admin", lossy.admin_password)
     first = pane(page)
     picker = first.locator(".picker-input")

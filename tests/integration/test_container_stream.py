@@ -16,8 +16,7 @@ LOOP = ("i=0; while [ $i -lt {n} ]; do i=$((i+1)); echo {name} $i; "
 
 def add_container(system, name, *args):
     """Add a container source with the `sources` CLI; return its id."""
-    out = system.manage("sources", "add-container", name, *args)
-    return int(out.strip().splitlines()[-1])
+    return system.add_container(name, *args)
 
 
 async def read(client, predicate, timeout=20):

@@ -14,6 +14,7 @@ from tests.integration.test_log_trust import (
     everything_sent,
     planted_link,
     read_to_close,
+    search_slot_freed,
     texts,
 )
 
@@ -29,9 +30,8 @@ def stream(search_limited):
 
 def add_container(search_limited, name, pods, pod="*"):
     """Add a CRI container source over namespace `ns` with the `sources` CLI; return its id."""
-    out = search_limited.manage("sources", "add-container", name, "--pods-dir", str(pods),
-                              "--namespace", "ns", "--pod", pod)
-    return int(out.strip().splitlines()[-1])
+    return search_limited.add_container(name, "--pods-dir", str(pods), "--namespace", "ns",
+                                        "--pod", pod)
 
 
 def cri_log(path, *messages):
@@ -72,6 +72,7 @@ async def test_container_searches_share_the_per_user_search_limit_with_log_searc
             await tail.status("running", 15)
         await one.send({"action": "stop"})
         assert await read_to_close(one) == 1000
+        await search_slot_freed(search_limited)
         async with stream(f"/ws/container/{container}/?search={SLOW}") as again:
             await again.status("running", 15)
 

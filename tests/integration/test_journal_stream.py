@@ -16,8 +16,7 @@ BASE = 1765033445_000000
 
 def add_journal(system, name, folder, *extra):
     """Add a journal source with the `sources` CLI; return its id."""
-    out = system.manage("sources", "add-journal", name, "--directory", str(folder), *extra)
-    return int(out.strip().splitlines()[-1])
+    return system.add_journal(name, "--directory", str(folder), *extra)
 
 
 def entries(prefix, count, start=0, **fields):

@@ -11,6 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import Client, open_stream
+from webapp.streams.leases import lease_key
 
 pytestmark = pytest.mark.sqlite_only  # engine tests: see tests/integration/conftest.py
 
@@ -44,6 +45,20 @@ class Streams:
 @pytest.fixture
 def stream(search_limited):
     return Streams(search_limited)
+
+
+async def search_slot_freed(system, running=1, timeout=10):
+    """Wait until the user's searches hold `running` slots: a stream's slot goes just after
+    its viewer was told it stopped (stop.py: the viewer first, then the lease)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = sum(1 for key in system.redis.scan_iter("tailboard:slots:pool:search:*")
+                   for member in system.redis.smembers(key)
+                   if system.redis.exists(lease_key(member.decode())))  # as CLAIM_SCRIPT counts
+        if held <= running:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"search slots still held after {timeout} s")
 
 
 async def read_to_close(client, timeout=30):
@@ -231,6 +246,7 @@ async def test_a_user_runs_at_most_two_searches_at_once(search_limited, stream, 
             await tail.status("running", 15)
         await one.send({"action": "stop"})
         assert await read_to_close(one) == 1000
+        await search_slot_freed(search_limited)
         async with stream(f"/ws/tailf/{source}/?search={SLOW}") as again:
             await again.status("running", 15)
 
