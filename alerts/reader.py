@@ -9,8 +9,8 @@ counts, as a stream does for a slow viewer.
 
 A rule new to its source starts at its end, as a stream with no backlog: `ALERT_QUERY` asks
 every kind for none (`lines=0` for logs, journals and containers, `entries=0` for feeds). A
-rule started again goes on where its last task's reading got to (`alerts.positions`), for the
-kinds whose body notes positions (logs, containers, journals).
+rule started again goes on where its last task's reading got to (`alerts.positions`): every
+kind's body notes positions (file offsets, a journal cursor, the feed entries seen).
 """
 
 import time

@@ -202,11 +202,6 @@ class Parser:
                 return split_runs(*split, limit=limit)
         return merge_streams(runs_of(self.feed(lines, now)), limit)
 
-    def fast_runs(self, lines):
-        """The Runs of a batch of whole records, or None when it needs `feed()`."""
-        split = self.fast_split(lines)
-        return None if split is None else split_runs(*split)
-
     def fast_split(self, lines):
         """(stdout lines, stderr lines, err_at) of a batch of whole records (see `split_runs`),
         or None when it needs `feed()`."""

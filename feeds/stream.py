@@ -52,8 +52,10 @@ async def watch(out, source, options, worker):
                     await out.send(protocol.entries([]))
                 for message in entry_messages(result.entries):
                     await out.send(message)
-                if out.wants_position and viewer.position() is not None:
-                    out.note_position(viewer.position())
+                if out.wants_position:
+                    position = viewer.position()
+                    if position is not None:
+                        out.note_position(position)
                 watching = say("watching", name=source.name, interval=interval)
                 if not running:
                     running = True

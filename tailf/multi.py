@@ -10,8 +10,9 @@ At start at most `max_files` files are followed, the most recently modified; `ba
 last N lines of the most recently written files together, oldest file first. Files that match
 later join (while there is room) and are read from their start; files gone leave with a
 notice; each file has its own rotation grace. `positions` ({path: [dev, ino, offset]}, from
-`position()`): the files named there start at their place instead (`Follower`'s `start_at`). A pattern matching nothing yet is waited for
-with a warning. Only the last component may hold glob characters.
+`position()`): the files named there start at their place instead (`Follower`'s
+`start_at`). A pattern matching nothing yet is waited for with a warning. Only the last
+component may hold glob characters.
 """
 
 import glob

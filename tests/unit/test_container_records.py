@@ -146,7 +146,7 @@ def test_the_fast_path_refuses_what_the_record_parser_shows_raw():
                   [docker_line("t\n", time="12\n34")], ["2026\n12 stdout F x"],
                   [" stdout F x"], ["2026-12-06T15:12:34Z\tstdout F x"], ["yes stdout F x"]):
         parser = DockerParser() if batch[0].startswith("{") else CriParser()
-        assert parser.fast_runs(batch) is None, batch
+        assert parser.fast_split(batch) is None, batch
         assert [r.line for r in parser.feed(batch)] == batch
 
 
@@ -175,7 +175,7 @@ def test_the_fast_path_agrees_with_the_record_parser_on_mutated_heads():
                 place = rng.randrange(len(T) + 11)
                 line = line[:place] + rng.choice(swaps) + line[place + 1:]
             batch.append(line)
-        taken += CriParser().fast_runs(batch) is not None
+        taken += CriParser().fast_split(batch) is not None
         got = [(run.stream, line, message) for run in CriParser().feed_runs(batch)
                for line, message in zip(run.lines, run.message_list(), strict=True)]
         want = [(run.stream, line, message) for run in runs_of(CriParser().feed(batch))
