@@ -1,4 +1,5 @@
-"""WebSocket URL routes: `/ws/<kind url>/<id>/` for every registered source kind (SPEC)."""
+"""WebSocket URL routes: `/ws/<kind url>/<id>/` for every registered source kind
+(docs/protocol.md, Connecting)."""
 
 import logging
 

@@ -332,10 +332,12 @@ STREAM_MAX_BUFFER_BYTES = env_int("STREAM_MAX_BUFFER_BYTES", 48 * 1024 * 1024,
 STREAM_HEARTBEAT_SECONDS = 2
 STREAM_WORKER_LOST_SECONDS = env_int("STREAM_WORKER_LOST_SECONDS", 7, minimum=3)
 # A revoked task ends in order on SIGUSR1; one whose end is not recorded this long after is
-# revoked again with SIGTERM (its process ends). Keep it well under SPEC's 2 s after Stop.
+# revoked again with SIGTERM (its process ends). Keep it well under the 2 s after Stop of
+# docs/protocol.md.
 STREAM_REVOKE_GRACE_MS = env_int("STREAM_REVOKE_GRACE_MS", 1000, minimum=100, maximum=1500)
 # How often a task reads its lease (only a vanished consumer needs it: Stop and close signal
-# the task); capped so that STREAM_LEASE_SECONDS + this stays within SPEC's 30 s.
+# the task); capped so that STREAM_LEASE_SECONDS + this stays within the 30 s of
+# docs/reliability.md.
 STREAM_LEASE_CHECK_SECONDS = env_int("STREAM_LEASE_CHECK_SECONDS", 5, minimum=1, maximum=27)
 # The consumer passes the viewer's acks on to the task once per this many frames (capped at
 # half the window), not once per frame: credit is cumulative.

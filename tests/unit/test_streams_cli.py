@@ -1,4 +1,4 @@
-"""`manage.py streams` and `streams stop ID` (SPEC: Ops commands), without services."""
+"""`manage.py streams` and `streams stop ID` (docs/reliability.md), without services."""
 
 import json
 import re

@@ -1,7 +1,7 @@
 """The consumer side of the one-connection-one-task lifecycle, shared by every source kind.
 
 A consumer accepts the socket, checks login, source, access, options and limits (closing
-with SPEC's codes), claims a slot and a lease in Redis in one atomic step, records the
+with docs/protocol.md's codes), claims a slot and a lease in Redis in one atomic step, records the
 stream, sends `status queued` and starts one Celery task on the source's queue that sends to
 this consumer's channel. It relays the task's frames, renews the lease (re-checking access)
 while connected, and on Stop or disconnect drops the lease and revokes the task with

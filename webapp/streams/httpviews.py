@@ -1,4 +1,4 @@
-"""The HTTP transport's views (SPEC "Streams without WebSockets"): start, poll, stop and ack.
+"""The HTTP transport's views (docs/protocol.md, "Over plain HTTP"): start, poll, stop and ack.
 
 `POST /streams/<kind url>/<id>/?OPTIONS` starts a stream (201 `{"stream": token}`, or a
 refusal: an HTTP 4xx with `{"code": 44xx, "message": ...}`); `GET /streams/poll/<token>/

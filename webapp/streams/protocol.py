@@ -4,7 +4,7 @@ import json
 
 from webapp.streams.text import fields, say
 
-# Close codes (SPEC.md "Streams").
+# Close codes (docs/protocol.md, "Close codes").
 CLOSE_NORMAL = 1000
 CLOSE_SERVER_ERROR = 4500  # autobahn (Daphne) only sends 1000 or 3000-4999
 CLOSE_BAD_OPTION = 4400

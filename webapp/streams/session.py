@@ -20,7 +20,8 @@ log = logging.getLogger("tailboard.streams")
 
 
 class Refusal(Exception):
-    """A stream refused before it started: a close code of SPEC's and the text for the viewer."""
+    """A stream refused before it started: a close code of docs/protocol.md's and the text
+    for the viewer."""
 
     def __init__(self, code, message):
         super().__init__(message)

@@ -58,11 +58,13 @@ class Stop:
     LIMIT = "limit"
 
 
-VIEWER_GONE_BOUND_SECONDS = 30  # SPEC: a task ends within 30 s of its consumer vanishing
+# A task ends within 30 s of its consumer vanishing (docs/reliability.md).
+VIEWER_GONE_BOUND_SECONDS = 30
 
 
 def lease_check_interval():
-    """How often a task looks at its lease: as seldom as SPEC's 30 s bound allows.
+    """How often a task looks at its lease: as seldom as the 30 s bound allows
+    (docs/reliability.md).
 
     Stop and a closed socket reach the task by its revoke signal at once; the lease only
     catches a consumer that vanished (Daphne killed), whose lease lapses within
